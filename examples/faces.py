@@ -1,0 +1,80 @@
+"""Train a small CNN on faces vs. non-faces and log its conv layers every epoch.
+
+The data ships with scikit-image (`skimage.data.lfw_subset()`: 100 faces and
+100 non-face patches, 25x25, gray), so this runs offline.
+
+    python examples/faces.py --log_dir logs/faces
+    tensorboard --logdir logs/faces     # then open the Activations tab
+"""
+
+import argparse
+
+import keras
+import numpy as np
+from skimage import data, transform
+
+from tb_actviz import ActivationLogger, list_layers
+
+
+def load_faces(image_size, seed=0):
+    """Faces (label 1) and non-faces (label 0), resized, shuffled, split."""
+    images = data.lfw_subset()
+    labels = np.array([1] * 100 + [0] * 100)
+    x = np.stack([transform.resize(im, (image_size, image_size)) for im in images])
+    x = x[..., None].astype("float32")
+    order = np.random.default_rng(seed).permutation(len(x))
+    x, labels = x[order], labels[order]
+    return (x[:160], labels[:160]), (x[160:], labels[160:])
+
+
+def build_model(image_size):
+    return keras.Sequential(
+        [
+            keras.Input((image_size, image_size, 1)),
+            keras.layers.RandomFlip("horizontal"),
+            keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="conv1"),
+            keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="conv2"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(32, 3, padding="same", activation="relu", name="conv3"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(64, 3, padding="same", activation="relu", name="conv4"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dropout(0.3),
+            keras.layers.Dense(2, activation="softmax"),
+        ]
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--log_dir", default="logs/faces")
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--image_size", type=int, default=64)
+    parser.add_argument("--probe_size", type=int, default=16)
+    args = parser.parse_args(argv)
+
+    keras.utils.set_random_seed(0)
+    (x_train, y_train), (x_val, y_val) = load_faces(args.image_size)
+    model = build_model(args.image_size)
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    list_layers(model)
+    model.fit(
+        x_train,
+        y_train,
+        validation_data=(x_val, y_val),
+        epochs=args.epochs,
+        batch_size=16,
+        verbose=2,
+        callbacks=[
+            keras.callbacks.TensorBoard(args.log_dir),
+            ActivationLogger(
+                args.log_dir,
+                probe=(x_val[: args.probe_size], y_val[: args.probe_size]),
+                class_names=["not face", "face"],
+            ),
+        ],
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,365 @@
+"""The TensorBoard "Activations" plugin: serves logged feature maps to the tab.
+
+Reads only through `context.data_provider`, so it works with the Rust data
+server (`--load_fast=true`) and the Python loader alike, and needs neither
+TensorFlow nor Keras. Routes are documented in docs/http_api.md.
+"""
+
+import concurrent.futures
+import functools
+import os
+import re
+import struct
+
+from werkzeug import security
+from werkzeug import wrappers
+
+from tensorboard import errors
+from tensorboard import plugin_util
+from tensorboard.backend import http_util
+from tensorboard.data import provider
+from tensorboard.plugins import base_plugin
+
+from tb_actviz import metadata
+
+# Steps kept per tag when --samples_per_plugin does not say: every epoch of a
+# long run (TensorBoard's own default for unknown blob plugins is 10).
+DEFAULT_SAMPLES = 1000
+
+BLOB_CACHE_SECONDS = 365 * 24 * 3600
+MAX_BLOBS_PER_REQUEST = 1024
+# Each read from the Rust data server is a gRPC call of about 45 ms on the
+# measured machines, mostly waiting: blobs of one request are read in parallel.
+BLOB_READ_THREADS = 16
+
+_STATIC_TYPES = {
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".json": "application/json",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+}
+
+
+def _frontend_dir():
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "frontend")
+
+
+class _BadRequest(Exception):
+    pass
+
+
+def _json_error(request, code, message):
+    return http_util.Respond(request, {"error": message}, "application/json", code=code)
+
+
+def _route(handler):
+    """Wraps a route: JSON errors with 400/404, never a traceback."""
+
+    @wrappers.Request.application
+    @functools.wraps(handler)
+    def wrapped(self, request):
+        try:
+            return handler(self, request)
+        except _BadRequest as e:
+            return _json_error(request, 400, str(e))
+        except errors.NotFoundError as e:
+            return _json_error(request, 404, str(e) or "not found")
+        except errors.InvalidArgumentError as e:
+            return _json_error(request, 400, str(e))
+
+    return wrapped
+
+
+def _arg(request, name):
+    value = request.args.get(name)
+    if value is None or value == "":
+        raise _BadRequest("missing query parameter %r" % name)
+    return value
+
+
+def _int_arg(request, name, minimum=None):
+    value = _arg(request, name)
+    if not re.fullmatch(r"-?\d{1,18}", value):
+        raise _BadRequest("query parameter %r must be an integer, got %r" % (name, value))
+    number = int(value)
+    if minimum is not None and number < minimum:
+        raise _BadRequest("query parameter %r must be >= %d" % (name, minimum))
+    return number
+
+
+def _float_arg(request, name):
+    value = request.args.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise _BadRequest("query parameter %r must be a number, got %r" % (name, value))
+    if number != number:
+        raise _BadRequest("query parameter %r must not be NaN" % name)
+    return number
+
+
+def parse_index_list(text):
+    """'0,3,5-9' -> [0, 3, 5, 6, 7, 8, 9]."""
+    indices = []
+    for part in text.split(","):
+        match = re.fullmatch(r"(\d{1,6})(?:-(\d{1,6}))?", part.strip())
+        if not match:
+            raise _BadRequest("indices must look like '1-64' or '0,3,5-9', got %r" % text)
+        first = int(match.group(1))
+        last = int(match.group(2)) if match.group(2) is not None else first
+        if last < first:
+            raise _BadRequest("index range %r is reversed" % part)
+        indices.extend(range(first, last + 1))
+        if len(indices) > MAX_BLOBS_PER_REQUEST:
+            raise _BadRequest("at most %d blobs per request" % MAX_BLOBS_PER_REQUEST)
+    return indices
+
+
+def _layer_json(tag, md):
+    return {
+        "tag": tag,
+        "path": md.layer_path,
+        "index": md.layer_index,
+        "class": md.layer_class,
+        "outputShape": [None if d < 0 else d for d in md.output_shape],
+        "mapKind": md.map_kind,
+        "numImages": md.num_images,
+        "filterIndices": list(md.filter_indices),
+        "mapHeight": md.map_height,
+        "mapWidth": md.map_width,
+        "sourceHeight": md.source_height,
+        "sourceWidth": md.source_width,
+        "downsampleFactor": md.downsample_factor,
+        "statNames": list(md.stat_names),
+    }
+
+
+def _probe_json(tag, md):
+    return {
+        "tag": tag,
+        "numImages": md.num_images,
+        "channels": md.channels,
+        "labels": list(md.labels),
+    }
+
+
+class ActivationsPlugin(base_plugin.TBPlugin):
+    """Serves the Activations tab and its data."""
+
+    plugin_name = metadata.PLUGIN_NAME
+
+    def __init__(self, context):
+        self._data_provider = context.data_provider
+        self._downsample_to = (context.sampling_hints or {}).get(
+            self.plugin_name, DEFAULT_SAMPLES
+        ) or 10**9
+        self._frontend_dir = _frontend_dir()
+        self._blob_readers = concurrent.futures.ThreadPoolExecutor(
+            BLOB_READ_THREADS, thread_name_prefix="tb_actviz_blob_reader"
+        )
+
+    def get_plugin_apps(self):
+        return {
+            "/index.js": self._serve_index_js,
+            "/static/*": self._serve_static,
+            "/runs": self._serve_runs,
+            "/steps": self._serve_steps,
+            "/blob": self._serve_blob,
+            "/blobs": self._serve_blobs,
+            "/series": self._serve_series,
+        }
+
+    def is_active(self):
+        return False  # TensorBoard's `list_plugins` from the data provider suffices
+
+    def frontend_metadata(self):
+        return base_plugin.FrontendMetadata(
+            es_module_path="/index.js", tab_name="Activations"
+        )
+
+    # Data access ----------------------------------------------------------
+
+    def _metadata_index(self, ctx, experiment, run_tag_filter=None):
+        mapping = self._data_provider.list_blob_sequences(
+            ctx,
+            experiment_id=experiment,
+            plugin_name=self.plugin_name,
+            run_tag_filter=run_tag_filter,
+        )
+        index = {}
+        for run, tags in mapping.items():
+            for tag, series in tags.items():
+                try:
+                    md = metadata.parse_plugin_metadata(series.plugin_content)
+                except (ValueError, TypeError):
+                    continue  # newer or damaged metadata: skip the tag
+                index.setdefault(run, {})[tag] = md
+        return index
+
+    def _read_sequence(self, ctx, experiment, run, tag):
+        result = self._data_provider.read_blob_sequences(
+            ctx,
+            experiment_id=experiment,
+            plugin_name=self.plugin_name,
+            downsample=self._downsample_to,
+            run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]),
+        )
+        data = result.get(run, {}).get(tag)
+        if data is None:
+            raise errors.NotFoundError("no activations for run %r, tag %r" % (run, tag))
+        return sorted(data, key=lambda datum: datum.step)
+
+    def _datum_at(self, ctx, experiment, request):
+        run, tag = _arg(request, "run"), _arg(request, "tag")
+        step = _int_arg(request, "step", minimum=0)
+        wall_time = _float_arg(request, "wall_time")
+        for datum in self._read_sequence(ctx, experiment, run, tag):
+            if datum.step == step:
+                if wall_time is not None and datum.wall_time != wall_time:
+                    raise errors.NotFoundError(
+                        "step %d was rewritten (wall time %r, asked for %r)"
+                        % (step, datum.wall_time, wall_time)
+                    )
+                return datum
+        raise errors.NotFoundError("no step %d for run %r, tag %r" % (step, run, tag))
+
+    def _read_blobs(self, ctx, datum, indices):
+        """The bytes of blobs `indices` of one step, read in parallel."""
+        for index in indices:
+            if index >= len(datum.values):
+                raise errors.NotFoundError(
+                    "blob index %d out of range (step %d has %d)"
+                    % (index, datum.step, len(datum.values))
+                )
+        keys = [datum.values[index].blob_key for index in indices]
+        return self._read_keys(ctx, keys)
+
+    def _read_keys(self, ctx, keys):
+        read = functools.partial(self._data_provider.read_blob, ctx)
+        return list(self._blob_readers.map(lambda key: read(blob_key=key), keys))
+
+    # Routes ------------------------------------------------------------------
+
+    @_route
+    def _serve_runs(self, request):
+        ctx = plugin_util.context(request.environ)
+        experiment = plugin_util.experiment_id(request.environ)
+        runs = []
+        for run, tags in sorted(self._metadata_index(ctx, experiment).items()):
+            layers = [
+                _layer_json(tag, md)
+                for tag, md in tags.items()
+                if md.kind == metadata.Kind.LAYER
+            ]
+            layers.sort(key=lambda layer: (layer["index"], layer["path"]))
+            probes = [
+                _probe_json(tag, md)
+                for tag, md in tags.items()
+                if md.kind == metadata.Kind.PROBE
+            ]
+            runs.append({"run": run, "probe": probes[0] if probes else None, "layers": layers})
+        return http_util.Respond(request, {"runs": runs}, "application/json")
+
+    @_route
+    def _serve_steps(self, request):
+        ctx = plugin_util.context(request.environ)
+        experiment = plugin_util.experiment_id(request.environ)
+        run, tag = _arg(request, "run"), _arg(request, "tag")
+        steps = [
+            {"step": d.step, "wallTime": d.wall_time}
+            for d in self._read_sequence(ctx, experiment, run, tag)
+        ]
+        return http_util.Respond(request, {"steps": steps}, "application/json")
+
+    def _blob_response(self, request, body, content_type):
+        cached = request.args.get("wall_time") not in (None, "")
+        return http_util.Respond(
+            request,
+            body,
+            content_type,
+            expires=BLOB_CACHE_SECONDS if cached else 0,
+        )
+
+    @_route
+    def _serve_blob(self, request):
+        ctx = plugin_util.context(request.environ)
+        experiment = plugin_util.experiment_id(request.environ)
+        index = _int_arg(request, "index", minimum=0)
+        datum = self._datum_at(ctx, experiment, request)
+        (data,) = self._read_blobs(ctx, datum, [index])
+        content_type = "image/png" if data[:4] == b"\x89PNG" else "application/octet-stream"
+        return self._blob_response(request, data, content_type)
+
+    @_route
+    def _serve_blobs(self, request):
+        ctx = plugin_util.context(request.environ)
+        experiment = plugin_util.experiment_id(request.environ)
+        indices = parse_index_list(_arg(request, "indices"))
+        datum = self._datum_at(ctx, experiment, request)
+        parts = []
+        for data in self._read_blobs(ctx, datum, indices):
+            parts.append(struct.pack("<I", len(data)))
+            parts.append(data)
+        return self._blob_response(request, b"".join(parts), "application/octet-stream")
+
+    @_route
+    def _serve_series(self, request):
+        ctx = plugin_util.context(request.environ)
+        experiment = plugin_util.experiment_id(request.environ)
+        run, tag = _arg(request, "run"), _arg(request, "tag")
+        index = _int_arg(request, "index", minimum=0)
+        sequence = [
+            d for d in self._read_sequence(ctx, experiment, run, tag) if index < len(d.values)
+        ]
+        blobs = self._read_keys(ctx, [d.values[index].blob_key for d in sequence])
+        parts = []
+        for datum, data in zip(sequence, blobs):
+            parts.append(struct.pack("<qdI", datum.step, datum.wall_time, len(data)))
+            parts.append(data)
+        return http_util.Respond(request, b"".join(parts), "application/octet-stream")
+
+    # Static files --------------------------------------------------------------
+
+    def _static_response(self, request, relative_path):
+        if "\\" in relative_path or "\x00" in relative_path:
+            raise errors.NotFoundError("no such file")
+        path = security.safe_join(self._frontend_dir, relative_path)
+        content_type = _STATIC_TYPES.get(os.path.splitext(relative_path)[1])
+        if path is None or content_type is None or not os.path.isfile(path):
+            raise errors.NotFoundError("no such file")
+        with open(path, "rb") as f:
+            body = f.read()
+        return http_util.Respond(request, body, content_type)
+
+    @_route
+    def _serve_index_js(self, request):
+        return self._static_response(request, "index.js")
+
+    @_route
+    def _serve_static(self, request):
+        prefix = "/static/"
+        path = request.path
+        position = path.find(prefix)
+        if position < 0:
+            raise errors.NotFoundError("no such file")
+        return self._static_response(request, path[position + len(prefix):])
+
+
+class ActivationsLoader(base_plugin.TBLoader):
+    """Loads the plugin and gives it a sample count fit for training runs.
+
+    TensorBoard keeps 10 steps per tag of a blob plugin it does not know; this
+    raises the default to `DEFAULT_SAMPLES` unless `--samples_per_plugin` names
+    `activations` itself.
+    """
+
+    def fix_flags(self, flags):
+        samples = getattr(flags, "samples_per_plugin", None)
+        if isinstance(samples, dict):
+            samples.setdefault(metadata.PLUGIN_NAME, DEFAULT_SAMPLES)
+
+    def load(self, context):
+        return ActivationsPlugin(context)

@@ -1,0 +1,50 @@
+"""Encoding and writing off the training thread, one log at a time."""
+
+import concurrent.futures
+
+
+class BackgroundWriter:
+    """Runs write jobs on a worker thread, at most one job in flight.
+
+    `submit` first waits for the previous job, so the callback never holds more
+    than one log's activations, and a job's exception is raised to the caller
+    of the next `submit` or `wait` rather than lost.
+
+    `encode_map` spreads work over a small pool (zlib releases the GIL, so PNG
+    encoding runs in parallel).
+    """
+
+    def __init__(self, encode_threads=2):
+        self._worker = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="tb_actviz_writer"
+        )
+        self._encoders = concurrent.futures.ThreadPoolExecutor(
+            encode_threads, thread_name_prefix="tb_actviz_encoder"
+        )
+        self._pending = None
+
+    def submit(self, job):
+        """Waits for the previous job, then starts `job()` in the background.
+
+        Returns:
+          The previous job's result, or None.
+        """
+        previous = self.wait()
+        self._pending = self._worker.submit(job)
+        return previous
+
+    def wait(self):
+        """Waits for the job in flight; returns its result or raises its error."""
+        pending, self._pending = self._pending, None
+        return pending.result() if pending is not None else None
+
+    def encode_map(self, fn, items):
+        return list(self._encoders.map(fn, items))
+
+    def close(self):
+        """Waits for the job in flight (raising its error), then stops."""
+        try:
+            return self.wait()
+        finally:
+            self._worker.shutdown(wait=True)
+            self._encoders.shutdown(wait=True)

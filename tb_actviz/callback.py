@@ -1,0 +1,367 @@
+"""ActivationLogger: a Keras callback that logs feature maps while training."""
+
+import logging
+import os
+import tempfile
+
+import keras
+import numpy as np
+
+from tb_actviz import extractor
+from tb_actviz import images
+from tb_actviz import layer_selection
+from tb_actviz import metadata
+from tb_actviz import plugin_data_pb2
+from tb_actviz import probe as probe_lib
+from tb_actviz.background_writer import BackgroundWriter
+
+logger = logging.getLogger("tb_actviz")
+
+DEFAULT_MAX_FILTERS = 64
+DEFAULT_MAX_IMAGES = 16
+DEFAULT_MAX_MAP_SIZE = 64
+MAX_CONSECUTIVE_FAILURES = 3
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError("%s= must be a positive integer, got %r" % (name, value))
+    return int(value)
+
+
+def _format_bytes(count):
+    for unit in ("B", "KB", "MB", "GB"):
+        if count < 1000 or unit == "GB":
+            return ("%d %s" if unit == "B" else "%.1f %s") % (count, unit)
+        count /= 1000.0
+
+
+class ActivationLogger(keras.callbacks.Callback):
+    """Logs the feature maps of chosen layers for a fixed probe batch.
+
+    Each log runs the probe batch through the model once, takes the chosen
+    layers' activations, and writes them (8-bit per map, PNG, with each map's
+    value range and statistics) to TensorBoard event files in
+    `<log_dir>/train`, the run that `keras.callbacks.TensorBoard(log_dir)` uses
+    for its training scalars. `tensorboard --logdir` then shows them in the
+    **Activations** tab. The model is logged once before training (step 0),
+    then after every epoch (step = epochs completed) or every `update_freq`
+    batches (step = batches completed).
+
+    All layers come from one forward pass through an extractor built and
+    traced once per training; encoding and writing run on a background thread.
+    A fault while logging (disk full, a removed file) is a warning: training
+    goes on, and logging stops after 3 failures in a row.
+
+    Args:
+      log_dir: the directory of the logs, as for `keras.callbacks.TensorBoard`.
+      probe: the fixed batch: an array or tensor of model inputs, an `(x, y)`
+        tuple (the labels are shown beside the images), or a
+        `tf.data.Dataset` (its first batch). The probe images are logged once.
+      layers: what to log: a layer name, a path into nested models
+        (`"vgg16/block1_conv1"`), an index into `model.layers` (negative
+        allowed; `"vgg16/-2"` indexes a nested model's layers), a glob
+        pattern (`"block*_conv*"`), or a list of these. Default: the model's
+        convolution layers, at most `max_layers` spread from first to last.
+        `tb_actviz.list_layers(model)` prints every choice.
+      every_n_epochs: log every this many epochs. Default 1.
+      update_freq: `"epoch"` (default) or an integer N to log every N
+        training batches instead.
+      max_filters: log the first this many channels of each layer. Default 64.
+      max_images: use at most this many probe images. Default 16.
+      max_map_size: maps with a side larger than this are downsampled by an
+        integer area-averaging factor until they fit. Default 64 (VGG16's
+        224x224 first-layer maps are stored at 56x56).
+      max_layers: cap of the default layer selection. Default 16.
+      class_names: optional names for integer (or one-hot) probe labels.
+      verbose: 1 prints one line at train begin with what is logged and how
+        many bytes one log writes; 0 is silent.
+
+    Raises at train begin, before any training step:
+      ValueError: an unknown or unloggable layer (the message lists the
+        model's layers, their output shapes, and the closest match), a probe
+        that does not fit the model's input, or a `log_dir` that cannot be
+        written.
+
+    Example:
+
+    ```python
+    from tb_actviz import ActivationLogger, list_layers
+
+    list_layers(model)  # what can be logged
+    model.fit(
+        x_train, y_train, epochs=20,
+        callbacks=[
+            keras.callbacks.TensorBoard("logs/run1"),
+            ActivationLogger("logs/run1", probe=(x_val[:8], y_val[:8]),
+                             layers=[1, -2]),
+        ],
+    )
+    # Then: tensorboard --logdir logs
+    ```
+    """
+
+    def __init__(
+        self,
+        log_dir,
+        probe,
+        layers=None,
+        every_n_epochs=1,
+        update_freq="epoch",
+        max_filters=DEFAULT_MAX_FILTERS,
+        max_images=DEFAULT_MAX_IMAGES,
+        max_map_size=DEFAULT_MAX_MAP_SIZE,
+        max_layers=layer_selection.DEFAULT_MAX_LAYERS,
+        class_names=None,
+        verbose=1,
+    ):
+        super().__init__()
+        if not isinstance(log_dir, (str, os.PathLike)) or not str(log_dir):
+            raise ValueError("log_dir= must be a directory path, got %r" % (log_dir,))
+        if update_freq != "epoch":
+            _positive_int("update_freq (or 'epoch')", update_freq)
+        self.log_dir = os.fspath(log_dir)
+        self.run_dir = os.path.join(self.log_dir, "train")
+        self.layers = layers
+        self.every_n_epochs = _positive_int("every_n_epochs", every_n_epochs)
+        self.update_freq = update_freq
+        self.max_filters = _positive_int("max_filters", max_filters)
+        self.max_images = _positive_int("max_images", max_images)
+        self.max_map_size = _positive_int("max_map_size", max_map_size)
+        self.max_layers = _positive_int("max_layers", max_layers)
+        self.verbose = verbose
+        self.probe = probe_lib.make_probe(probe, self.max_images, class_names)
+        self._pipeline = None
+        self._writer = None
+        self._file_writer = None
+        self._failures = 0
+        self._disabled = False
+        self._batches_done = 0
+        self._initial_logged = False
+
+    # Keras hooks -----------------------------------------------------------
+
+    def on_train_begin(self, logs=None):
+        self._prepare()
+        self._initial_logged = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if not self._initial_logged:
+            self._initial_logged = True
+            step = epoch if self.update_freq == "epoch" else 0
+            self._log_probe_images(step)
+            self._log(step, wait=True)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._batches_done += 1
+        if self.update_freq != "epoch" and self._batches_done % self.update_freq == 0:
+            self._log(self._batches_done)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.update_freq == "epoch" and (epoch + 1) % self.every_n_epochs == 0:
+            self._log(epoch + 1)
+
+    def on_train_end(self, logs=None):
+        self._close()
+
+    def __del__(self):
+        self._close()
+
+    # Set-up, validated before any training step ------------------------------
+
+    def _prepare(self):
+        from tb_actviz import summary_v2  # TensorFlow only from here on
+
+        self._summary = summary_v2
+        self._check_log_dir()
+        model = self.model
+        self._build_if_needed(model)
+        entries = layer_selection.select_layers(model, self.layers, self.max_layers)
+        self._logged = [
+            extractor.LoggedLayer(
+                entry,
+                extractor.map_geometry(
+                    entry.layer, entry.output_shape, self.max_filters, self.max_map_size
+                ),
+            )
+            for entry in entries
+        ]
+        self._check_probe_fits(model)
+        pipeline = extractor.LogPipeline(model, self._logged)
+        self._pipeline = pipeline
+        self._traced = summary_v2.trace(pipeline)
+        self._probe_tensor = keras.ops.convert_to_tensor(self.probe.inputs)
+        self._writer = BackgroundWriter()
+        self._file_writer = summary_v2.SummaryFileWriter(self.run_dir)
+        self._plugin_data = [self._layer_plugin_data(l) for l in self._logged]
+        self._failures = 0
+        self._disabled = False
+        self._batches_done = 0
+
+    @property
+    def trace_count(self):
+        """How many times the log pipeline was traced (1 per training)."""
+        return self._pipeline.trace_count if self._pipeline else 0
+
+    def _check_log_dir(self):
+        try:
+            os.makedirs(self.run_dir, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.run_dir):
+                pass
+        except OSError as e:
+            raise ValueError(
+                "ActivationLogger cannot write to log_dir %r: %s. Choose a "
+                "writable directory." % (self.log_dir, e)
+            ) from e
+
+    def _build_if_needed(self, model):
+        if model.built and getattr(model, "inputs", None):
+            return
+        sample = self.probe.inputs
+        try:
+            if isinstance(model, keras.Sequential) and not model.built:
+                model.build((None,) + tuple(self.probe.first_input().shape[1:]))
+            else:
+                model(sample, training=False)
+        except Exception as e:
+            raise ValueError(
+                "ActivationLogger could not build the model on the probe batch "
+                "(probe shape %s): %s" % (self.probe.first_input().shape, e)
+            ) from e
+
+    def _check_probe_fits(self, model):
+        arrays = self.probe.inputs
+        if isinstance(arrays, dict):
+            arrays = [arrays[getattr(t, "name", "")] if getattr(t, "name", "") in arrays else v
+                      for t, v in zip(model.inputs, arrays.values())]
+        elif not isinstance(arrays, list):
+            arrays = [arrays]
+        if len(arrays) != len(model.inputs):
+            raise ValueError(
+                "probe= gives %d input(s) but the model takes %d: %s"
+                % (len(arrays), len(model.inputs), [tuple(t.shape) for t in model.inputs])
+            )
+        for array, symbolic in zip(arrays, model.inputs):
+            expected = tuple(symbolic.shape[1:])
+            got = tuple(array.shape[1:])
+            fits = len(expected) == len(got) and all(
+                e is None or e == g for e, g in zip(expected, got)
+            )
+            if not fits:
+                raise ValueError(
+                    "probe= does not fit the model's input: expected samples "
+                    "of shape %s (batch first: (N,) + %s), got %s. Pass a batch "
+                    "of model inputs such as x_val[:8]."
+                    % (expected, expected, (array.shape[0],) + got)
+                )
+
+    def _layer_plugin_data(self, logged):
+        g = logged.geometry
+        entry = logged.entry
+        return plugin_data_pb2.ActivationsPluginData(
+            kind=metadata.Kind.LAYER,
+            layer_path=entry.path,
+            layer_index=entry.index,
+            layer_class=entry.class_name,
+            output_shape=[-1 if d is None else int(d) for d in entry.output_shape],
+            map_kind=g.map_kind,
+            num_images=self.probe.size,
+            filter_indices=list(range(g.num_filters)),
+            map_height=g.map_height,
+            map_width=g.map_width,
+            source_height=g.source_height,
+            source_width=g.source_width,
+            downsample_factor=g.factor,
+            stat_names=list(metadata.STAT_NAMES),
+        )
+
+    # Logging -------------------------------------------------------------
+
+    def _log_probe_images(self, step):
+        x = self.probe.first_input()
+        channels_first = keras.config.image_data_format() == "channels_first"
+        shown = [images.display_image(s, 2 * self.max_map_size, channels_first) for s in x]
+        plugin_data = plugin_data_pb2.ActivationsPluginData(
+            kind=metadata.Kind.PROBE,
+            num_images=self.probe.size,
+            labels=list(self.probe.labels),
+            channels=shown[0][1],
+        )
+        blobs = [images.encode_png(pixels) for pixels, _ in shown]
+        self._file_writer.write(
+            lambda: self._summary.activations(metadata.PROBE_TAG, blobs, step, plugin_data)
+        )
+
+    def _log(self, step, wait=False):
+        """Logs one step; a failure warns and never stops training."""
+        if self._disabled or self._pipeline is None:
+            return
+        try:
+            self._writer.wait()
+            results = self._summary.to_numpy(self._traced(self._probe_tensor))
+            self._writer.submit(lambda: self._write(step, results))
+            if wait:
+                written = self._writer.wait()
+                self._report(written)
+            self._failures = 0
+        except Exception as e:  # a logging fault must not cost the training run
+            self._on_failure(step, e)
+
+    def _write(self, step, results):
+        encoded = [
+            [stats.astype("<f4").tobytes()] + self._writer.encode_map(images.encode_png, strips)
+            for strips, stats in results
+        ]
+
+        def write_all():
+            for logged, data, blobs in zip(self._logged, self._plugin_data, encoded):
+                self._summary.activations(logged.tag, blobs, step, data)
+
+        self._file_writer.write(write_all)
+        return [sum(len(b) for b in blobs) for blobs in encoded]
+
+    def _on_failure(self, step, error):
+        self._failures += 1
+        if self._failures >= MAX_CONSECUTIVE_FAILURES:
+            self._disabled = True
+            logger.warning(
+                "tb_actviz: logging failed %d times in a row (last at step %d: %s); "
+                "activation logging is off for the rest of this training, which goes on.",
+                self._failures, step, error,
+            )
+        else:
+            logger.warning(
+                "tb_actviz: could not log step %d (%s: %s); training goes on, "
+                "the next log will retry.", step, type(error).__name__, error,
+            )
+
+    def _report(self, written):
+        if not self.verbose or not written:
+            return
+        per_layer = ", ".join(
+            "%s %s" % (l.entry.path, _format_bytes(n)) for l, n in zip(self._logged, written)
+        )
+        when = "every %d batches" % self.update_freq if self.update_freq != "epoch" else (
+            "every epoch" if self.every_n_epochs == 1 else "every %d epochs" % self.every_n_epochs
+        )
+        print(
+            "tb_actviz: logging %d layer(s) for %d probe image(s) to %s %s; one log "
+            "writes %s (%s)" % (
+                len(self._logged), self.probe.size, self.run_dir, when,
+                _format_bytes(sum(written)), per_layer,
+            )
+        )
+
+    def _close(self):
+        writer = getattr(self, "_writer", None)
+        if writer is None:
+            return
+        try:
+            writer.close()
+        except Exception as e:
+            logger.warning("tb_actviz: the last log could not be written: %s", e)
+        finally:
+            self._writer = None
+        if self._file_writer is not None:
+            self._file_writer.close()
+            self._file_writer = None

@@ -1,0 +1,287 @@
+"""Finding layers in a Keras model: listing, selecting and validating.
+
+A layer is named by its *path*: the names of the nested models that lead to
+it, joined with "/" (`"vgg16/block1_conv1"`). Keras forbids "/" in layer names,
+so a path is unambiguous.
+"""
+
+import dataclasses
+import difflib
+import fnmatch
+
+import keras
+import numpy as np
+
+DEFAULT_MAX_LAYERS = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerEntry:
+    """One layer of a model, nested models expanded.
+
+    Attributes:
+      index: position in the flattened listing (nested layers included).
+      selector: what to pass in `layers=` to pick this layer: its index in
+        `model.layers` for a top-level layer, `"inner/k"` inside a nested model.
+      path: names from the outer model down to the layer, joined with "/".
+      layer: the Keras layer.
+      output_shape: output shape without the batch axis (None where unknown).
+      loggable: whether its output can be shown as feature maps.
+      reason: why not, when `loggable` is False.
+    """
+
+    index: int
+    selector: str
+    path: str
+    layer: object
+    output_shape: tuple
+    loggable: bool
+    reason: str
+
+    @property
+    def class_name(self):
+        return type(self.layer).__name__
+
+    @property
+    def is_model(self):
+        return isinstance(self.layer, keras.Model)
+
+    @property
+    def is_conv(self):
+        return "Conv" in self.class_name and not self.is_model
+
+
+def first_output(layer):
+    """The symbolic output of a layer's first call (shared layers: first use)."""
+    nodes = getattr(layer, "_inbound_nodes", None)
+    if not nodes:
+        raise ValueError(
+            "Layer %r has not been called on an input yet, so its output is "
+            "unknown; build the model first (model.build or call it once)."
+            % layer.name
+        )
+    outputs = nodes[0].output_tensors
+    return outputs[0] if len(outputs) == 1 else outputs
+
+
+def _output_shape_and_reason(layer):
+    if isinstance(layer, keras.Model):
+        return None, "a nested model: pick a layer inside it"
+    if type(layer).__name__ == "InputLayer":
+        return None, "the input"
+    try:
+        output = first_output(layer)
+    except ValueError as e:
+        return None, str(e)
+    if isinstance(output, (list, tuple)):
+        return None, "has several outputs"
+    shape = tuple(output.shape[1:])
+    dtype = str(output.dtype)
+    if "float" not in dtype:
+        return shape, "output dtype %s is not floating point" % dtype
+    if not 1 <= len(shape) <= 4:
+        return shape, "output rank %d is not 2 to 5" % (len(shape) + 1)
+    return shape, ""
+
+
+def walk_layers(model):
+    """Lists every layer of `model`, nested models expanded, in order."""
+    entries = []
+
+    def visit(container, prefix, selector_prefix):
+        for position, layer in enumerate(container.layers):
+            shape, reason = _output_shape_and_reason(layer)
+            entries.append(
+                LayerEntry(
+                    index=len(entries),
+                    selector=selector_prefix + str(position),
+                    path=prefix + layer.name,
+                    layer=layer,
+                    output_shape=shape,
+                    loggable=not reason,
+                    reason=reason,
+                )
+            )
+            if isinstance(layer, keras.Model):
+                visit(layer, prefix + layer.name + "/", prefix + layer.name + "/")
+
+    visit(model, "", "")
+    return entries
+
+
+def format_layer_table(entries):
+    rows = [("index", "select", "path", "class", "output shape", "loggable")]
+    for e in entries:
+        shape = "?" if e.output_shape is None else str(tuple(e.output_shape))
+        rows.append(
+            (
+                str(e.index),
+                e.selector,
+                e.path,
+                e.class_name,
+                shape,
+                "yes" if e.loggable else "no (%s)" % e.reason,
+            )
+        )
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+        for row in rows
+    )
+
+
+def list_layers(model, print_fn=print):
+    """Prints and returns the layers of a model, nested models expanded.
+
+    The seed recipe's `for i, layer in enumerate(model.layers)` loop, better:
+    each row has the flattened index, what to pass in
+    `ActivationLogger(layers=...)` to pick the layer, its path, class, output
+    shape, and whether it can be logged.
+
+    Args:
+      model: a built Keras model.
+      print_fn: called with the table; pass `None` to print nothing.
+
+    Returns:
+      A list of `LayerEntry`.
+
+    Example:
+
+    ```python
+    list_layers(model)
+    # index  select    path                class   output shape     loggable
+    # 1      1         vgg16               Functional ?              no (a nested model...)
+    # 3      vgg16/1   vgg16/block1_conv1  Conv2D  (224, 224, 64)   yes
+    ```
+    """
+    entries = walk_layers(model)
+    if print_fn is not None:
+        print_fn(format_layer_table(entries))
+    return entries
+
+
+def _spread(items, count):
+    if len(items) <= count:
+        return list(items)
+    picks = np.unique(np.round(np.linspace(0, len(items) - 1, count)).astype(int))
+    return [items[i] for i in picks]
+
+
+def _selection_error(model_entries, what, hint=""):
+    names = [e.path for e in model_entries]
+    close = difflib.get_close_matches(what, names, n=1, cutoff=0.4)
+    if not close:
+        close = difflib.get_close_matches(
+            what.split("/")[-1], [n.split("/")[-1] for n in names], n=1, cutoff=0.4
+        )
+        close = [n for n in names if n.split("/")[-1] in close][:1]
+    message = "layers=: %s" % hint
+    if close:
+        message += "\nClosest match: %r." % close[0]
+    message += "\nThe model's layers:\n" + format_layer_table(model_entries)
+    return ValueError(message)
+
+
+def _by_index(entries, selector_prefix, index):
+    siblings = [
+        e
+        for e in entries
+        if e.selector.startswith(selector_prefix)
+        and e.selector[len(selector_prefix):].isdigit()
+    ]
+    if not -len(siblings) <= index < len(siblings):
+        return None
+    return siblings[index]
+
+
+def _resolve_one(entries, spec):
+    """Returns the entries that one `layers=` item selects."""
+    if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
+        entry = _by_index(entries, "", int(spec))
+        if entry is None:
+            raise _selection_error(
+                entries,
+                str(spec),
+                "index %d is out of range for model.layers" % spec,
+            )
+        return [entry]
+    if not isinstance(spec, str):
+        raise TypeError(
+            "layers= items must be names, paths, glob patterns or integer "
+            "indices; got %r of type %s" % (spec, type(spec).__name__)
+        )
+    head, _, last = spec.rpartition("/")
+    if last.lstrip("-").isdigit():
+        entry = _by_index(entries, head + "/" if head else "", int(last))
+        if entry is None:
+            raise _selection_error(
+                entries, spec, "index %s is out of range in %r" % (last, head or "model.layers")
+            )
+        return [entry]
+    exact = [e for e in entries if e.path == spec]
+    if exact:
+        return exact
+    if "/" in spec:
+        matched = [e for e in entries if fnmatch.fnmatchcase(e.path, spec)]
+    else:
+        matched = [
+            e for e in entries if fnmatch.fnmatchcase(e.path.split("/")[-1], spec)
+        ]
+    if not matched:
+        raise _selection_error(entries, spec, "no layer matches %r" % spec)
+    is_pattern = any(c in spec for c in "*?[")
+    if not is_pattern and len(matched) > 1:
+        raise _selection_error(
+            entries,
+            spec,
+            "%r names several layers (%s); use a full path"
+            % (spec, ", ".join(e.path for e in matched)),
+        )
+    if is_pattern:
+        matched = [e for e in matched if e.loggable]
+    return matched
+
+
+def select_layers(model, layers=None, max_layers=DEFAULT_MAX_LAYERS):
+    """Resolves a `layers=` argument to loggable `LayerEntry`s, in order.
+
+    Args:
+      model: a built Keras model.
+      layers: None (the convolution layers, at most `max_layers` spread from
+        first to last), or a name, path, glob pattern, integer index
+        (negative allowed), or a list of those.
+      max_layers: the cap for the default selection.
+
+    Raises:
+      ValueError: an item selects nothing, is ambiguous, or selects a layer
+        that cannot be logged; the message lists the model's layers.
+    """
+    entries = walk_layers(model)
+    if layers is None:
+        convs = [e for e in entries if e.is_conv and e.loggable]
+        if not convs:
+            raise _selection_error(
+                entries,
+                "",
+                "the model has no convolution layer to log by default; "
+                "pass layers= with the layers to log",
+            )
+        return _spread(convs, max_layers)
+    specs = layers if isinstance(layers, (list, tuple)) else [layers]
+    if not specs:
+        raise ValueError("layers= is empty: pass None for the default selection")
+    chosen = []
+    for spec in specs:
+        for entry in _resolve_one(entries, spec):
+            if not entry.loggable:
+                raise _selection_error(
+                    entries,
+                    entry.path,
+                    "%r selects %s (%s), which cannot be logged: %s"
+                    % (spec, entry.path, entry.class_name, entry.reason),
+                )
+            if entry not in chosen:
+                chosen.append(entry)
+    if not chosen:
+        raise _selection_error(entries, str(layers), "%r selects no loggable layer" % (layers,))
+    return chosen

@@ -1,0 +1,73 @@
+"""Internal information about the activations plugin: names and metadata.
+
+Neither this module nor the plugin side imports TensorFlow, so a machine with
+TensorBoard alone can serve logs.
+"""
+
+from tensorboard.compat.proto import summary_pb2
+
+from tb_actviz import plugin_data_pb2
+
+PLUGIN_NAME = "activations"
+
+# Increment when the stored format changes in a way old readers cannot read.
+PROTO_VERSION = 0
+
+TAG_PREFIX = "actviz/"
+PROBE_TAG = TAG_PREFIX + "probe"
+LAYER_TAG_PREFIX = TAG_PREFIX + "layers/"
+GRID_TAG_PREFIX = "actviz_grid/"
+
+# Per-map statistics in blob 0 of a layer tag, innermost axis, in this order.
+STAT_NAMES = (
+    "min",
+    "max",
+    "mean",
+    "std",
+    "positive_fraction",
+    "nonfinite_count",
+)
+
+Kind = plugin_data_pb2.ActivationsPluginData.Kind
+
+
+def layer_tag(layer_path):
+    return LAYER_TAG_PREFIX + layer_path
+
+
+def create_summary_metadata(plugin_data, description=""):
+    """Wraps an `ActivationsPluginData` in a `SummaryMetadata` proto.
+
+    The data class is set explicitly: the Rust data server drops blob
+    sequences whose metadata does not say so.
+    """
+    plugin_data.version = PROTO_VERSION
+    return summary_pb2.SummaryMetadata(
+        summary_description=description,
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(
+            plugin_name=PLUGIN_NAME,
+            content=plugin_data.SerializeToString(),
+        ),
+        data_class=summary_pb2.DATA_CLASS_BLOB_SEQUENCE,
+    )
+
+
+def parse_plugin_metadata(content):
+    """Parses the `plugin_data.content` bytes of a summary's metadata.
+
+    Returns:
+      An `ActivationsPluginData`.
+
+    Raises:
+      TypeError: `content` is not bytes.
+      ValueError: the content was written by a newer tb_actviz.
+    """
+    if not isinstance(content, bytes):
+        raise TypeError("Content type must be bytes, got %r" % type(content))
+    result = plugin_data_pb2.ActivationsPluginData.FromString(content)
+    if result.version > PROTO_VERSION:
+        raise ValueError(
+            "activations metadata version %d is newer than this tb_actviz "
+            "reads (%d): upgrade tb_actviz" % (result.version, PROTO_VERSION)
+        )
+    return result

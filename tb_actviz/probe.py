@@ -1,0 +1,118 @@
+"""The probe: the fixed batch whose activations are logged."""
+
+import dataclasses
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class Probe:
+    """A probe batch as numpy arrays.
+
+    Attributes:
+      inputs: the model input, an array (or a list/dict of arrays for
+        multi-input models), batch axis first.
+      labels: one string per image ("" where there were no labels).
+    """
+
+    inputs: object
+    labels: tuple
+
+    @property
+    def size(self):
+        return len(self.labels)
+
+    def first_input(self):
+        if isinstance(self.inputs, dict):
+            return next(iter(self.inputs.values()))
+        if isinstance(self.inputs, (list, tuple)):
+            return self.inputs[0]
+        return self.inputs
+
+
+def _to_numpy(value):
+    if isinstance(value, dict):
+        return {k: _to_numpy(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_numpy(v) for v in value]
+    if hasattr(value, "numpy"):
+        value = value.numpy()
+    return np.asarray(value)
+
+
+def _take(value, count):
+    if isinstance(value, dict):
+        return {k: v[:count] for k, v in value.items()}
+    if isinstance(value, list):
+        return [v[:count] for v in value]
+    return value[:count]
+
+
+def _batch_size(value):
+    if isinstance(value, dict):
+        value = next(iter(value.values()))
+    elif isinstance(value, list):
+        value = value[0]
+    return value.shape[0] if value.ndim else 0
+
+
+def _label_strings(y, count, class_names):
+    if y is None:
+        return ("",) * count
+    y = np.asarray(y)[:count]
+    if y.ndim == 2 and y.shape[1] > 1:
+        y = y.argmax(axis=1)
+    y = y.reshape(len(y), -1)[:, 0] if y.ndim > 1 else y
+    labels = []
+    for value in y:
+        if class_names is not None and np.issubdtype(y.dtype, np.integer):
+            labels.append(str(class_names[int(value)]))
+        elif np.issubdtype(y.dtype, np.floating) and float(value).is_integer():
+            labels.append(str(int(value)))
+        else:
+            labels.append(value.decode() if isinstance(value, bytes) else str(value))
+    return tuple(labels)
+
+
+def _first_batch(dataset):
+    for batch in dataset.take(1):
+        return batch
+    raise ValueError("probe= is an empty tf.data.Dataset")
+
+
+def make_probe(probe, max_images, class_names=None):
+    """Normalizes the `probe=` argument.
+
+    Args:
+      probe: an array or tensor, an `(x, y)` tuple, or a `tf.data.Dataset`
+        (its first batch is used).
+      max_images: keep at most this many images.
+      class_names: optional names for integer labels.
+
+    Raises:
+      ValueError / TypeError: the probe is empty or of an unknown kind.
+    """
+    if probe is None:
+        raise ValueError("probe= is required: a fixed batch of model inputs, e.g. x_val[:8]")
+    if hasattr(probe, "take") and hasattr(probe, "element_spec"):
+        probe = _first_batch(probe)
+    y = None
+    if isinstance(probe, tuple):
+        if len(probe) not in (1, 2, 3):
+            raise ValueError(
+                "probe= as a tuple must be (x,) or (x, y) (or (x, y, sample_weight)); "
+                "got a tuple of %d items" % len(probe)
+            )
+        probe, y = probe[0], (probe[1] if len(probe) > 1 else None)
+    try:
+        x = _to_numpy(probe)
+    except Exception as e:
+        raise TypeError(
+            "probe= must be an array, a tensor, an (x, y) tuple or a tf.data.Dataset; "
+            "got %s" % type(probe).__name__
+        ) from e
+    count = _batch_size(x)
+    if count == 0:
+        raise ValueError("probe= holds no images: pass a batch such as x_val[:8]")
+    count = min(count, max_images)
+    return Probe(inputs=_take(x, count), labels=_label_strings(y, count, class_names))
