@@ -360,6 +360,11 @@ class ActivationsLoader(base_plugin.TBLoader):
         samples = getattr(flags, "samples_per_plugin", None)
         if isinstance(samples, dict):
             samples.setdefault(metadata.PLUGIN_NAME, DEFAULT_SAMPLES)
+        # ActivationLogger and keras.callbacks.TensorBoard write two event
+        # files into one run directory at once; the Python loader follows only
+        # the newest file unless told to poll every active one.
+        if getattr(flags, "reload_multifile", False) is None:
+            flags.reload_multifile = True
 
     def load(self, context):
         return ActivationsPlugin(context)

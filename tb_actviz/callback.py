@@ -7,6 +7,7 @@ import tempfile
 import keras
 import numpy as np
 
+from tb_actviz import colormaps
 from tb_actviz import extractor
 from tb_actviz import images
 from tb_actviz import layer_selection
@@ -74,6 +75,11 @@ class ActivationLogger(keras.callbacks.Callback):
         224x224 first-layer maps are stored at 56x56).
       max_layers: cap of the default layer selection. Default 16.
       class_names: optional names for integer (or one-hot) probe labels.
+      image_grids: also write, per layer and log, a standard
+        `tf.summary.image` (tag `actviz_grid/<layer path>`): the first probe
+        image's filters as a viridis grid, so the log dir stays readable in
+        TensorBoard's Images tab where this plugin is not installed. Default
+        False.
       verbose: 1 prints one line at train begin with what is logged and how
         many bytes one log writes; 0 is silent.
 
@@ -113,6 +119,7 @@ class ActivationLogger(keras.callbacks.Callback):
         max_map_size=DEFAULT_MAX_MAP_SIZE,
         max_layers=layer_selection.DEFAULT_MAX_LAYERS,
         class_names=None,
+        image_grids=False,
         verbose=1,
     ):
         super().__init__()
@@ -129,6 +136,7 @@ class ActivationLogger(keras.callbacks.Callback):
         self.max_images = _positive_int("max_images", max_images)
         self.max_map_size = _positive_int("max_map_size", max_map_size)
         self.max_layers = _positive_int("max_layers", max_layers)
+        self.image_grids = bool(image_grids)
         self.verbose = verbose
         self.probe = probe_lib.make_probe(probe, self.max_images, class_names)
         self._pipeline = None
@@ -316,6 +324,14 @@ class ActivationLogger(keras.callbacks.Callback):
         def write_all():
             for logged, data, blobs in zip(self._logged, self._plugin_data, encoded):
                 self._summary.activations(logged.tag, blobs, step, data)
+            if self.image_grids:
+                for logged, (strips, _) in zip(self._logged, results):
+                    grid = images.filter_grid(strips, 0, self.probe.size)
+                    self._summary.image(
+                        metadata.GRID_TAG_PREFIX + logged.entry.path,
+                        colormaps.apply(grid),
+                        step,
+                    )
 
         self._file_writer.write(write_all)
         return [sum(len(b) for b in blobs) for blobs in encoded]

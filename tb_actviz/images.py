@@ -65,3 +65,21 @@ def display_image(sample, max_side, channels_first=False):
     factor = max(1, math.ceil(max(x.shape[:2]) / max_side))
     pixels = np.clip(np.round(area_downsample(x, factor)), 0, 255).astype(np.uint8)
     return pixels, 3 if pixels.ndim == 3 else 1
+
+
+def filter_grid(strips, image_index, num_images, columns=None, gap=1):
+    """The maps of one image as a grid: uint8 strips [F, h, N * w] -> [H, W].
+
+    Tiles run left to right, top to bottom (the seed recipe's 7x7 layout for
+    49 filters); `gap` pixels of 0 separate them.
+    """
+    count, h, total_width = strips.shape
+    w = total_width // num_images
+    tiles = strips[:, :, image_index * w:(image_index + 1) * w]
+    columns = columns or math.ceil(math.sqrt(count))
+    rows = math.ceil(count / columns)
+    grid = np.zeros((rows * (h + gap) - gap, columns * (w + gap) - gap), dtype=np.uint8)
+    for f in range(count):
+        r, c = divmod(f, columns)
+        grid[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = tiles[f]
+    return grid
