@@ -43,7 +43,7 @@ setuptools.setup(
         "tensorboard_plugins": [
             "activations = tb_actviz.activations_plugin:ActivationsLoader",
         ],
-        "console_scripts": [],
+        "console_scripts": ["tb-actviz = tb_actviz.export:main"],
     },
     classifiers=[
         "Framework :: TensorFlow",

@@ -198,7 +198,9 @@ class ActivationLogger(keras.callbacks.Callback):
         pipeline = extractor.LogPipeline(model, self._logged)
         self._pipeline = pipeline
         self._traced = summary_v2.trace(pipeline)
-        self._probe_tensor = keras.ops.convert_to_tensor(self.probe.inputs)
+        self._probe_tensor = keras.tree.map_structure(
+            keras.ops.convert_to_tensor, self.probe.inputs
+        )
         self._writer = BackgroundWriter()
         self._file_writer = summary_v2.SummaryFileWriter(self.run_dir)
         self._plugin_data = [self._layer_plugin_data(l) for l in self._logged]

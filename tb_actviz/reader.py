@@ -1,0 +1,128 @@
+"""Reading a tb_actviz log dir without TensorBoard's server or TensorFlow.
+
+Goes through the same data-provider interface as the plugin (TensorBoard's
+Python loader), and decodes blobs into numpy arrays (docs/format.md).
+"""
+
+import dataclasses
+
+import numpy as np
+
+from tensorboard import context
+from tensorboard.backend.event_processing import data_provider
+from tensorboard.backend.event_processing import plugin_event_multiplexer
+from tensorboard.data import provider
+
+from tb_actviz import images
+from tb_actviz import metadata
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerSnapshot:
+    """One layer at one step.
+
+    Attributes:
+      step: the step.
+      info: the tag's `ActivationsPluginData`.
+      stats: float32 [F, N, K], K in `info.stat_names` order.
+      quantized: uint8 [F, N, h, w], each map quantized with its own range.
+    """
+
+    step: int
+    info: object
+    stats: np.ndarray
+    quantized: np.ndarray
+
+    def stat(self, name):
+        return self.stats[..., list(self.info.stat_names).index(name)]
+
+    def values(self):
+        """De-quantized maps, float32 [F, N, h, w]."""
+        low = self.stat("min")[..., None, None]
+        high = self.stat("max")[..., None, None]
+        return low + self.quantized.astype(np.float32) * ((high - low) / 255.0)
+
+
+def decode_stats(data, info):
+    count = len(info.filter_indices)
+    return np.frombuffer(data, dtype="<f4").reshape(count, info.num_images, len(info.stat_names))
+
+
+def decode_strip(data, info):
+    """A filter's PNG strip -> uint8 [N, h, w]."""
+    strip = images.decode_png(data)
+    h, w = strip.shape[0], strip.shape[1] // info.num_images
+    return strip.reshape(h, info.num_images, w).transpose(1, 0, 2)
+
+
+class LogReader:
+    """Reads activations from a log dir (all steps kept)."""
+
+    def __init__(self, logdir):
+        multiplexer = plugin_event_multiplexer.EventMultiplexer(
+            tensor_size_guidance={metadata.PLUGIN_NAME: 0}
+        )
+        multiplexer.AddRunsFromDirectory(logdir)
+        multiplexer.Reload()
+        self._provider = data_provider.MultiplexerDataProvider(multiplexer, logdir)
+        self._ctx = context.RequestContext()
+
+    def tags(self):
+        """{run: {tag: ActivationsPluginData}}."""
+        listing = self._provider.list_blob_sequences(
+            self._ctx, experiment_id="", plugin_name=metadata.PLUGIN_NAME
+        )
+        return {
+            run: {
+                tag: metadata.parse_plugin_metadata(series.plugin_content)
+                for tag, series in tags.items()
+            }
+            for run, tags in listing.items()
+        }
+
+    def _sequence(self, run, tag):
+        result = self._provider.read_blob_sequences(
+            self._ctx,
+            experiment_id="",
+            plugin_name=metadata.PLUGIN_NAME,
+            downsample=10**9,
+            run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]),
+        )
+        data = result.get(run, {}).get(tag)
+        if not data:
+            raise KeyError("no activations for run %r, tag %r" % (run, tag))
+        return sorted(data, key=lambda d: d.step)
+
+    def _blob(self, datum, index):
+        return self._provider.read_blob(self._ctx, blob_key=datum.values[index].blob_key)
+
+    def steps(self, run, tag):
+        return [d.step for d in self._sequence(run, tag)]
+
+    def layer(self, run, tag, step=None):
+        """The `LayerSnapshot` at `step` (default: the last one)."""
+        info = self.tags()[run][tag]
+        sequence = self._sequence(run, tag)
+        datum = sequence[-1] if step is None else next(
+            (d for d in sequence if d.step == step), None
+        )
+        if datum is None:
+            raise KeyError("no step %r for %s %s; steps: %s" % (step, run, tag, [d.step for d in sequence]))
+        stats = decode_stats(self._blob(datum, 0), info)
+        strips = [decode_strip(self._blob(datum, 1 + f), info) for f in range(len(info.filter_indices))]
+        return LayerSnapshot(datum.step, info, stats, np.stack(strips))
+
+    def filter_series(self, run, tag, filter_position):
+        """[(step, uint8 [N, h, w])] of one logged filter over all steps."""
+        info = self.tags()[run][tag]
+        return [
+            (d.step, decode_strip(self._blob(d, 1 + filter_position), info))
+            for d in self._sequence(run, tag)
+        ]
+
+    def probe(self, run):
+        """(list of uint8 images, labels) of a run's probe."""
+        info = self.tags()[run][metadata.PROBE_TAG]
+        datum = self._sequence(run, metadata.PROBE_TAG)[-1]
+        pictures = [images.decode_png(self._blob(datum, i)) for i in range(len(datum.values))]
+        return pictures, list(info.labels)
