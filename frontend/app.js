@@ -1,0 +1,309 @@
+// Wiring: URL state + catalog (runs, steps) -> context -> controls and the
+// active view. Polls for new steps and follows the latest one if the user was on it.
+
+import { fetchRuns } from "./api.js";
+import { COLORMAPS, DEFAULT_COLORMAP } from "./colormaps.js";
+import { Controls } from "./controls.js";
+import { el } from "./dom.js";
+import { downloadViewPng } from "./download.js";
+import { NORMALIZATIONS } from "./normalize.js";
+import { DEFAULT_STATE, UrlState, VIEWS } from "./state.js";
+import { ActivationStore } from "./store.js";
+import { DATA_RELOADED, TensorBoardBridge } from "./tb_bridge.js";
+import { followHostTheme } from "./theme.js";
+import { CompareView } from "./views/compare_view.js";
+import { EvolutionView } from "./views/evolution_view.js";
+import { FiltersView } from "./views/filters_view.js";
+import { ImagesView } from "./views/images_view.js";
+import { ZoomDialog } from "./zoom.js";
+
+const PLUGIN_NAME = "activations";
+const POLL_MS = 20000;
+const PLAY_INTERVAL_MS = 350;
+const LOADING_DELAY_MS = 120;
+const EMPTY_LOG_DIR = "No activations in this log dir: add ActivationLogger to model.fit, then reload.";
+
+const clamp = (value, lo, hi) => Math.min(hi, Math.max(lo, value));
+const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Index of the last step <= `step` (or 0), in ascending `steps`. */
+function stepIndexAtOrBefore(steps, step) {
+  if (step === null || step === undefined) return steps.length - 1;
+  let found = 0;
+  steps.forEach((info, index) => { if (info.step <= step) found = index; });
+  return found;
+}
+
+function defaultCompareLayer(compareRun, mainRun, mainLayer) {
+  if (compareRun !== mainRun) {
+    const same = compareRun.layers.find(({ path }) => path === mainLayer.path);
+    if (same) return same;
+  }
+  const others = compareRun.layers.filter(({ path }) => path !== mainLayer.path);
+  return others.filter(({ mapKind }) => mapKind === "maps").at(-1) ?? others.at(-1) ?? compareRun.layers.at(-1);
+}
+
+class App {
+  constructor(body) {
+    this.store = new ActivationStore();
+    this.bridge = new TensorBoardBridge(PLUGIN_NAME);
+    this.url = new UrlState(this.bridge);
+    this.runs = [];
+    this.generation = 0;
+    this.pendingLoads = 0;
+    this.playing = false;
+    this.lastCtx = null;
+    this.views = { filters: new FiltersView(), images: new ImagesView(), evolution: new EvolutionView(), compare: new CompareView() };
+    this.controls = new Controls({
+      onChange: (patch) => this.setState(patch),
+      onStepBy: (delta) => this.stepBy(delta),
+      onPlay: () => this.togglePlay(),
+      onDownload: () => this.download(),
+    });
+    this.zoom = new ZoomDialog(() => this.setState({ zoom: "" }));
+    this.loading = el("span", { class: "loading", "data-testid": "loading", role: "status", "aria-live": "polite", hidden: true }, [el("span", { class: "spinner" }), "Loading…"]);
+    this.message = el("div", { class: "message", "data-testid": "message", role: "alert", hidden: true });
+    this.empty = el("div", { class: "empty-state", "data-testid": "empty-state", hidden: true });
+    this.viewHost = el("main", { class: "view-host", "data-testid": "view-host" }, Object.values(this.views).map((view) => view.element));
+    this.root = el("div", { id: "actviz-app", "data-testid": "actviz-app", class: "app" }, [
+      this.controls.element, el("div", { class: "status-row" }, [this.loading, this.message]), this.empty, this.viewHost, this.zoom.element,
+    ]);
+    body.append(this.root);
+    followHostTheme(document.documentElement);
+  }
+
+  async start() {
+    this.setLoading(1);
+    try {
+      const [, runs] = await Promise.all([this.url.load(), fetchRuns()]);
+      this.runs = runs;
+    } catch (error) {
+      this.showMessage(`Could not load activations: ${error.message}`);
+      return;
+    } finally {
+      this.setLoading(-1);
+    }
+    await this.refresh();
+    this.listenForUpdates();
+    this.listenForKeys();
+  }
+
+  setState(patch) {
+    return this.url.update(patch) ? this.refresh() : Promise.resolve();
+  }
+
+  /** Choices resolved against the catalog: invalid or missing ones fall back to defaults. */
+  resolve(state) {
+    const runs = this.runs.filter(({ layers }) => layers.length > 0);
+    if (runs.length === 0) return null;
+    const run = runs.find(({ run: name }) => name === state.run) ?? runs[0];
+    const layer = run.layers.find(({ path }) => path === state.layer) ?? run.layers[0];
+    const compareRun = runs.find(({ run: name }) => name === state.cmpRun) ?? run;
+    const compareLayer = compareRun.layers.find(({ path }) => path === state.cmpLayer) ?? defaultCompareLayer(compareRun, run, layer);
+    const patch = {
+      run: run.run,
+      layer: layer.path,
+      image: clamp(Math.trunc(state.image), 0, layer.numImages - 1),
+      filter: layer.filterIndices.includes(state.filter) ? state.filter : layer.filterIndices[0],
+      view: Object.hasOwn(VIEWS, state.view) ? state.view : DEFAULT_STATE.view,
+      cmap: Object.hasOwn(COLORMAPS, state.cmap) ? state.cmap : DEFAULT_COLORMAP,
+      norm: Object.hasOwn(NORMALIZATIONS, state.norm) ? state.norm : DEFAULT_STATE.norm,
+      levels: clamp(Math.trunc(state.levels), 0, 32),
+      size: clamp(state.size, 48, 320),
+      evo: state.evo === "all" ? "all" : "image",
+    };
+    return { runs, run, layer, compareRun, compareLayer, patch };
+  }
+
+  async refresh() {
+    const generation = ++this.generation;
+    const current = () => generation === this.generation;
+    const resolved = this.resolve(this.url.get());
+    if (!resolved) return this.showEmpty(EMPTY_LOG_DIR);
+    const { runs, run, layer, compareRun, compareLayer, patch } = resolved;
+    this.setLoading(1);
+    try {
+      const steps = await this.store.stepsOf(run.run, layer.tag);
+      if (!current()) return;
+      if (steps.length === 0) return this.showEmpty(`No steps logged yet for ${layer.path} in run ${run.run}. Steps appear after the first epoch.`);
+      const stepIndex = stepIndexAtOrBefore(steps, this.url.get().step);
+      this.url.update({ ...patch, step: steps[stepIndex].step });
+      const state = this.url.get();
+      const compare = { run: compareRun, layer: compareLayer, stepInfo: null };
+      if (state.view === "compare") {
+        const compareSteps = await this.store.stepsOf(compareRun.run, compareLayer.tag);
+        compare.stepInfo = compareSteps.filter(({ step }) => step <= state.step).at(-1) ?? null;
+      }
+      if (!current()) return;
+      const ctx = this.context({ state, runs, run, layer, steps, stepIndex, compare });
+      this.lastCtx = ctx;
+      this.present(ctx);
+      await this.views[state.view].update(ctx);
+      if (!current()) return;
+      this.message.hidden = true;
+      await this.syncZoom(ctx);
+      this.prefetchAround(ctx);
+    } catch (error) {
+      if (current()) this.showMessage(`Could not show activations: ${error.message}`);
+    } finally {
+      this.setLoading(-1);
+    }
+  }
+
+  context({ state, runs, run, layer, steps, stepIndex, compare }) {
+    const colormap = COLORMAPS[state.cmap];
+    const style = { lut: colormap.lut, levels: state.levels, diverging: colormap.diverging };
+    const paintStyleKey = [state.cmap, state.norm, state.levels].join("/");
+    return {
+      state, runs, run, layer, steps, stepIndex, compare, style, paintStyleKey,
+      stepInfo: steps[stepIndex],
+      filterPosition: layer.filterIndices.indexOf(state.filter),
+      paintKey: JSON.stringify([state.view, run.run, layer.path, state.step, state.image, state.filter, state.evo, compare.run.run, compare.layer.path, paintStyleKey]),
+      store: this.store,
+      setState: (patch) => this.setState(patch),
+      openZoom: (ref) => this.setState({ zoom: JSON.stringify(ref) }),
+    };
+  }
+
+  present(ctx) {
+    this.empty.hidden = true;
+    this.viewHost.hidden = false;
+    this.controls.element.hidden = false;
+    this.controls.update(ctx);
+    this.root.style.setProperty("--tile", `${ctx.state.size}px`);
+    this.root.dataset.view = ctx.state.view;
+    for (const [name, view] of Object.entries(this.views)) view.element.hidden = name !== ctx.state.view;
+  }
+
+  async syncZoom(ctx) {
+    let ref = null;
+    try {
+      ref = ctx.state.zoom ? JSON.parse(ctx.state.zoom) : null;
+    } catch {
+      ref = null;
+    }
+    if (ref) await this.zoom.show(ctx, ref);
+    else this.zoom.close();
+  }
+
+  /** Decode the neighbouring steps of what is shown, so stepping is instant. */
+  prefetchAround(ctx) {
+    const { view } = ctx.state;
+    if (view === "evolution") return;
+    const positions = view === "images" ? [ctx.filterPosition] : ctx.layer.filterIndices.map((_, position) => position);
+    const offsets = this.playing ? [1, 2] : [1, -1];
+    for (const offset of offsets) {
+      const stepInfo = ctx.steps[ctx.stepIndex + offset];
+      if (stepInfo) this.store.layerStep(ctx.run.run, ctx.layer, stepInfo, positions).catch(() => {});
+    }
+  }
+
+  stepBy(delta) {
+    const ctx = this.lastCtx;
+    if (!ctx) return Promise.resolve();
+    const stepInfo = ctx.steps[clamp(ctx.stepIndex + delta, 0, ctx.steps.length - 1)];
+    return this.setState({ step: stepInfo.step });
+  }
+
+  stepTo(which) {
+    const ctx = this.lastCtx;
+    if (!ctx) return;
+    this.setState({ step: (which === "first" ? ctx.steps[0] : ctx.steps.at(-1)).step });
+  }
+
+  togglePlay() {
+    this.playing = !this.playing;
+    this.controls.setPlaying(this.playing);
+    if (this.playing) this.playLoop();
+  }
+
+  async playLoop() {
+    const ctx = this.lastCtx;
+    if (ctx && ctx.stepIndex >= ctx.steps.length - 1) await this.setState({ step: ctx.steps[0].step });
+    while (this.playing) {
+      await delay(PLAY_INTERVAL_MS);
+      const { stepIndex, steps } = this.lastCtx ?? {};
+      if (!this.playing) break;
+      if (steps === undefined || stepIndex >= steps.length - 1) {
+        this.togglePlay();
+        break;
+      }
+      await this.stepBy(1);
+    }
+  }
+
+  listenForKeys() {
+    const actions = { ArrowLeft: () => this.stepBy(-1), ArrowRight: () => this.stepBy(1), Home: () => this.stepTo("first"), End: () => this.stepTo("last") };
+    document.addEventListener("keydown", (event) => {
+      if (event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey) return;
+      if (event.target.closest?.("input, select, textarea, dialog")) return;
+      const action = actions[event.key];
+      if (!action) return;
+      event.preventDefault();
+      action();
+    });
+  }
+
+  listenForUpdates() {
+    setInterval(() => document.visibilityState === "visible" && this.poll(), POLL_MS);
+    document.addEventListener("visibilitychange", () => document.visibilityState === "visible" && this.poll());
+    this.bridge.on(DATA_RELOADED, () => this.poll());
+  }
+
+  /** Re-read runs and steps; if the user was on the latest step, follow new ones. */
+  async poll() {
+    if (this.polling) return;
+    this.polling = true;
+    const before = this.lastCtx;
+    try {
+      this.store.forgetSteps();
+      this.runs = await fetchRuns();
+      if (before && before.stepIndex === before.steps.length - 1 && this.url.get().run === before.run.run && this.url.get().layer === before.layer.path) {
+        const steps = await this.store.stepsOf(before.run.run, before.layer.tag);
+        if (steps.length > 0 && this.url.get().step === before.stepInfo.step) this.url.update({ step: steps.at(-1).step });
+      }
+      await this.refresh();
+    } catch (error) {
+      this.showMessage(`Could not refresh: ${error.message}`);
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  download() {
+    const ctx = this.lastCtx;
+    if (!ctx) return;
+    const name = `actviz_${ctx.run.run}_${ctx.layer.path}_${ctx.state.view}_step${ctx.state.step}.png`.replace(/[^\w.-]+/g, "_");
+    downloadViewPng(this.views[ctx.state.view].element, name);
+  }
+
+  showEmpty(text) {
+    this.empty.textContent = text;
+    this.empty.hidden = false;
+    this.viewHost.hidden = true;
+    this.controls.element.hidden = true;
+  }
+
+  showMessage(text) {
+    this.message.textContent = text;
+    this.message.hidden = false;
+  }
+
+  setLoading(delta) {
+    this.pendingLoads += delta;
+    clearTimeout(this.loadingTimer);
+    if (this.pendingLoads <= 0) {
+      this.loading.hidden = true;
+      this.root.dataset.busy = "false";
+    } else {
+      this.root.dataset.busy = "true";
+      this.loadingTimer = setTimeout(() => { this.loading.hidden = this.pendingLoads <= 0; }, LOADING_DELAY_MS);
+    }
+  }
+}
+
+export function startApp(body) {
+  const app = new App(body);
+  app.start();
+  return app;
+}

@@ -1,0 +1,118 @@
+// The control bar: view tabs, pickers, step slider, play, colour options.
+// It only reflects the app's context and reports changes as state patches.
+
+import { COLORMAPS } from "./colormaps.js";
+import { el, labelled, setOptions } from "./dom.js";
+import { NORMALIZATIONS } from "./normalize.js";
+import { LEVEL_CHOICES, lutGradient } from "./render_maps.js";
+import { VIEWS } from "./state.js";
+
+function select(id) {
+  return el("select", { id, "data-testid": id });
+}
+
+function button(id, text, label) {
+  return el("button", { type: "button", id, "data-testid": id, text, "aria-label": label });
+}
+
+export class Controls {
+  /** onChange(patch), onStepBy(delta), onStepTo("first"|"last"), onPlay(), onDownload() */
+  constructor(handlers) {
+    this.handlers = handlers;
+    this.viewTabs = Object.entries(VIEWS).map(([view, label]) =>
+      el("button", { type: "button", role: "tab", class: "view-tab", "data-view": view, "data-testid": `view-tab-${view}`, text: label, onclick: () => handlers.onChange({ view }) }),
+    );
+    this.run = select("run-select");
+    this.layer = select("layer-select");
+    this.layerShape = el("span", { id: "layer-shape", "data-testid": "layer-shape", class: "hint" });
+    this.image = select("image-select");
+    this.filter = select("filter-select");
+    this.slider = el("input", { type: "range", id: "step-slider", "data-testid": "step-slider", min: 0, max: 0, step: 1, value: 0 });
+    this.stepLabel = el("output", { id: "step-label", "data-testid": "step-label", for: "step-slider" });
+    this.prev = button("step-prev", "◀", "Previous logged step");
+    this.next = button("step-next", "▶", "Next logged step");
+    this.play = button("play-button", "Play", "Play over training");
+    this.colormap = select("colormap-select");
+    this.legend = el("span", { class: "legend", "data-testid": "colormap-legend", "aria-hidden": "true" });
+    this.norm = select("norm-select");
+    this.levels = select("levels-select");
+    this.size = el("input", { type: "range", id: "size-slider", "data-testid": "size-slider", min: 48, max: 320, step: 8 });
+    this.download = button("download-button", "Download PNG", "Download the current view as PNG");
+    this.bind();
+    this.element = this.layout();
+  }
+
+  bind() {
+    const { onChange, onStepBy, onPlay, onDownload } = this.handlers;
+    const onSelect = (control, key, parse = String) => control.addEventListener("change", () => onChange({ [key]: parse(control.value) }));
+    onSelect(this.run, "run");
+    onSelect(this.layer, "layer");
+    onSelect(this.image, "image", Number);
+    onSelect(this.filter, "filter", Number);
+    onSelect(this.colormap, "cmap");
+    onSelect(this.norm, "norm");
+    onSelect(this.levels, "levels", Number);
+    this.size.addEventListener("input", () => onChange({ size: Number(this.size.value) }));
+    this.slider.addEventListener("input", () => onChange({ step: this.steps[Number(this.slider.value)]?.step }));
+    this.prev.addEventListener("click", () => onStepBy(-1));
+    this.next.addEventListener("click", () => onStepBy(1));
+    this.play.addEventListener("click", () => onPlay());
+    this.download.addEventListener("click", () => onDownload());
+  }
+
+  layout() {
+    return el("header", { class: "controls", "data-testid": "controls" }, [
+      el("nav", { class: "view-tabs", role: "tablist", "aria-label": "View" }, this.viewTabs),
+      el("div", { class: "control-row" }, [
+        labelled("Run", this.run),
+        el("div", { class: "field" }, [el("label", { for: "layer-select", text: "Layer" }), this.layer, this.layerShape]),
+        labelled("Probe image", this.image),
+        labelled("Filter", this.filter),
+      ]),
+      el("div", { class: "control-row step-row" }, [
+        el("label", { for: "step-slider", text: "Step" }),
+        this.prev, this.slider, this.next, this.stepLabel, this.play,
+      ]),
+      el("div", { class: "control-row" }, [
+        el("div", { class: "field" }, [el("label", { for: "colormap-select", text: "Colormap" }), this.colormap, this.legend]),
+        labelled("Normalize", this.norm),
+        labelled("Contour levels", this.levels),
+        labelled("Tile size", this.size),
+        this.download,
+      ]),
+    ]);
+  }
+
+  /** Reflect the app context (see app.js `context()`). */
+  update(ctx) {
+    const { state, runs, run, layer, steps, stepIndex } = ctx;
+    this.steps = steps;
+    for (const tab of this.viewTabs) {
+      const selected = tab.dataset.view === state.view;
+      tab.setAttribute("aria-selected", String(selected));
+      tab.classList.toggle("selected", selected);
+    }
+    setOptions(this.run, runs.map(({ run: name }) => ({ value: name, label: name })), run.run);
+    setOptions(this.layer, run.layers.map(({ path }) => ({ value: path, label: path })), layer.path);
+    this.layerShape.textContent = `${layer.class ?? ""} → [${(layer.outputShape ?? []).join(" × ")}]`;
+    const labels = run.probe?.labels ?? [];
+    setOptions(this.image, [...Array(layer.numImages).keys()].map((image) => ({ value: image, label: labels[image] ? `${image}: ${labels[image]}` : `${image}` })), state.image);
+    setOptions(this.filter, layer.filterIndices.map((filter) => ({ value: filter, label: `${filter}` })), state.filter);
+    this.slider.max = String(Math.max(0, steps.length - 1));
+    this.slider.value = String(stepIndex);
+    this.slider.setAttribute("aria-valuetext", `step ${steps[stepIndex]?.step}`);
+    this.stepLabel.textContent = `step ${steps[stepIndex]?.step} (${stepIndex + 1} of ${steps.length})`;
+    this.prev.disabled = stepIndex <= 0;
+    this.next.disabled = stepIndex >= steps.length - 1;
+    setOptions(this.colormap, Object.entries(COLORMAPS).map(([value, { label }]) => ({ value, label })), state.cmap);
+    this.legend.style.backgroundImage = lutGradient(COLORMAPS[state.cmap].lut);
+    setOptions(this.norm, Object.entries(NORMALIZATIONS).map(([value, label]) => ({ value, label })), state.norm);
+    setOptions(this.levels, LEVEL_CHOICES.map((levels) => ({ value: levels, label: levels ? `${levels} levels` : "off" })), state.levels);
+    this.size.value = String(state.size);
+  }
+
+  setPlaying(playing) {
+    this.play.textContent = playing ? "Pause" : "Play";
+    this.play.setAttribute("aria-pressed", String(playing));
+  }
+}

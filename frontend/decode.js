@@ -1,0 +1,53 @@
+// Decode stored blobs: quantized gray PNG strips, probe images, statistics.
+
+const BITMAP_OPTIONS = { colorSpaceConversion: "none", premultiplyAlpha: "none" };
+
+export function decodeBitmap(bytes) {
+  return createImageBitmap(new Blob([bytes], { type: "image/png" }), BITMAP_OPTIONS);
+}
+
+/** Gray PNG -> {width, height, q: Uint8Array of width*height quantized values}. */
+export async function decodeQuantized(bytes) {
+  const bitmap = await decodeBitmap(bytes);
+  const { width, height } = bitmap;
+  const canvas = new OffscreenCanvas(width, height);
+  const context = canvas.getContext("2d", { willReadFrequently: true });
+  context.drawImage(bitmap, 0, 0);
+  bitmap.close();
+  const rgba = context.getImageData(0, 0, width, height).data;
+  const q = new Uint8Array(width * height);
+  for (let p = 0; p < q.length; p++) q[p] = rgba[p * 4];
+  return { width, height, q };
+}
+
+/** Per-map statistics of one step: float32 LE [F, N, K]. */
+export class LayerStats {
+  constructor(bytes, numFilters, numImages, statNames) {
+    const expected = numFilters * numImages * statNames.length;
+    const view = new DataView(bytes);
+    if (bytes.byteLength !== expected * 4) {
+      throw new Error(`stats blob has ${bytes.byteLength} bytes, expected ${expected * 4}`);
+    }
+    this.values = new Float32Array(expected);
+    for (let k = 0; k < expected; k++) this.values[k] = view.getFloat32(k * 4, true);
+    this.numFilters = numFilters;
+    this.numImages = numImages;
+    this.statNames = statNames;
+    this.statIndex = new Map(statNames.map((name, k) => [name, k]));
+  }
+
+  get(filterPosition, image, name) {
+    const k = this.statIndex.get(name);
+    if (k === undefined) return NaN;
+    return this.values[(filterPosition * this.numImages + image) * this.statNames.length + k];
+  }
+
+  /** [min, max] of one map as stored (its quantization range). */
+  mapRange(filterPosition, image) {
+    return [this.get(filterPosition, image, "min"), this.get(filterPosition, image, "max")];
+  }
+
+  record(filterPosition, image) {
+    return Object.fromEntries(this.statNames.map((name) => [name, this.get(filterPosition, image, name)]));
+  }
+}

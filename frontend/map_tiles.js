@@ -1,0 +1,56 @@
+// Tile specs shared by the views: one map (or a row of maps) of a layer,
+// coloured with the current colormap / normalization / posterization.
+
+import { el } from "./dom.js";
+import { rangeOverSteps, rangeResolver } from "./normalize.js";
+import { paintMaps } from "./render_maps.js";
+
+/** (filterPosition, image) -> display range, for one step's stats. */
+export async function resolverFor(ctx, run, layer, stats) {
+  const { norm } = ctx.state;
+  let fixedRange = null;
+  if (norm === "fixed") {
+    const series = await ctx.store.seriesOf(run.run, layer, 0);
+    fixedRange = rangeOverSteps(series.map(({ value }) => value));
+  }
+  return rangeResolver(norm, stats, { fixedRange, diverging: ctx.style.diverging });
+}
+
+/** Paint images `images` of filter `position` from `strip` side by side. */
+function painter(ctx, layer, strip, stats, resolve, position, images) {
+  const segments = images.map((image) => ({
+    image,
+    mapRange: stats.mapRange(position, image),
+    displayRange: resolve(position, image),
+  }));
+  return (canvas) => paintMaps(canvas, strip, layer.mapWidth, segments, ctx.style);
+}
+
+export function imageCaption(probe, image, thumbnail = null) {
+  const label = probe?.labels?.[image];
+  return [
+    thumbnail,
+    el("span", { class: "caption-key", text: `image: ${image}` }),
+    label ? el("span", { class: "caption-label", text: label }) : null,
+  ].filter(Boolean);
+}
+
+/**
+ * One tile spec for filter `position` at one step.
+ * images: the probe images shown (one map each, left to right).
+ */
+export function mapTile(ctx, { run, layer, stepInfo, stats, strip, resolve, position, images, caption, dataset, current }) {
+  const filter = layer.filterIndices[position];
+  return {
+    key: JSON.stringify([run.run, layer.tag, stepInfo.step, stepInfo.wallTime, filter, images, ctx.paintStyleKey]),
+    caption,
+    dataset: { filter, step: stepInfo.step, ...(images.length === 1 ? { image: images[0] } : {}), ...dataset },
+    aspect: [layer.mapWidth * images.length, layer.mapHeight],
+    current,
+    paint: painter(ctx, layer, strip, stats, resolve, position, images),
+    open: (fraction) => {
+      const slot = Math.min(images.length - 1, Math.max(0, Math.floor(fraction * images.length)));
+      ctx.openZoom({ run: run.run, layer: layer.path, step: stepInfo.step, filter, image: images[slot] });
+    },
+  };
+}

@@ -1,0 +1,63 @@
+// Quantized map -> coloured canvas. A map's real value is
+// min + q/255 * (max - min); the display range, colormap and optional
+// posterization turn each of the 256 q values into one RGBA colour.
+
+export const LEVEL_CHOICES = [0, 3, 5, 7, 9, 12];
+
+/** 256 packed RGBA colours, one per quantized value q, for one map. */
+function colourTable(mapRange, displayRange, { lut, levels, diverging }) {
+  const bytes = new Uint8ClampedArray(256 * 4);
+  const [min, max] = mapRange;
+  const [lo, hi] = displayRange;
+  const span = hi - lo;
+  for (let q = 0; q < 256; q++) {
+    const value = min + (q / 255) * (max - min);
+    let t = span > 0 ? (value - lo) / span : diverging ? 0.5 : 0; // a constant map sits at zero / the bottom
+    t = Number.isFinite(t) ? Math.min(1, Math.max(0, t)) : 0;
+    if (levels > 1) t = Math.min(levels - 1, Math.floor(t * levels)) / (levels - 1);
+    const entry = Math.round(t * 255) * 3;
+    bytes.set([lut[entry], lut[entry + 1], lut[entry + 2], 255], q * 4);
+  }
+  return new Uint32Array(bytes.buffer);
+}
+
+/**
+ * Paint maps of a strip side by side onto `canvas`.
+ * strip: {width, height, q}; mapWidth: columns per image in the strip.
+ * segments: [{image, mapRange, displayRange}], drawn left to right.
+ * style: {lut, levels, diverging}.
+ */
+export function paintMaps(canvas, strip, mapWidth, segments, style) {
+  const height = strip.height;
+  const width = mapWidth * segments.length;
+  if (canvas.width !== width) canvas.width = width;
+  if (canvas.height !== height) canvas.height = height;
+  const pixels = new ImageData(width, height);
+  const out = new Uint32Array(pixels.data.buffer);
+  segments.forEach(({ image, mapRange, displayRange }, slot) => {
+    const table = colourTable(mapRange, displayRange, style);
+    for (let y = 0; y < height; y++) {
+      const source = y * strip.width + image * mapWidth;
+      const target = y * width + slot * mapWidth;
+      for (let x = 0; x < mapWidth; x++) out[target + x] = table[strip.q[source + x]];
+    }
+  });
+  canvas.getContext("2d").putImageData(pixels, 0, 0);
+}
+
+/** Real (de-quantized) activation at map pixel (x, y) of `image` in a strip. */
+export function valueAt(strip, mapWidth, image, x, y, mapRange) {
+  const q = strip.q[y * strip.width + image * mapWidth + x];
+  const [min, max] = mapRange;
+  return { q, value: min + (q / 255) * (max - min) };
+}
+
+/** CSS gradient string of a LUT, for legends. */
+export function lutGradient(lut, stops = 16) {
+  const colours = [];
+  for (let s = 0; s <= stops; s++) {
+    const entry = Math.round((s / stops) * 255) * 3;
+    colours.push(`rgb(${lut[entry]} ${lut[entry + 1]} ${lut[entry + 2]})`);
+  }
+  return `linear-gradient(to right, ${colours.join(", ")})`;
+}

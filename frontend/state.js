@@ -1,0 +1,98 @@
+// View state <-> URL. Every choice is a key; only non-default values are written.
+// Read order on start: the TensorBoard host's URL (survives TensorBoard reloads;
+// asked over the plugin IPC and read directly), then the iframe's own hash.
+// Writes go to both.
+
+import { DEFAULT_COLORMAP } from "./colormaps.js";
+import { DEFAULT_NORMALIZATION } from "./normalize.js";
+
+export const VIEWS = {
+  filters: "Filters of one image",
+  images: "One filter across images",
+  evolution: "Filter evolution",
+  compare: "Compare",
+};
+
+export const DEFAULT_STATE = Object.freeze({
+  view: "filters",
+  run: "",
+  layer: "", // layer path
+  image: 0,
+  filter: 0, // real channel index (an entry of filterIndices)
+  step: null, // null = latest
+  cmap: DEFAULT_COLORMAP,
+  norm: DEFAULT_NORMALIZATION,
+  levels: 0, // 0 = continuous
+  evo: "image", // evolution of the chosen image, or "all" images
+  cmpRun: "",
+  cmpLayer: "",
+  size: 112, // tile size in CSS pixels
+  zoom: "", // JSON {run, layer, step, filter, image} of the zoomed map, or ""
+});
+
+const NUMERIC_KEYS = new Set(["image", "filter", "step", "levels", "size"]);
+
+export function parseState(dict) {
+  const state = { ...DEFAULT_STATE };
+  for (const key of Object.keys(DEFAULT_STATE)) {
+    if (!(key in dict)) continue;
+    const raw = dict[key];
+    if (NUMERIC_KEYS.has(key)) {
+      const number = Number(raw);
+      if (raw !== "" && Number.isFinite(number)) state[key] = number;
+    } else {
+      state[key] = String(raw);
+    }
+  }
+  return state;
+}
+
+export function serializeState(state) {
+  const dict = {};
+  for (const [key, fallback] of Object.entries(DEFAULT_STATE)) {
+    const value = state[key];
+    if (value !== fallback && value !== null && value !== undefined) dict[key] = String(value);
+  }
+  return dict;
+}
+
+function readOwnHash() {
+  return Object.fromEntries(new URLSearchParams(window.location.hash.replace(/^#/, "")));
+}
+
+export class UrlState {
+  constructor(bridge) {
+    this.bridge = bridge;
+    this.state = { ...DEFAULT_STATE };
+    this.writeTimer = null;
+  }
+
+  async load() {
+    const hostData = { ...(await this.bridge.readUrlData()), ...this.bridge.readParentUrlData() };
+    const source = Object.keys(hostData).length > 0 ? hostData : readOwnHash();
+    this.state = parseState(source);
+    return this.state;
+  }
+
+  get() {
+    return this.state;
+  }
+
+  /** Merge `patch`; returns true if anything changed. URL writes are debounced. */
+  update(patch) {
+    const next = { ...this.state, ...patch };
+    const changed = Object.keys(next).some((key) => next[key] !== this.state[key]);
+    if (!changed) return false;
+    this.state = next;
+    clearTimeout(this.writeTimer);
+    this.writeTimer = setTimeout(() => this.write(), 150);
+    return true;
+  }
+
+  write() {
+    const dict = serializeState(this.state);
+    const hash = new URLSearchParams(dict).toString();
+    history.replaceState(history.state, "", `${location.pathname}${location.search}${hash ? `#${hash}` : ""}`);
+    this.bridge.writeUrlData(dict);
+  }
+}

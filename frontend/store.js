@@ -1,0 +1,129 @@
+// Cached, de-duplicated access to decoded activation data.
+// Keys carry the step's wallTime, so a rewritten step never hits a stale entry.
+
+import { fetchBlobs, fetchSeries, fetchSteps } from "./api.js";
+import { decodeBitmap, decodeQuantized, LayerStats } from "./decode.js";
+import { LruCache } from "./lru_cache.js";
+
+const CACHE_BYTES = 256 * 1024 * 1024;
+const SERIES_KEPT = 8;
+
+function blobKey(run, tag, step, wallTime, index) {
+  return JSON.stringify([run, tag, step, wallTime, index]);
+}
+
+export class ActivationStore {
+  constructor() {
+    this.cache = new LruCache(CACHE_BYTES);
+    this.pending = new Map(); // blob key -> Promise of decoded value
+    this.steps = new Map(); // JSON [run, tag] -> Promise of [{step, wallTime}]
+    this.series = new LruCache(SERIES_KEPT); // JSON [run, tag, index] -> Promise of series
+  }
+
+  /** Logged steps of a tag; cached until `refreshSteps` is called. */
+  stepsOf(run, tag) {
+    const key = JSON.stringify([run, tag]);
+    if (!this.steps.has(key)) {
+      const request = fetchSteps(run, tag);
+      request.catch(() => this.steps.delete(key));
+      this.steps.set(key, request);
+    }
+    return this.steps.get(key);
+  }
+
+  /** Forget step lists and series so the next read sees newly logged steps. */
+  forgetSteps() {
+    this.steps.clear();
+    this.series = new LruCache(SERIES_KEPT);
+  }
+
+  /** Memoized `layerSeries` (until `forgetSteps`). */
+  seriesOf(run, layer, index) {
+    const key = JSON.stringify([run, layer.tag, index]);
+    if (!this.series.has(key)) {
+      const request = this.layerSeries(run, layer, index);
+      request.catch(() => this.series.delete(key));
+      this.series.set(key, request, 1);
+    }
+    return this.series.get(key);
+  }
+
+  /** Decoded blobs of one layer step: {stats, strips: Map filterPosition -> strip}. */
+  async layerStep(run, layer, stepInfo, filterPositions) {
+    const decode = (index, bytes) =>
+      index === 0 ? this.decodeStats(layer, bytes) : decodeQuantized(bytes);
+    const indices = [0, ...filterPositions.map((position) => position + 1)];
+    const values = await this.blobs(run, layer.tag, stepInfo, indices, decode);
+    const strips = new Map(filterPositions.map((position) => [position, values.get(position + 1)]));
+    return { stats: values.get(0), strips };
+  }
+
+  /** Probe images as ImageBitmaps (the probe is logged once; use its last step). */
+  async probeImages(run, probe) {
+    const steps = await this.stepsOf(run, probe.tag);
+    if (steps.length === 0) return [];
+    const indices = [...Array(probe.numImages).keys()];
+    const values = await this.blobs(run, probe.tag, steps.at(-1), indices, (_, bytes) => decodeBitmap(bytes));
+    return indices.map((index) => values.get(index));
+  }
+
+  /** Blob `index` of a layer at every step: [{stepInfo, value}], decoded and cached per step. */
+  async layerSeries(run, layer, index) {
+    const frames = await fetchSeries(run, layer.tag, index);
+    return Promise.all(
+      frames.map(async ({ step, wallTime, bytes }) => {
+        const stepInfo = { step, wallTime };
+        const key = blobKey(run, layer.tag, step, wallTime, index);
+        const known = this.cache.get(key) ?? this.pending.get(key);
+        const decode = async () => (index === 0 ? this.decodeStats(layer, bytes) : decodeQuantized(bytes));
+        const value = await (known ?? this.remember(key, decode()));
+        return { stepInfo, value };
+      }),
+    );
+  }
+
+  decodeStats(layer, bytes) {
+    return new LayerStats(bytes, layer.filterIndices.length, layer.numImages, layer.statNames);
+  }
+
+  /** Fetch (one request) and decode whichever of `indices` are neither cached nor in flight. */
+  async blobs(run, tag, stepInfo, indices, decode) {
+    const { step, wallTime } = stepInfo;
+    const keyOf = (index) => blobKey(run, tag, step, wallTime, index);
+    const missing = indices.filter((index) => !this.cache.has(keyOf(index)) && !this.pending.has(keyOf(index)));
+    if (missing.length > 0) {
+      const request = fetchBlobs(run, tag, step, wallTime, missing);
+      for (const index of missing) {
+        const decoded = request.then((buffers) => decode(index, buffers.get(index)));
+        this.remember(keyOf(index), decoded).catch(() => {});
+      }
+    }
+    const entries = await Promise.all(
+      indices.map(async (index) => [index, this.cache.get(keyOf(index)) ?? (await this.pending.get(keyOf(index)))]),
+    );
+    return new Map(entries);
+  }
+
+  /** Track an in-flight decode, then cache its result. */
+  remember(key, promise) {
+    const tracked = promise.then(
+      (value) => {
+        this.pending.delete(key);
+        this.cache.set(key, value, costOf(value));
+        return value;
+      },
+      (error) => {
+        this.pending.delete(key);
+        throw error;
+      },
+    );
+    this.pending.set(key, tracked);
+    return tracked;
+  }
+}
+
+function costOf(value) {
+  if (value instanceof LayerStats) return value.values.byteLength;
+  if (value instanceof ImageBitmap) return value.width * value.height * 4;
+  return value.q.byteLength;
+}

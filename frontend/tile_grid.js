@@ -1,0 +1,59 @@
+// A responsive grid of labelled canvases. Tiles are reused between renders,
+// so a redraw repaints canvases in place instead of rebuilding the DOM.
+//
+// A tile spec: {key, caption: [strings|nodes], dataset, aspect: [w, h],
+// paint(canvas), current?: bool, open?(fractionX)}.
+
+import { el } from "./dom.js";
+
+export class TileGrid {
+  constructor({ testid, className = "" }) {
+    this.element = el("div", { class: `tile-grid ${className}`, "data-testid": testid, role: "list" });
+    this.specs = [];
+  }
+
+  render(specs) {
+    this.specs = specs;
+    const tiles = [...this.element.children];
+    while (tiles.length > specs.length) tiles.pop().remove();
+    specs.forEach((spec, index) => {
+      const tile = tiles[index] ?? this.element.appendChild(this.createTile(index));
+      this.updateTile(tile, spec);
+    });
+  }
+
+  createTile(index) {
+    const canvas = el("canvas", { class: "map", "data-testid": "tile-canvas" });
+    const caption = el("figcaption");
+    const tile = el("figure", { class: "tile", "data-testid": "tile", role: "listitem", tabindex: 0 }, [canvas, caption]);
+    const open = (fraction) => this.specs[index]?.open?.(fraction);
+    tile.addEventListener("click", (event) => {
+      const box = canvas.getBoundingClientRect();
+      open(box.width > 0 ? (event.clientX - box.left) / box.width : 0);
+    });
+    tile.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" || event.key === " ") {
+        event.preventDefault();
+        open(0);
+      }
+    });
+    return tile;
+  }
+
+  updateTile(tile, spec) {
+    const [canvas, caption] = tile.children;
+    for (const key of tile.specDataKeys ?? []) delete tile.dataset[key];
+    tile.specDataKeys = Object.keys(spec.dataset ?? {});
+    Object.assign(tile.dataset, spec.dataset ?? {});
+    tile.classList.toggle("current", Boolean(spec.current));
+    tile.toggleAttribute("aria-current", Boolean(spec.current));
+    caption.replaceChildren(...spec.caption);
+    tile.setAttribute("aria-label", caption.textContent);
+    const [width, height] = spec.aspect;
+    canvas.style.aspectRatio = `${width} / ${Math.max(height, width / 8)}`;
+    if (canvas.dataset.paintedKey !== spec.key) {
+      spec.paint(canvas);
+      canvas.dataset.paintedKey = spec.key;
+    }
+  }
+}
