@@ -154,7 +154,7 @@ class ActivationLogger(keras.callbacks.Callback):
         self._initial_logged = False
 
     def on_epoch_begin(self, epoch, logs=None):
-        if not self._initial_logged:
+        if not self._initial_logged and self._pipeline is not None:
             self._initial_logged = True
             step = epoch if self.update_freq == "epoch" else 0
             self._log_probe_images(step)
@@ -181,7 +181,6 @@ class ActivationLogger(keras.callbacks.Callback):
         from tb_actviz import summary_v2  # TensorFlow only from here on
 
         self._summary = summary_v2
-        self._check_log_dir()
         model = self.model
         self._build_if_needed(model)
         entries = layer_selection.select_layers(model, self.layers, self.max_layers)
@@ -195,18 +194,21 @@ class ActivationLogger(keras.callbacks.Callback):
             for entry in entries
         ]
         self._check_probe_fits(model)
-        pipeline = extractor.LogPipeline(model, self._logged)
-        self._pipeline = pipeline
-        self._traced = summary_v2.trace(pipeline)
+        self._failures = 0
+        self._disabled = False
+        self._batches_done = 0
+        self._pipeline = None
+        if not summary_v2.is_chief(model):
+            return  # in multi-worker training only the chief logs
+        self._check_log_dir()
+        self._pipeline = extractor.LogPipeline(model, self._logged)
+        self._traced = summary_v2.trace(self._pipeline)
         self._probe_tensor = keras.tree.map_structure(
             keras.ops.convert_to_tensor, self.probe.inputs
         )
         self._writer = BackgroundWriter()
         self._file_writer = summary_v2.SummaryFileWriter(self.run_dir)
         self._plugin_data = [self._layer_plugin_data(l) for l in self._logged]
-        self._failures = 0
-        self._disabled = False
-        self._batches_done = 0
 
     @property
     def trace_count(self):
@@ -225,6 +227,13 @@ class ActivationLogger(keras.callbacks.Callback):
             ) from e
 
     def _build_if_needed(self, model):
+        if not isinstance(model, keras.Sequential) and not hasattr(model, "_nodes_by_depth"):
+            raise ValueError(
+                "ActivationLogger needs a Functional or Sequential model; %r is a "
+                "subclassed %s, whose layers have no symbolic outputs to tap. Build "
+                "the part you want to see functionally (keras.Input -> layers -> "
+                "keras.Model) and use that model inside yours." % (model.name, type(model).__name__)
+            )
         if model.built and getattr(model, "inputs", None):
             return
         sample = self.probe.inputs

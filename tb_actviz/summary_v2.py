@@ -21,6 +21,20 @@ def trace(fn):
     return tf.function(fn, reduce_retracing=True)
 
 
+def is_chief(model):
+    """Whether this process writes logs: always, except on the non-chief
+    workers of a multi-worker tf.distribute strategy."""
+    strategy = getattr(model, "distribute_strategy", None)
+    resolver = getattr(strategy, "cluster_resolver", None)
+    task_type = getattr(resolver, "task_type", None)
+    if not task_type:
+        return True
+    cluster = resolver.cluster_spec().as_dict()
+    if "chief" in cluster:
+        return task_type == "chief"
+    return task_type == "worker" and resolver.task_id == 0
+
+
 def to_numpy(structure):
     return tf.nest.map_structure(lambda t: t.numpy(), structure)
 
