@@ -9,10 +9,15 @@ import dataclasses
 import difflib
 import fnmatch
 
+import logging
+
 import keras
 import numpy as np
 
 DEFAULT_MAX_LAYERS = 16
+NOT_FLOAT = "output is not floating point: "
+
+logger = logging.getLogger("tb_actviz")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +52,10 @@ class LayerEntry:
         return isinstance(self.layer, keras.Model)
 
     @property
+    def has_non_float_output(self):
+        return self.reason.startswith(NOT_FLOAT)
+
+    @property
     def is_conv(self):
         return "Conv" in self.class_name and not self.is_model
 
@@ -78,7 +87,7 @@ def _output_shape_and_reason(layer):
     shape = tuple(output.shape[1:])
     dtype = str(output.dtype)
     if "float" not in dtype:
-        return shape, "output dtype %s is not floating point" % dtype
+        return shape, NOT_FLOAT + dtype
     if not 1 <= len(shape) <= 4:
         return shape, "output rank %d is not 2 to 5" % (len(shape) + 1)
     return shape, ""
@@ -238,7 +247,7 @@ def _resolve_one(entries, spec):
             % (spec, ", ".join(e.path for e in matched)),
         )
     if is_pattern:
-        matched = [e for e in matched if e.loggable]
+        matched = [e for e in matched if e.loggable or e.has_non_float_output]
     return matched
 
 
@@ -270,9 +279,12 @@ def select_layers(model, layers=None, max_layers=DEFAULT_MAX_LAYERS):
     specs = layers if isinstance(layers, (list, tuple)) else [layers]
     if not specs:
         raise ValueError("layers= is empty: pass None for the default selection")
-    chosen = []
+    chosen, skipped = [], []
     for spec in specs:
         for entry in _resolve_one(entries, spec):
+            if entry.has_non_float_output:
+                skipped.append("%s (%s)" % (entry.path, entry.reason[len(NOT_FLOAT):]))
+                continue
             if not entry.loggable:
                 raise _selection_error(
                     entries,
@@ -282,6 +294,11 @@ def select_layers(model, layers=None, max_layers=DEFAULT_MAX_LAYERS):
                 )
             if entry not in chosen:
                 chosen.append(entry)
+    if skipped:
+        logger.warning(
+            "tb_actviz: skipping layers with integer or boolean outputs, which have "
+            "no activations to show: %s", ", ".join(skipped)
+        )
     if not chosen:
         raise _selection_error(entries, str(layers), "%r selects no loggable layer" % (layers,))
     return chosen

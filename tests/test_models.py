@@ -1,0 +1,281 @@
+"""ActivationLogger on every kind of model and layer output, each with a real fit.
+
+Each case builds a small model, trains it one epoch with the callback, reads
+the log dir back and checks what was logged (steps, geometry, map kind).
+"""
+
+import logging
+
+import keras
+import numpy as np
+import pytest
+from keras import layers, ops
+
+from tb_actviz import ActivationLogger, metadata
+from tb_actviz.reader import LogReader
+
+RNG = np.random.default_rng(0)
+
+
+def _images(n=8, size=12, channels=3):
+    return RNG.random((n, size, size, channels), dtype=np.float32)
+
+
+def _labels(n=8):
+    return RNG.integers(0, 2, n)
+
+
+def _classifier_head(x):
+    return layers.Dense(2, activation="softmax")(layers.Flatten()(x))
+
+
+def _conv_base(name, size=12, channels=3):
+    inputs = keras.Input((size, size, channels))
+    x = layers.Conv2D(4, 3, activation="relu", name="c1")(inputs)
+    x = layers.Conv2D(6, 3, name="c2")(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def sequential_without_input():
+    model = keras.Sequential([layers.Conv2D(4, 3, name="c1"), layers.GlobalAveragePooling2D(), layers.Dense(2)])
+    return model, _images(), _labels(), None, {"c1": "maps"}
+
+
+def functional():
+    inputs = keras.Input((12, 12, 3))
+    x = layers.Conv2D(4, 3, name="c1")(inputs)
+    x = layers.DepthwiseConv2D(3, name="dw")(x)
+    x = layers.BatchNormalization(name="bn")(x)
+    x = layers.Activation("relu", name="act")(x)
+    x = layers.MaxPooling2D(name="pool")(x)
+    model = keras.Model(inputs, _classifier_head(x))
+    expected = {p: "maps" for p in ("c1", "dw", "bn", "act", "pool")}
+    return model, _images(), _labels(), list(expected), expected
+
+
+def nested_in_sequential():
+    model = keras.Sequential([keras.Input((12, 12, 3)), _conv_base("base"), layers.Flatten(), layers.Dense(2)])
+    return model, _images(), _labels(), ["base/1", "base/-1"], {"base/c1": "maps", "base/c2": "maps"}
+
+
+def nested_two_deep():
+    inner = _conv_base("inner")
+    mid_in = keras.Input((12, 12, 3))
+    mid = keras.Model(mid_in, layers.Conv2D(3, 1, name="mix")(inner(mid_in)), name="mid")
+    inputs = keras.Input((12, 12, 3))
+    model = keras.Model(inputs, _classifier_head(mid(inputs)))
+    expected = {"mid/inner/c1": "maps", "mid/mix": "maps"}
+    return model, _images(), _labels(), list(expected), expected
+
+
+def shared_layer():
+    inputs = keras.Input((12, 12, 3))
+    shared = layers.Conv2D(3, 3, padding="same", name="shared")
+    x = shared(shared(inputs))  # called twice: the first call is logged
+    return keras.Model(inputs, _classifier_head(x)), _images(), _labels(), ["shared"], {"shared": "maps"}
+
+
+def _two_inputs():
+    a, b = keras.Input((12, 12, 3), name="a"), keras.Input((12, 12, 1), name="b")
+    x = layers.Concatenate()([layers.Conv2D(2, 3, name="ca")(a), layers.Conv2D(2, 3, name="cb")(b)])
+    return keras.Model([a, b], _classifier_head(x))
+
+
+def multi_input_list():
+    x = [_images(), _images(channels=1)]
+    return _two_inputs(), x, _labels(), ["ca", "cb"], {"ca": "maps", "cb": "maps"}
+
+
+def multi_input_dict():
+    x = {"a": _images(), "b": _images(channels=1)}
+    return _two_inputs(), x, _labels(), ["ca", "cb"], {"ca": "maps", "cb": "maps"}
+
+
+def multi_output():
+    inputs = keras.Input((12, 12, 3))
+    x = layers.Conv2D(4, 3, name="c1")(inputs)
+    flat = layers.Flatten()(x)
+    model = keras.Model(inputs, [layers.Dense(2, name="head_a")(flat), layers.Dense(1, name="head_b")(flat)])
+    y = (_labels(), RNG.random((8, 1)).astype("float32"))
+    return model, _images(), y, ["c1", "head_a"], {"c1": "maps", "head_a": "units"}
+
+
+def channels_first():
+    inputs = keras.Input((3, 12, 12))
+    x = layers.Conv2D(4, 3, data_format="channels_first", name="c1")(inputs)
+    model = keras.Model(inputs, _classifier_head(x))
+    return model, _images().transpose(0, 3, 1, 2).copy(), _labels(), ["c1"], {"c1": "maps"}
+
+
+def sequences_and_units():
+    inputs = keras.Input((10, 3))
+    x = layers.Conv1D(4, 3, name="conv1d")(inputs)
+    x = layers.LSTM(5, return_sequences=True, name="lstm")(x)
+    x = layers.MultiHeadAttention(2, 4, name="attention")(x, x)
+    x = layers.Dense(3, name="dense")(layers.Flatten()(x))
+    model = keras.Model(inputs, layers.Dense(2, activation="softmax")(x))
+    expected = {"conv1d": "sequence", "lstm": "sequence", "attention": "sequence", "dense": "units"}
+    return model, RNG.random((8, 10, 3)).astype("float32"), _labels(), list(expected), expected
+
+
+def volumes():
+    inputs = keras.Input((6, 8, 8, 1))
+    x = layers.Conv3D(3, 3, name="conv3d")(inputs)
+    model = keras.Model(inputs, _classifier_head(x))
+    x = RNG.random((8, 6, 8, 8, 1)).astype("float32")
+    return model, x, _labels(), ["conv3d"], {"conv3d": "volume_max_projection"}
+
+
+CASES = [
+    sequential_without_input,
+    functional,
+    nested_in_sequential,
+    nested_two_deep,
+    shared_layer,
+    multi_input_list,
+    multi_input_dict,
+    multi_output,
+    channels_first,
+    sequences_and_units,
+    volumes,
+]
+
+
+def _fit(model, x, y, log_dir, layers_arg, losses=None):
+    model.compile("adam", losses or "sparse_categorical_crossentropy")
+    callback = ActivationLogger(log_dir, probe=x, layers=layers_arg, max_images=4, verbose=0)
+    model.fit(x, y, epochs=1, batch_size=4, verbose=0, callbacks=[callback])
+    return callback
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.__name__ for c in CASES])
+def test_model_kinds_are_logged(case, tmp_path):
+    model, x, y, layers_arg, expected = case()
+    losses = ["sparse_categorical_crossentropy", "mse"] if case is multi_output else None
+    if case is sequences_and_units:
+        losses = "sparse_categorical_crossentropy"
+    callback = _fit(model, x, y, str(tmp_path), layers_arg, losses)
+    assert callback.trace_count == 1
+    tags = LogReader(str(tmp_path)).tags()["train"]
+    logged = {md.layer_path: md for md in tags.values() if md.kind == metadata.Kind.LAYER}
+    assert {p: md.map_kind for p, md in logged.items()} == expected
+    reader = LogReader(str(tmp_path))
+    for path, md in logged.items():
+        snapshot = reader.layer("train", metadata.layer_tag(path))
+        assert reader.steps("train", metadata.layer_tag(path)) == [0, 1]
+        assert snapshot.quantized.shape == (
+            len(md.filter_indices), 4, md.map_height, md.map_width
+        )
+        assert np.isfinite(snapshot.stats).all()
+
+
+def test_channels_first_maps_are_transposed_correctly(tmp_path):
+    model, x, y, layers_arg, _ = channels_first()
+    _fit(model, x, y, str(tmp_path), layers_arg)
+    # After training, compare the last log with the model's own output.
+    snapshot = LogReader(str(tmp_path)).layer("train", metadata.layer_tag("c1"))
+    sub = keras.Model(model.inputs, model.get_layer("c1").output)
+    expected = np.asarray(sub(x[:4])).transpose(1, 0, 2, 3)  # (F, N, h, w)
+    span = (snapshot.stat("max") - snapshot.stat("min"))[..., None, None]
+    assert np.all(np.abs(snapshot.values() - expected) <= span / 255 + 1e-5)
+
+
+def test_mixed_float16_policy(tmp_path):
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model, x, y, layers_arg, expected = functional()
+        _fit(model, x, y, str(tmp_path), ["c1"])
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    md = LogReader(str(tmp_path)).tags()["train"][metadata.layer_tag("c1")]
+    assert md.map_kind == "maps" and md.map_height == 10
+
+
+def test_augmentation_runs_in_inference_mode_for_the_probe(tmp_path):
+    inputs = keras.Input((12, 12, 3))
+    x = layers.Rescaling(2.0, name="rescale")(inputs)
+    x = layers.RandomFlip("horizontal_and_vertical", name="flip")(x)
+    x = layers.RandomRotation(0.5, name="rotate")(x)
+    model = keras.Model(inputs, _classifier_head(layers.Conv2D(2, 3)(x)))
+    probe = _images()
+    _fit(model, probe, _labels(), str(tmp_path), ["rotate"])
+    snapshot = LogReader(str(tmp_path)).layer("train", metadata.layer_tag("rotate"), step=1)
+    # Inference mode: no flip, no rotation; exactly the rescaled probe.
+    expected = (2.0 * probe[:4]).transpose(3, 0, 1, 2)
+    span = (snapshot.stat("max") - snapshot.stat("min"))[..., None, None]
+    assert np.all(np.abs(snapshot.values() - expected) <= span / 255 + 1e-5)
+
+
+class _IsPositive(layers.Layer):
+    """A layer with a boolean output."""
+
+    def call(self, x):
+        return x > 0
+
+    def compute_output_spec(self, x):
+        return keras.KerasTensor(x.shape, dtype="bool")
+
+
+def test_integer_outputs_are_skipped_with_one_warning(tmp_path, caplog):
+    inputs = keras.Input((12, 12, 3))
+    x = layers.Conv2D(2, 3, name="c1")(inputs)
+    as_int = layers.Discretization(bin_boundaries=[0.0], name="as_int")(x)
+    as_bool = _IsPositive(name="as_bool")(x)
+    assert "int" in str(as_int.dtype) and as_bool.dtype == "bool"
+    merged = layers.Concatenate()([ops.cast(as_int, "float32"), ops.cast(as_bool, "float32")])
+    model = keras.Model(inputs, _classifier_head(merged))
+    with caplog.at_level(logging.WARNING, logger="tb_actviz"):
+        _fit(model, _images(), _labels(), str(tmp_path), ["c1", "as_int", "as_bool"])
+    warnings = [r.getMessage() for r in caplog.records if "integer or boolean" in r.getMessage()]
+    assert len(warnings) == 1 and "as_int" in warnings[0] and "as_bool" in warnings[0]
+    tags = LogReader(str(tmp_path)).tags()["train"]
+    assert metadata.layer_tag("c1") in tags and metadata.layer_tag("as_int") not in tags
+
+
+def test_nan_and_inf_are_counted_not_fatal(tmp_path):
+    inputs = keras.Input((12, 12, 3))
+    x = layers.Conv2D(2, 3, name="c1")(inputs)
+    # NaN where the probe pixel is bright, +Inf where dark; repaired before the loss.
+    broken = layers.Lambda(
+        lambda t: ops.where(t > 0.9, np.nan, ops.where(t < 0.05, np.inf, t)), name="broken"
+    )(inputs)
+    repaired = layers.Lambda(lambda t: ops.nan_to_num(t, posinf=0.0), name="repaired")(broken)
+    merged = layers.Concatenate()([x, layers.Conv2D(2, 3)(repaired)])
+    model = keras.Model(inputs, _classifier_head(merged))
+    probe = _images()
+    _fit(model, probe, _labels(), str(tmp_path), ["broken"])
+    snapshot = LogReader(str(tmp_path)).layer("train", metadata.layer_tag("broken"))
+    expected = ((probe[:4] > 0.9) | (probe[:4] < 0.05)).sum(axis=(1, 2)).T  # (F, N)
+    assert np.array_equal(snapshot.stat("nonfinite_count"), expected)
+    finite = probe[:4].transpose(3, 0, 1, 2)
+    finite = np.where((finite > 0.9) | (finite < 0.05), np.nan, finite)
+    assert np.allclose(snapshot.stat("max"), np.nanmax(finite, axis=(2, 3)), atol=1e-6)
+
+
+def test_constant_maps_are_stored_flat(tmp_path):
+    inputs = keras.Input((12, 12, 3))
+    dead = layers.Conv2D(2, 3, kernel_initializer="zeros", bias_initializer="zeros",
+                         trainable=False, name="dead")(inputs)
+    model = keras.Model(inputs, _classifier_head(layers.Concatenate()([dead, layers.Conv2D(2, 3)(inputs)])))
+    _fit(model, _images(), _labels(), str(tmp_path), ["dead"])
+    snapshot = LogReader(str(tmp_path)).layer("train", metadata.layer_tag("dead"))
+    assert not snapshot.quantized.any()
+    assert np.array_equal(snapshot.stat("min"), snapshot.stat("max"))
+    assert np.isfinite(snapshot.values()).all()
+
+
+def test_subclassed_model_gets_a_clear_error(tmp_path):
+    class Subclassed(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.conv = layers.Conv2D(2, 3)
+            self.head = layers.Dense(2)
+
+        def call(self, x):
+            return self.head(ops.mean(self.conv(x), axis=(1, 2)))
+
+    model = Subclassed()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    callback = ActivationLogger(str(tmp_path), probe=_images(), verbose=0)
+    with pytest.raises(ValueError, match="subclassed.*functional"):
+        model.fit(_images(), _labels(), epochs=1, verbose=0, callbacks=[callback])
