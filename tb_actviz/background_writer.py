@@ -7,8 +7,8 @@ class BackgroundWriter:
     """Runs write jobs on a worker thread, at most one job in flight.
 
     `submit` first waits for the previous job, so the callback never holds more
-    than one log's activations, and a job's exception is raised to the caller
-    of the next `submit` or `wait` rather than lost.
+    than one log's activations; a job's exception is raised to the caller of
+    `wait` (or of the next `submit`) rather than lost.
 
     `encode_map` spreads work over a small pool (zlib releases the GIL, so PNG
     encoding runs in parallel).
@@ -24,14 +24,10 @@ class BackgroundWriter:
         self._pending = None
 
     def submit(self, job):
-        """Waits for the previous job, then starts `job()` in the background.
-
-        Returns:
-          The previous job's result, or None.
-        """
-        previous = self.wait()
+        """Starts `job()` in the background once the previous job is done
+        (whose error, if any, this raises instead)."""
+        self.wait()
         self._pending = self._worker.submit(job)
-        return previous
 
     def wait(self):
         """Waits for the job in flight; returns its result or raises its error."""
@@ -42,9 +38,6 @@ class BackgroundWriter:
         return list(self._encoders.map(fn, items))
 
     def close(self):
-        """Waits for the job in flight (raising its error), then stops."""
-        try:
-            return self.wait()
-        finally:
-            self._worker.shutdown(wait=True)
-            self._encoders.shutdown(wait=True)
+        """Lets the job in flight finish, then stops the threads."""
+        self._worker.shutdown(wait=True)
+        self._encoders.shutdown(wait=True)

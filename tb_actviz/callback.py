@@ -146,6 +146,7 @@ class ActivationLogger(keras.callbacks.Callback):
         self._disabled = False
         self._batches_done = 0
         self._initial_logged = False
+        self._pending_step = None
 
     # Keras hooks -----------------------------------------------------------
 
@@ -197,6 +198,7 @@ class ActivationLogger(keras.callbacks.Callback):
         self._failures = 0
         self._disabled = False
         self._batches_done = 0
+        self._pending_step = None
         self._pipeline = None
         if not summary_v2.is_chief(model):
             return  # in multi-worker training only the chief logs
@@ -315,16 +317,31 @@ class ActivationLogger(keras.callbacks.Callback):
         """Logs one step; a failure warns and never stops training."""
         if self._disabled or self._pipeline is None:
             return
+        self._collect_write()
+        if self._disabled:
+            return
         try:
-            self._writer.wait()
             results = self._summary.to_numpy(self._traced(self._probe_tensor))
             self._writer.submit(lambda: self._write(step, results))
-            if wait:
-                written = self._writer.wait()
-                self._report(written)
-            self._failures = 0
+            self._pending_step = step
         except Exception as e:  # a logging fault must not cost the training run
             self._on_failure(step, e)
+            return
+        if wait:
+            self._report(self._collect_write())
+
+    def _collect_write(self):
+        """Waits for the log in flight; counts its failure against its step."""
+        step, self._pending_step = self._pending_step, None
+        if step is None:
+            return None
+        try:
+            written = self._writer.wait()
+        except Exception as e:
+            self._on_failure(step, e)
+            return None
+        self._failures = 0
+        return written
 
     def _write(self, step, results):
         encoded = [
@@ -384,10 +401,9 @@ class ActivationLogger(keras.callbacks.Callback):
         if writer is None:
             return
         try:
-            writer.close()
-        except Exception as e:
-            logger.warning("tb_actviz: the last log could not be written: %s", e)
+            self._collect_write()
         finally:
+            writer.close()
             self._writer = None
         if self._file_writer is not None:
             self._file_writer.close()

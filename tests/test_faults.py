@@ -1,0 +1,167 @@
+"""Faults: interrupted training, I/O errors, truncated and corrupted event files.
+
+Training is never lost, what was logged stays readable, and the real
+TensorBoard server (both loaders) serves whatever is intact without a 500.
+"""
+
+import glob
+import os
+import random
+import shutil
+import struct
+
+import keras
+import numpy as np
+import pytest
+from keras import layers
+
+from conftest import parse_blobs
+from tb_actviz import ActivationLogger, metadata
+from tb_actviz.reader import LogReader
+
+EPOCHS = 6
+
+
+def _tiny_model():
+    model = keras.Sequential(
+        [keras.Input((10, 10, 1)), layers.Conv2D(3, 3, name="c1"), layers.Flatten(), layers.Dense(2)]
+    )
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def _data():
+    rng = np.random.default_rng(1)
+    return rng.random((16, 10, 10, 1), dtype=np.float32), rng.integers(0, 2, 16)
+
+
+class _InterruptAt(keras.callbacks.Callback):
+    def __init__(self, epoch, error):
+        super().__init__()
+        self.epoch, self.error = epoch, error
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise self.error
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt(), RuntimeError("boom")], ids=["ctrl-c", "exception"])
+def test_interrupted_training_keeps_what_was_logged(tmp_path, error):
+    x, y = _data()
+    logger = ActivationLogger(str(tmp_path), probe=x[:4], verbose=0)
+    # The logger runs first at each epoch end, then training is interrupted.
+    with pytest.raises(type(error)):
+        _tiny_model().fit(x, y, epochs=EPOCHS, verbose=0, callbacks=[logger, _InterruptAt(2, error)])
+    steps = LogReader(str(tmp_path)).steps("train", metadata.layer_tag("c1"))
+    # Steps 0..2 were complete before the interruption; the log of epoch 3
+    # (step 3) may still be in flight in the writer thread.
+    assert steps[:3] == [0, 1, 2]
+
+
+class _FailingWrites:
+    """Stands in for the callback's file writer: the disk is full for `count` writes."""
+
+    def __init__(self, real, count):
+        self.real, self.count = real, count
+
+    def write(self, write_fn):
+        if self.count > 0:
+            self.count -= 1
+            raise OSError(28, "No space left on device")
+        self.real.write(write_fn)
+
+    def close(self):
+        self.real.close()
+
+
+def _fit_with_failing_writes(tmp_path, failures):
+    x, y = _data()
+    logger = ActivationLogger(str(tmp_path), probe=x[:4], verbose=0)
+
+    class BreakDiskAfterFirstLog(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 0:
+                logger._file_writer = _FailingWrites(logger._file_writer, failures)
+
+    history = _tiny_model().fit(
+        x, y, epochs=EPOCHS, verbose=0, callbacks=[logger, BreakDiskAfterFirstLog()]
+    )
+    return history, LogReader(str(tmp_path)).steps("train", metadata.layer_tag("c1"))
+
+
+def test_io_errors_warn_retry_and_training_goes_on(tmp_path, caplog):
+    history, steps = _fit_with_failing_writes(tmp_path, failures=2)
+    assert len(history.history["loss"]) == EPOCHS  # training completed
+    assert steps == [0, 3, 4, 5, 6]  # steps 1 and 2 failed, then logging recovered
+    retries = [r for r in caplog.records if "could not log step" in r.getMessage()]
+    assert len(retries) == 2
+
+
+def test_repeated_io_errors_stop_logging_with_a_final_message(tmp_path, caplog):
+    history, steps = _fit_with_failing_writes(tmp_path, failures=100)
+    assert len(history.history["loss"]) == EPOCHS
+    assert steps == [0]
+    final = [r for r in caplog.records if "logging is off" in r.getMessage()]
+    assert len(final) == 1
+
+
+@pytest.fixture(scope="module")
+def clean_log_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("clean")
+    x, y = _data()
+    _tiny_model().fit(
+        x, y, epochs=EPOCHS, verbose=0,
+        callbacks=[ActivationLogger(str(root / "run"), probe=x[:4], verbose=0)],
+    )
+    return root
+
+
+def _event_file(root):
+    (path,) = glob.glob(os.path.join(str(root), "run", "train", "events.out.tfevents.*"))
+    return path
+
+
+def _damaged_copy(clean_root, tmp_path, damage):
+    root = tmp_path / "damaged"
+    shutil.copytree(str(clean_root), str(root))
+    path = _event_file(root)
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    with open(path, "wb") as f:
+        f.write(damage(data))
+    return root
+
+
+def _truncate(data):
+    return data[: random.Random(7).randrange(len(data) // 3, len(data) - 1)]
+
+
+def _flip_bytes(data):
+    rng = random.Random(11)
+    for position in rng.sample(range(len(data) // 2, len(data)), 20):
+        data[position] ^= 0xFF
+    return data
+
+
+@pytest.mark.parametrize("load_fast", ["true", "false"])
+@pytest.mark.parametrize("damage", [_truncate, _flip_bytes], ids=["truncated", "bytes-flipped"])
+def test_damaged_event_file_serves_what_is_intact(clean_log_dir, tmp_path, tensorboard_factory, load_fast, damage):
+    root = _damaged_copy(clean_log_dir, tmp_path, damage)
+    server = tensorboard_factory(str(root), load_fast)
+    tag = metadata.layer_tag("c1")
+    server.wait_until(lambda: server.served_steps("run/train", tag), "some step of the damaged run")
+    steps = server.served_steps("run/train", tag)
+    assert steps == sorted(set(steps)) and set(steps) <= set(range(EPOCHS + 1))
+    assert steps[0] == 0  # the start of the file is intact
+    runs = server.plugin_json("runs")["runs"]
+    assert [r["run"] for r in runs] == ["run/train"]
+    for entry in server.plugin_json("steps", run="run/train", tag=tag)["steps"]:
+        status, _, body = server.plugin(
+            "blobs", run="run/train", tag=tag, step=entry["step"], indices="0-3"
+        )
+        assert status in (200, 404), (entry, status, body[:300])  # never a 500
+        if status == 200:
+            blobs = parse_blobs(body)
+            assert len(blobs) == 4 and blobs[1][:4] == b"\x89PNG"
+            count = len(blobs[0]) // 4
+            assert len(struct.unpack("<%df" % count, blobs[0])) == 3 * 4 * 6
