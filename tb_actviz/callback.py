@@ -30,6 +30,18 @@ def _positive_int(name, value):
     return int(value)
 
 
+def _is_built(model):
+    return model.built and bool(getattr(model, "inputs", None))
+
+
+def _completed_batches(model):
+    """Training batches done before this fit (steps go on across fits)."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or not getattr(optimizer, "built", False):
+        return 0
+    return int(keras.ops.convert_to_numpy(optimizer.iterations))
+
+
 def _format_bytes(count):
     for unit in ("B", "KB", "MB", "GB"):
         if count < 1000 or unit == "GB":
@@ -47,7 +59,9 @@ class ActivationLogger(keras.callbacks.Callback):
     for its training scalars. `tensorboard --logdir` then shows them in the
     **Activations** tab. The model is logged once before training (step 0),
     then after every epoch (step = epochs completed) or every `update_freq`
-    batches (step = batches completed).
+    batches (step = batches completed, counted across fits like
+    `keras.callbacks.TensorBoard`). A model without an `Input` is built by its
+    first training batch; its step 0 is logged after that batch.
 
     All layers come from one forward pass through an extractor built and
     traced once per training; encoding and writing run on a background thread.
@@ -145,24 +159,31 @@ class ActivationLogger(keras.callbacks.Callback):
         self._failures = 0
         self._disabled = False
         self._batches_done = 0
+        self._prepared = False
         self._initial_logged = False
         self._pending_step = None
 
     # Keras hooks -----------------------------------------------------------
 
     def on_train_begin(self, logs=None):
-        self._prepare()
+        self._check_model_kind(self.model)
+        self._prepared = False
         self._initial_logged = False
+        self._batches_done = _completed_batches(self.model)
+        if _is_built(self.model):
+            self._prepare()
 
     def on_epoch_begin(self, epoch, logs=None):
-        if not self._initial_logged and self._pipeline is not None:
-            self._initial_logged = True
-            step = epoch if self.update_freq == "epoch" else 0
-            self._log_probe_images(step)
-            self._log(step, wait=True)
+        if self._prepared and not self._initial_logged:
+            self._log_initial(epoch)
 
     def on_train_batch_end(self, batch, logs=None):
         self._batches_done += 1
+        if not self._prepared:
+            # A model without an Input is built by its first batch, from the
+            # real data: only now can the probe be checked against it.
+            self._prepare()
+            self._log_initial(0)
         if self.update_freq != "epoch" and self._batches_done % self.update_freq == 0:
             self._log(self._batches_done)
 
@@ -183,7 +204,7 @@ class ActivationLogger(keras.callbacks.Callback):
 
         self._summary = summary_v2
         model = self.model
-        self._build_if_needed(model)
+        self._prepared = True
         entries = layer_selection.select_layers(model, self.layers, self.max_layers)
         self._logged = [
             extractor.LoggedLayer(
@@ -197,7 +218,6 @@ class ActivationLogger(keras.callbacks.Callback):
         self._check_probe_fits(model)
         self._failures = 0
         self._disabled = False
-        self._batches_done = 0
         self._pending_step = None
         self._pipeline = None
         if not summary_v2.is_chief(model):
@@ -228,7 +248,15 @@ class ActivationLogger(keras.callbacks.Callback):
                 "writable directory." % (self.log_dir, e)
             ) from e
 
-    def _build_if_needed(self, model):
+    def _log_initial(self, epoch):
+        self._initial_logged = True
+        if self._pipeline is None:
+            return
+        step = epoch if self.update_freq == "epoch" else self._batches_done
+        self._log_probe_images(step)
+        self._log(step, wait=True)
+
+    def _check_model_kind(self, model):
         if not isinstance(model, keras.Sequential) and not hasattr(model, "_nodes_by_depth"):
             raise ValueError(
                 "ActivationLogger needs a Functional or Sequential model; %r is a "
@@ -236,19 +264,6 @@ class ActivationLogger(keras.callbacks.Callback):
                 "the part you want to see functionally (keras.Input -> layers -> "
                 "keras.Model) and use that model inside yours." % (model.name, type(model).__name__)
             )
-        if model.built and getattr(model, "inputs", None):
-            return
-        sample = self.probe.inputs
-        try:
-            if isinstance(model, keras.Sequential) and not model.built:
-                model.build((None,) + tuple(self.probe.first_input().shape[1:]))
-            else:
-                model(sample, training=False)
-        except Exception as e:
-            raise ValueError(
-                "ActivationLogger could not build the model on the probe batch "
-                "(probe shape %s): %s" % (self.probe.first_input().shape, e)
-            ) from e
 
     def _check_probe_fits(self, model):
         arrays = self.probe.inputs

@@ -94,21 +94,38 @@ def _as_nhwc(x, geometry):
 
 
 def per_map_stats(x):
-    """Statistics of each (image, filter) map of an NHWC tensor: [N, C, K]."""
+    """Statistics of each (image, filter) map of an NHWC tensor over its finite
+    values: [N, C, K], K in `metadata.STAT_NAMES` order."""
     finite = ops.isfinite(x)
     count = ops.sum(ops.cast(finite, "float32"), axis=(1, 2))
-    size = float(x.shape[1] * x.shape[2])
     safe_count = ops.maximum(count, 1.0)
     zeroed = ops.where(finite, x, 0.0)
     mean = ops.sum(zeroed, axis=(1, 2)) / safe_count
-    mean_sq = ops.sum(zeroed * zeroed, axis=(1, 2)) / safe_count
-    std = ops.sqrt(ops.maximum(mean_sq - mean * mean, 0.0))
+    centred = ops.where(finite, x - mean[:, None, None, :], 0.0)
+    std = ops.sqrt(ops.sum(centred * centred, axis=(1, 2)) / safe_count)
     has_values = count > 0
     low = ops.where(has_values, ops.min(ops.where(finite, x, math.inf), axis=(1, 2)), 0.0)
     high = ops.where(has_values, ops.max(ops.where(finite, x, -math.inf), axis=(1, 2)), 0.0)
-    positive = ops.sum(ops.cast(x > 0, "float32"), axis=(1, 2)) / size
-    nonfinite = size - count
+    positive = ops.sum(ops.cast(finite & (x > 0), "float32"), axis=(1, 2)) / safe_count
+    nonfinite = float(x.shape[1] * x.shape[2]) - count
     return ops.stack([low, high, mean, std, positive, nonfinite], axis=-1)
+
+
+def area_average(x, factor):
+    """Means of `factor x factor` blocks of an NHWC tensor, blocks aligned at
+    the top-left pixel; partial blocks at the bottom and right edges average
+    only the pixels they hold."""
+    if factor == 1:
+        return x
+    h, w = x.shape[1], x.shape[2]
+    pad_h, pad_w = -h % factor, -w % factor
+    if not (pad_h or pad_w):
+        return ops.average_pool(x, factor, strides=factor, padding="valid")
+    padding = [[0, 0], [0, pad_h], [0, pad_w], [0, 0]]
+    sums = ops.average_pool(ops.pad(x, padding), factor, strides=factor, padding="valid")
+    inside = ops.pad(ops.ones((1, h, w, 1), dtype=x.dtype), padding)
+    share = ops.average_pool(inside, factor, strides=factor, padding="valid")
+    return sums / share
 
 
 def quantized_strips(x, stats, factor):
@@ -116,9 +133,7 @@ def quantized_strips(x, stats, factor):
     low = stats[:, None, None, :, 0]
     high = stats[:, None, None, :, 1]
     finite = ops.isfinite(x)
-    x = ops.where(finite, x, ops.broadcast_to(low, ops.shape(x)))
-    if factor > 1:
-        x = ops.average_pool(x, factor, strides=factor, padding="same")
+    x = area_average(ops.where(finite, x, ops.broadcast_to(low, ops.shape(x))), factor)
     span = high - low
     scale = ops.where(span > 0, 255.0 / ops.where(span > 0, span, 1.0), 0.0)
     q = ops.clip(ops.round((x - low) * scale), 0, 255)

@@ -26,18 +26,19 @@ def decode_png(data):
 
 
 def area_downsample(pixels, factor):
-    """Averages `factor x factor` blocks of an (H, W, ...) array; edges padded."""
+    """Means of `factor x factor` blocks of an (H, W, ...) array, aligned at the
+    top-left pixel; partial edge blocks average only the pixels they hold
+    (as `extractor.area_average` does for maps)."""
     if factor <= 1:
         return pixels
     h, w = pixels.shape[:2]
-    ph, pw = math.ceil(h / factor) * factor, math.ceil(w / factor) * factor
-    padded = np.pad(
-        pixels.astype(np.float64),
-        [(0, ph - h), (0, pw - w)] + [(0, 0)] * (pixels.ndim - 2),
-        mode="edge",
-    )
-    blocks = padded.reshape((ph // factor, factor, pw // factor, factor) + pixels.shape[2:])
-    return blocks.mean(axis=(1, 3))
+    pad = [(0, -h % factor), (0, -w % factor)] + [(0, 0)] * (pixels.ndim - 2)
+    sums = np.pad(pixels.astype(np.float64), pad)
+    inside = np.pad(np.ones((h, w) + (1,) * (pixels.ndim - 2)), pad)
+    shape = (sums.shape[0] // factor, factor, sums.shape[1] // factor, factor)
+    sums = sums.reshape(shape + pixels.shape[2:]).sum(axis=(1, 3))
+    counts = inside.reshape(shape + inside.shape[2:]).sum(axis=(1, 3))
+    return sums / counts
 
 
 def display_image(sample, max_side, channels_first=False):

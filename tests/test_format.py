@@ -1,0 +1,262 @@
+"""The stored format (docs/format.md), read back through BOTH TensorBoard
+loaders: the Python MultiplexerDataProvider and the Rust data server."""
+
+import time
+
+import numpy as np
+import pytest
+from tensorboard import context
+from tensorboard.backend.event_processing import data_provider as mux_provider
+from tensorboard.backend.event_processing import plugin_event_multiplexer
+from tensorboard.compat.proto import summary_pb2
+from tensorboard.data import provider as provider_lib
+from tensorboard.data import server_ingester
+from tensorboard.util import grpc_util
+
+from conftest import READY_DEADLINE, area_average, decode_png, dequantize
+from tb_actviz import images, metadata
+
+MIN, MAX = 0, 1
+K = len(metadata.STAT_NAMES)
+
+
+# PNG and probe-image helpers (unit) -------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (5, 7, 3), (1, 300), (64, 1)])
+def test_png_round_trip(shape):
+    pixels = np.random.default_rng(0).integers(0, 256, size=shape, dtype=np.uint8)
+    data = images.encode_png(pixels)
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    decoded = images.decode_png(data)
+    assert decoded.dtype == np.uint8
+    np.testing.assert_array_equal(decoded, pixels)
+
+
+def test_display_image_gray_scaled_per_image():
+    sample = np.linspace(-1.0, 3.0, 20).reshape(4, 5, 1)
+    pixels, channels = images.display_image(sample, max_side=64)
+    assert channels == 1 and pixels.shape == (4, 5) and pixels.dtype == np.uint8
+    assert pixels.min() == 0 and pixels.max() == 255
+    np.testing.assert_array_equal(pixels, np.round((sample[..., 0] + 1) / 4 * 255).astype(np.uint8))
+
+
+def test_display_image_rgb_and_channels_first():
+    rng = np.random.default_rng(1)
+    sample = rng.uniform(0, 1, size=(6, 8, 3))
+    pixels, channels = images.display_image(sample, max_side=64)
+    assert channels == 3 and pixels.shape == (6, 8, 3)
+    first, channels_cf = images.display_image(np.moveaxis(sample, -1, 0), 64, channels_first=True)
+    assert channels_cf == 3
+    np.testing.assert_array_equal(first, pixels)
+
+
+def test_display_image_downsamples_to_max_side():
+    sample = np.random.default_rng(2).uniform(size=(100, 50, 1))
+    pixels, _ = images.display_image(sample, max_side=32)
+    assert pixels.shape == (25, 13)  # factor ceil(100/32) = 4
+
+
+def test_display_image_constant_and_nonfinite():
+    pixels, _ = images.display_image(np.full((3, 3, 1), 7.0), 64)
+    assert (pixels == 0).all()
+    sample = np.array([[0.0, np.nan], [np.inf, 2.0]])
+    pixels, _ = images.display_image(sample, 64)
+    assert pixels.tolist() == [[0, 0], [0, 255]]
+
+
+def test_display_image_sequences_and_vectors_are_strips():
+    pixels, channels = images.display_image(np.arange(10.0), 64)
+    assert pixels.shape == (1, 10) and channels == 1
+    pixels, channels = images.display_image(np.zeros((12, 5)), 64)
+    assert pixels.shape == (12, 5) and channels == 1
+
+
+# Both loaders over the session log dir -------------------------------------------------------
+
+
+class Reader:
+    """One TensorBoard data provider over the session's log root."""
+
+    def __init__(self, name, provider):
+        self.name = name
+        self.provider = provider
+        self.ctx = context.RequestContext()
+
+    def list(self):
+        return self.provider.list_blob_sequences(
+            self.ctx, experiment_id="", plugin_name=metadata.PLUGIN_NAME
+        )
+
+    def read(self, run, tag):
+        result = self.provider.read_blob_sequences(
+            self.ctx,
+            experiment_id="",
+            plugin_name=metadata.PLUGIN_NAME,
+            downsample=10**6,
+            run_tag_filter=provider_lib.RunTagFilter(runs=[run], tags=[tag]),
+        )
+        return sorted(result.get(run, {}).get(tag, []), key=lambda d: d.step)
+
+    def blob(self, reference):
+        return self.provider.read_blob(self.ctx, blob_key=reference.blob_key)
+
+    def steps(self, run, tag):
+        return [d.step for d in self.read(run, tag)]
+
+
+def _wait_complete(reader, trained_logs):
+    deadline = time.monotonic() + READY_DEADLINE
+    while True:
+        if all(
+            reader.steps(e.run, e.tag(path)) == e.steps
+            for e in trained_logs.experiments
+            for path in e.layers
+        ):
+            return
+        if time.monotonic() > deadline:
+            return  # the tests below report what is missing
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="module", params=["multiplexer", "data_server"])
+def reader(request, trained_logs):
+    if request.param == "multiplexer":
+        multiplexer = plugin_event_multiplexer.EventMultiplexer(
+            tensor_size_guidance={metadata.PLUGIN_NAME: 0}
+        )
+        multiplexer.AddRunsFromDirectory(trained_logs.root)
+        multiplexer.Reload()
+        r = Reader("multiplexer", mux_provider.MultiplexerDataProvider(multiplexer, trained_logs.root))
+    else:
+        ingester = server_ingester.SubprocessServerDataIngester(
+            server_binary=server_ingester.get_server_binary(),
+            logdir=trained_logs.root,
+            reload_interval=1,
+            channel_creds_type=grpc_util.ChannelCredsType.LOCAL,
+            samples_per_plugin={metadata.PLUGIN_NAME: 0},
+        )
+        ingester.start()
+        # Closing its stdin stops the data server (--die-after-stdin).
+        request.addfinalizer(ingester._stdin_handle.close)
+        r = Reader("data_server", ingester.data_provider)
+    _wait_complete(r, trained_logs)
+    return r
+
+
+def layer_cases(trained_logs):
+    return [(e, path) for e in trained_logs.experiments for path in e.layers]
+
+
+def test_runs_and_tags(reader, trained_logs):
+    listing = reader.list()
+    for e in trained_logs.experiments:
+        assert e.run in listing, (reader.name, sorted(listing))
+        expected = {"actviz/probe"} | {e.tag(p) for p in e.layers}
+        assert set(listing[e.run]) == expected
+        for series in listing[e.run].values():
+            assert series.max_step == e.steps[-1] or series.max_step == 0
+
+
+def test_layer_metadata_geometry(reader, trained_logs):
+    listing = reader.list()
+    for e, path in layer_cases(trained_logs):
+        g = e.layers[path]
+        md = metadata.parse_plugin_metadata(listing[e.run][e.tag(path)].plugin_content)
+        assert md.kind == metadata.Kind.LAYER
+        assert (md.layer_path, md.layer_index, md.layer_class) == (path, g["index"], g["cls"])
+        assert list(md.output_shape) == g["output_shape"]
+        assert md.map_kind == g["map_kind"]
+        assert md.num_images == g["N"]
+        assert list(md.filter_indices) == list(range(g["F"]))
+        assert (md.map_height, md.map_width) == (g["H"], g["W"])
+        assert (md.source_height, md.source_width) == g["source"]
+        assert md.downsample_factor == g["factor"]
+        assert tuple(md.stat_names) == metadata.STAT_NAMES
+
+
+def test_every_step_of_every_layer(reader, trained_logs):
+    for e, path in layer_cases(trained_logs):
+        assert reader.steps(e.run, e.tag(path)) == e.steps, (reader.name, e.run, path)
+
+
+def test_blob_count_stats_shape_and_png_geometry(reader, trained_logs):
+    for e, path in layer_cases(trained_logs):
+        g = e.layers[path]
+        for datum in reader.read(e.run, e.tag(path)):
+            assert len(datum.values) == 1 + g["F"], (path, datum.step)
+            stats_bytes = reader.blob(datum.values[0])
+            assert len(stats_bytes) == g["F"] * g["N"] * K * 4
+            stats = np.frombuffer(stats_bytes, dtype="<f4").reshape(g["F"], g["N"], K)
+            assert np.isfinite(stats).all()
+            assert (stats[..., MIN] <= stats[..., MAX]).all()
+            for reference in datum.values[1:]:
+                png = decode_png(reader.blob(reference))
+                assert png.dtype == np.uint8
+                assert png.shape == (g["H"], g["N"] * g["W"]), (path, datum.step)
+
+
+def to_nhwc(output, kind):
+    if kind == "units":
+        return output[:, None, :, None]
+    return output
+
+
+@pytest.mark.parametrize("which", ["initial", "final"])
+def test_stored_values_match_the_model(reader, trained_logs, which):
+    """Dequantized strips and statistics of step 0 and of the last step equal
+    the model's activations for the probe (before / after training)."""
+    for e, path in layer_cases(trained_logs):
+        g = e.layers[path]
+        outputs = e.initial_outputs if which == "initial" else e.final_outputs
+        x = to_nhwc(outputs[path], g["map_kind"])[..., : g["F"]]
+        datum = reader.read(e.run, e.tag(path))[0 if which == "initial" else -1]
+        assert datum.step == (e.steps[0] if which == "initial" else e.steps[-1])
+        stats = np.frombuffer(reader.blob(datum.values[0]), "<f4").reshape(g["F"], g["N"], K)
+        for f in range(g["F"]):
+            np.testing.assert_allclose(stats[f, :, MIN], x[..., f].min(axis=(1, 2)), rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(stats[f, :, MAX], x[..., f].max(axis=(1, 2)), rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(stats[f, :, 2], x[..., f].mean(axis=(1, 2)), rtol=1e-3, atol=1e-5)
+        expected = area_average(x, g["factor"])
+        for f in range(g["F"]):
+            strip = decode_png(reader.blob(datum.values[1 + f]))
+            for i in range(g["N"]):
+                low, high = stats[f, i, MIN], stats[f, i, MAX]
+                got = dequantize(strip[:, i * g["W"]:(i + 1) * g["W"]], low, high)
+                np.testing.assert_allclose(
+                    got, expected[i, :, :, f], rtol=0, atol=(high - low) / 255 * 1.01 + 1e-5,
+                    err_msg="%s %s filter %d image %d" % (reader.name, path, f, i),
+                )
+
+
+def test_probe_tag(reader, trained_logs):
+    listing = reader.list()
+    for e in trained_logs.experiments:
+        md = metadata.parse_plugin_metadata(listing[e.run]["actviz/probe"].plugin_content)
+        assert md.kind == metadata.Kind.PROBE
+        assert md.num_images == len(e.probe_x)
+        assert list(md.labels) == e.probe_labels
+        assert md.channels == 1
+        (datum,) = reader.read(e.run, "actviz/probe")
+        assert datum.step == 0
+        assert len(datum.values) == len(e.probe_x)
+        for i, reference in enumerate(datum.values):
+            png = decode_png(reader.blob(reference))
+            expected, _ = images.display_image(e.probe_x[i], max_side=10**6)
+            assert png.shape == expected.shape[:2]
+            np.testing.assert_array_equal(png, expected)
+
+
+def test_summary_metadata_data_class_on_disk(trained_logs):
+    """What both loaders rely on: blob-sequence data class, plugin name, on the
+    first event of every tag."""
+    from conftest import read_run
+
+    for e in trained_logs.experiments:
+        values, metadatas = read_run(e.log_dir + "/train")
+        for tag in ["actviz/probe"] + [e.tag(p) for p in e.layers]:
+            md = metadatas[tag]
+            assert md.plugin_data.plugin_name == "activations"
+            assert md.data_class == summary_pb2.DATA_CLASS_BLOB_SEQUENCE
+            for _, _, value in values[tag]:
+                assert value.ndim == 1 and value.dtype == object

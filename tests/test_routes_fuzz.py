@@ -1,0 +1,125 @@
+"""Property-based tests: random query strings and paths at every plugin route.
+
+The app is TensorBoard's own WSGI application (`TensorBoardWSGIApp`) with the
+Python loader over a real log dir, driven in-process by werkzeug's test client
+so that hypothesis can send thousands of requests. Every answer is a 200, a
+400 or a 404 with a JSON error, never a 500 or a traceback; static files never
+leave the front-end folder.
+"""
+
+import json
+import os
+import time
+import urllib.parse
+
+import keras
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from werkzeug.test import Client
+
+from tensorboard import default, program
+from tensorboard.backend import application
+
+from tb_actviz import ActivationLogger
+from tb_actviz.activations_plugin import _frontend_dir
+
+PREFIX = "/data/plugin/activations"
+DATA_ROUTES = ["runs", "steps", "blob", "blobs", "series"]
+RUN, TAG = "run/train", "actviz/layers/c1"
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fuzz_logs")
+    rng = np.random.default_rng(3)
+    x, y = rng.random((8, 8, 8, 1), dtype=np.float32), rng.integers(0, 2, 8)
+    model = keras.Sequential(
+        [keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3, name="c1"), keras.layers.Flatten(), keras.layers.Dense(2)]
+    )
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, epochs=2, verbose=0,
+              callbacks=[ActivationLogger(str(root / "run"), probe=x[:2], verbose=0)])
+
+    tensorboard = program.TensorBoard(plugins=default.get_plugins())  # ours by entry point
+    tensorboard.configure(logdir=str(root), load_fast="false", reload_interval=1)
+    data_provider, multiplexer = tensorboard._make_data_provider()
+    app = application.TensorBoardWSGIApp(
+        tensorboard.flags, tensorboard.plugin_loaders, data_provider, None, multiplexer
+    )
+    test_client = Client(app)
+    deadline = time.monotonic() + 60
+    while b"c1" not in test_client.get(PREFIX + "/runs").data:
+        assert time.monotonic() < deadline, "the log dir never loaded"
+        time.sleep(0.2)
+    return test_client
+
+
+PARAM_NAMES = st.sampled_from(["run", "tag", "step", "index", "indices", "wall_time", "x"])
+PARAM_VALUES = st.one_of(
+    st.text(max_size=30),
+    st.integers(-(2**70), 2**70).map(str),
+    st.sampled_from([RUN, TAG, "0", "1", "2", "-1", "0-3", "3-0", "0,,1", "1-99999",
+                     "nan", "inf", "1e309", "../../etc/passwd", "%00", " 1", "１"]),
+    st.floats(allow_nan=True).map(repr),
+)
+QUERIES = st.lists(st.tuples(PARAM_NAMES, PARAM_VALUES), max_size=6)
+
+
+def _check_answer(response):
+    assert response.status_code in (200, 400, 404), (response.status_code, response.data[:300])
+    assert b"Traceback" not in response.data
+    if response.status_code != 200:
+        assert response.mimetype == "application/json"
+        assert "error" in json.loads(response.data)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(route=st.sampled_from(DATA_ROUTES), query=QUERIES)
+def test_random_queries_never_fail_the_server(client, route, query):
+    _check_answer(client.get(PREFIX + "/" + route + "?" + urllib.parse.urlencode(query)))
+
+
+@pytest.mark.parametrize("route", ["steps", "blob", "blobs", "series"])
+def test_missing_parameters_answer_400(client, route):
+    response = client.get(PREFIX + "/" + route)
+    assert response.status_code == 400 and "missing" in json.loads(response.data)["error"]
+
+
+def test_unknown_run_and_tag_answer_404(client):
+    for run, tag in [("nope", TAG), (RUN, "nope")]:
+        response = client.get(PREFIX + "/steps?" + urllib.parse.urlencode({"run": run, "tag": tag}))
+        assert response.status_code == 404
+
+
+PATH_PIECES = st.sampled_from(
+    ["..", "%2e%2e", "%2E%2E", ".%2e", "%252e%252e", "\\", "%5c", "/", "//", "etc", "passwd",
+     "index.js", "style.css", "app.js", "views", "setup.py", "%00", "~", "C:", "."]
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pieces=st.lists(PATH_PIECES, min_size=1, max_size=6), separator=st.sampled_from(["/", "\\", "%2f"]))
+def test_static_route_never_leaves_the_frontend_folder(client, pieces, separator):
+    path = separator.join(pieces)
+    response = client.get(PREFIX + "/static/" + path)
+    assert response.status_code in (200, 400, 404), (path, response.status_code)
+    if response.status_code == 200:
+        served = response.data
+        frontend = os.path.realpath(_frontend_dir())
+        contents = []
+        for folder, _, files in os.walk(frontend):
+            for name in files:
+                with open(os.path.join(folder, name), "rb") as f:
+                    contents.append(f.read())
+        assert served in contents, path
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["../setup.py", "%2e%2e/setup.py", "..%2fsetup.py", "%2e%2e%2f%2e%2e%2fsetup.py",
+     "/etc/passwd", "%2fetc%2fpasswd", "..\\setup.py", "views/../../setup.py", "app.js%00.css"],
+)
+def test_static_traversal_is_refused(client, path):
+    assert client.get(PREFIX + "/static/" + path).status_code == 404
