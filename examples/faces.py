@@ -71,6 +71,7 @@ def main(argv=None):
                 args.log_dir,
                 probe=(x_val[: args.probe_size], y_val[: args.probe_size]),
                 class_names=["not face", "face"],
+                kernels=True,
             ),
         ],
     )

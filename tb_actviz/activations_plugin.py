@@ -137,6 +137,20 @@ def _layer_json(tag, md):
     }
 
 
+def _kernels_json(tag, md):
+    return {
+        "tag": tag,
+        "path": md.layer_path,
+        "index": md.layer_index,
+        "class": md.layer_class,
+        "numFilters": len(md.filter_indices),
+        "filterIndices": list(md.filter_indices),
+        "kernelHeight": md.map_height,
+        "kernelWidth": md.map_width,
+        "channels": md.channels,
+    }
+
+
 def _probe_json(tag, md):
     return {
         "tag": tag,
@@ -260,7 +274,22 @@ class ActivationsPlugin(base_plugin.TBPlugin):
                 for tag, md in tags.items()
                 if md.kind == metadata.Kind.PROBE
             ]
-            runs.append({"run": run, "probe": probes[0] if probes else None, "layers": layers})
+            kernels = sorted(
+                (
+                    _kernels_json(tag, md)
+                    for tag, md in tags.items()
+                    if md.kind == metadata.Kind.KERNELS
+                ),
+                key=lambda k: (k["index"], k["path"]),
+            )
+            runs.append(
+                {
+                    "run": run,
+                    "probe": probes[0] if probes else None,
+                    "layers": layers,
+                    "kernels": kernels,
+                }
+            )
         return http_util.Respond(request, {"runs": runs}, "application/json")
 
     @_route

@@ -10,6 +10,7 @@ import numpy as np
 from tb_actviz import colormaps
 from tb_actviz import extractor
 from tb_actviz import images
+from tb_actviz import kernels as kernels_lib
 from tb_actviz import layer_selection
 from tb_actviz import metadata
 from tb_actviz import plugin_data_pb2
@@ -89,6 +90,9 @@ class ActivationLogger(keras.callbacks.Callback):
         224x224 first-layer maps are stored at 56x56).
       max_layers: cap of the default layer selection. Default 16.
       class_names: optional names for integer (or one-hot) probe labels.
+      kernels: also log convolution kernels as small RGB (3 input channels)
+        or gray patches, every log: True for the model's first 2-D convolution
+        layer, or a `layers=`-style selection of Conv2D layers. Default False.
       image_grids: also write, per layer and log, a standard
         `tf.summary.image` (tag `actviz_grid/<layer path>`): the first probe
         image's filters as a viridis grid, so the log dir stays readable in
@@ -133,6 +137,7 @@ class ActivationLogger(keras.callbacks.Callback):
         max_map_size=DEFAULT_MAX_MAP_SIZE,
         max_layers=layer_selection.DEFAULT_MAX_LAYERS,
         class_names=None,
+        kernels=False,
         image_grids=False,
         verbose=1,
     ):
@@ -150,6 +155,7 @@ class ActivationLogger(keras.callbacks.Callback):
         self.max_images = _positive_int("max_images", max_images)
         self.max_map_size = _positive_int("max_map_size", max_map_size)
         self.max_layers = _positive_int("max_layers", max_layers)
+        self.kernels = kernels
         self.image_grids = bool(image_grids)
         self.verbose = verbose
         self.probe = probe_lib.make_probe(probe, self.max_images, class_names)
@@ -216,6 +222,7 @@ class ActivationLogger(keras.callbacks.Callback):
             for entry in entries
         ]
         self._check_probe_fits(model)
+        self._kernel_layers = kernels_lib.select_kernel_layers(model, self.kernels, self.max_filters)
         self._failures = 0
         self._disabled = False
         self._pending_step = None
@@ -231,6 +238,7 @@ class ActivationLogger(keras.callbacks.Callback):
         self._writer = BackgroundWriter()
         self._file_writer = summary_v2.SummaryFileWriter(self.run_dir)
         self._plugin_data = [self._layer_plugin_data(l) for l in self._logged]
+        self._kernel_plugin_data = [kernels_lib.plugin_data(k) for k in self._kernel_layers]
 
     @property
     def trace_count(self):
@@ -337,7 +345,11 @@ class ActivationLogger(keras.callbacks.Callback):
             return
         try:
             results = self._summary.to_numpy(self._traced(self._probe_tensor))
-            self._writer.submit(lambda: self._write(step, results))
+            weights = [
+                keras.ops.convert_to_numpy(k.kernel[..., : k.num_filters])
+                for k in self._kernel_layers
+            ]
+            self._writer.submit(lambda: self._write(step, results, weights))
             self._pending_step = step
         except Exception as e:  # a logging fault must not cost the training run
             self._on_failure(step, e)
@@ -358,15 +370,23 @@ class ActivationLogger(keras.callbacks.Callback):
         self._failures = 0
         return written
 
-    def _write(self, step, results):
+    def _write(self, step, results, kernel_weights):
         encoded = [
             [stats.astype("<f4").tobytes()] + self._writer.encode_map(images.encode_png, strips)
             for strips, stats in results
         ]
+        kernel_blobs = []
+        for weights in kernel_weights:
+            strip, ranges = kernels_lib.kernel_strip(weights)
+            kernel_blobs.append([ranges.astype("<f4").tobytes(), images.encode_png(strip)])
 
         def write_all():
             for logged, data, blobs in zip(self._logged, self._plugin_data, encoded):
                 self._summary.activations(logged.tag, blobs, step, data)
+            for kernel_layer, data, blobs in zip(
+                self._kernel_layers, self._kernel_plugin_data, kernel_blobs
+            ):
+                self._summary.activations(kernel_layer.tag, blobs, step, data)
             if self.image_grids:
                 for logged, (strips, _) in zip(self._logged, results):
                     grid = images.filter_grid(strips, 0, self.probe.size)
@@ -377,7 +397,8 @@ class ActivationLogger(keras.callbacks.Callback):
                     )
 
         self._file_writer.write(write_all)
-        return [sum(len(b) for b in blobs) for blobs in encoded]
+        per_layer = [sum(len(b) for b in blobs) for blobs in encoded]
+        return per_layer + [sum(len(b) for b in blobs) for blobs in kernel_blobs]
 
     def _on_failure(self, step, error):
         self._failures += 1
@@ -397,9 +418,9 @@ class ActivationLogger(keras.callbacks.Callback):
     def _report(self, written):
         if not self.verbose or not written:
             return
-        per_layer = ", ".join(
-            "%s %s" % (l.entry.path, _format_bytes(n)) for l, n in zip(self._logged, written)
-        )
+        names = [l.entry.path for l in self._logged]
+        names += ["kernels of %s" % k.entry.path for k in self._kernel_layers]
+        per_layer = ", ".join("%s %s" % (name, _format_bytes(n)) for name, n in zip(names, written))
         when = "every %d batches" % self.update_freq if self.update_freq != "epoch" else (
             "every epoch" if self.every_n_epochs == 1 else "every %d epochs" % self.every_n_epochs
         )

@@ -176,7 +176,7 @@ def _spread(items, count):
     return [items[i] for i in picks]
 
 
-def _selection_error(model_entries, what, hint=""):
+def _selection_error(argument, model_entries, what, hint=""):
     names = [e.path for e in model_entries]
     close = difflib.get_close_matches(what, names, n=1, cutoff=0.4)
     if not close:
@@ -184,7 +184,7 @@ def _selection_error(model_entries, what, hint=""):
             what.split("/")[-1], [n.split("/")[-1] for n in names], n=1, cutoff=0.4
         )
         close = [n for n in names if n.split("/")[-1] in close][:1]
-    message = "layers=: %s" % hint
+    message = "%s=: %s" % (argument, hint)
     if close:
         message += "\nClosest match: %r." % close[0]
     message += "\nThe model's layers:\n" + format_layer_table(model_entries)
@@ -203,12 +203,13 @@ def _by_index(entries, selector_prefix, index):
     return siblings[index]
 
 
-def _resolve_one(entries, spec):
+def _resolve_one(entries, spec, argument="layers"):
     """Returns the entries that one `layers=` item selects."""
     if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
         entry = _by_index(entries, "", int(spec))
         if entry is None:
             raise _selection_error(
+                argument,
                 entries,
                 str(spec),
                 "index %d is out of range for model.layers" % spec,
@@ -224,6 +225,7 @@ def _resolve_one(entries, spec):
         entry = _by_index(entries, head + "/" if head else "", int(last))
         if entry is None:
             raise _selection_error(
+                argument,
                 entries, spec, "index %s is out of range in %r" % (last, head or "model.layers")
             )
         return [entry]
@@ -237,10 +239,11 @@ def _resolve_one(entries, spec):
             e for e in entries if fnmatch.fnmatchcase(e.path.split("/")[-1], spec)
         ]
     if not matched:
-        raise _selection_error(entries, spec, "no layer matches %r" % spec)
+        raise _selection_error(argument, entries, spec, "no layer matches %r" % spec)
     is_pattern = any(c in spec for c in "*?[")
     if not is_pattern and len(matched) > 1:
         raise _selection_error(
+            argument,
             entries,
             spec,
             "%r names several layers (%s); use a full path"
@@ -251,7 +254,7 @@ def _resolve_one(entries, spec):
     return matched
 
 
-def select_layers(model, layers=None, max_layers=DEFAULT_MAX_LAYERS):
+def select_layers(model, layers=None, max_layers=DEFAULT_MAX_LAYERS, argument="layers"):
     """Resolves a `layers=` argument to loggable `LayerEntry`s, in order.
 
     Args:
@@ -260,6 +263,7 @@ def select_layers(model, layers=None, max_layers=DEFAULT_MAX_LAYERS):
         first to last), or a name, path, glob pattern, integer index
         (negative allowed), or a list of those.
       max_layers: the cap for the default selection.
+      argument: the argument's name, for error messages.
 
     Raises:
       ValueError: an item selects nothing, is ambiguous, or selects a layer
@@ -270,6 +274,7 @@ def select_layers(model, layers=None, max_layers=DEFAULT_MAX_LAYERS):
         convs = [e for e in entries if e.is_conv and e.loggable]
         if not convs:
             raise _selection_error(
+                argument,
                 entries,
                 "",
                 "the model has no convolution layer to log by default; "
@@ -281,12 +286,13 @@ def select_layers(model, layers=None, max_layers=DEFAULT_MAX_LAYERS):
         raise ValueError("layers= is empty: pass None for the default selection")
     chosen, skipped = [], []
     for spec in specs:
-        for entry in _resolve_one(entries, spec):
+        for entry in _resolve_one(entries, spec, argument):
             if entry.has_non_float_output:
                 skipped.append("%s (%s)" % (entry.path, entry.reason[len(NOT_FLOAT):]))
                 continue
             if not entry.loggable:
                 raise _selection_error(
+                    argument,
                     entries,
                     entry.path,
                     "%r selects %s (%s), which cannot be logged: %s"
@@ -300,5 +306,5 @@ def select_layers(model, layers=None, max_layers=DEFAULT_MAX_LAYERS):
             "no activations to show: %s", ", ".join(skipped)
         )
     if not chosen:
-        raise _selection_error(entries, str(layers), "%r selects no loggable layer" % (layers,))
+        raise _selection_error(argument, entries, str(layers), "%r selects no loggable layer" % (layers,))
     return chosen

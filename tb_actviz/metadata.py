@@ -16,6 +16,7 @@ PROTO_VERSION = 0
 TAG_PREFIX = "actviz/"
 PROBE_TAG = TAG_PREFIX + "probe"
 LAYER_TAG_PREFIX = TAG_PREFIX + "layers/"
+KERNEL_TAG_PREFIX = TAG_PREFIX + "kernels/"
 GRID_TAG_PREFIX = "actviz_grid/"
 
 # Per-map statistics in blob 0 of a layer tag, innermost axis, in this order.

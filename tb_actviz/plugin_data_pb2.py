@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1btb_actviz/plugin_data.proto\x12\ttb_actviz\"\xc8\x03\n\x15\x41\x63tivationsPluginData\x12\x0f\n\x07version\x18\x01 \x01(\x05\x12\x33\n\x04kind\x18\x02 \x01(\x0e\x32%.tb_actviz.ActivationsPluginData.Kind\x12\x12\n\nlayer_path\x18\x03 \x01(\t\x12\x13\n\x0blayer_index\x18\x04 \x01(\x05\x12\x13\n\x0blayer_class\x18\x05 \x01(\t\x12\x14\n\x0coutput_shape\x18\x06 \x03(\x03\x12\x10\n\x08map_kind\x18\x07 \x01(\t\x12\x12\n\nnum_images\x18\x08 \x01(\x05\x12\x16\n\x0e\x66ilter_indices\x18\t \x03(\x05\x12\x12\n\nmap_height\x18\n \x01(\x05\x12\x11\n\tmap_width\x18\x0b \x01(\x05\x12\x15\n\rsource_height\x18\x0c \x01(\x05\x12\x14\n\x0csource_width\x18\r \x01(\x05\x12\x19\n\x11\x64ownsample_factor\x18\x0e \x01(\x05\x12\x12\n\nstat_names\x18\x0f \x03(\t\x12\x0e\n\x06labels\x18\x10 \x03(\t\x12\x10\n\x08\x63hannels\x18\x11 \x01(\x05\"2\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\t\n\x05LAYER\x10\x01\x12\t\n\x05PROBE\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1btb_actviz/plugin_data.proto\x12\ttb_actviz\"\xd5\x03\n\x15\x41\x63tivationsPluginData\x12\x0f\n\x07version\x18\x01 \x01(\x05\x12\x33\n\x04kind\x18\x02 \x01(\x0e\x32%.tb_actviz.ActivationsPluginData.Kind\x12\x12\n\nlayer_path\x18\x03 \x01(\t\x12\x13\n\x0blayer_index\x18\x04 \x01(\x05\x12\x13\n\x0blayer_class\x18\x05 \x01(\t\x12\x14\n\x0coutput_shape\x18\x06 \x03(\x03\x12\x10\n\x08map_kind\x18\x07 \x01(\t\x12\x12\n\nnum_images\x18\x08 \x01(\x05\x12\x16\n\x0e\x66ilter_indices\x18\t \x03(\x05\x12\x12\n\nmap_height\x18\n \x01(\x05\x12\x11\n\tmap_width\x18\x0b \x01(\x05\x12\x15\n\rsource_height\x18\x0c \x01(\x05\x12\x14\n\x0csource_width\x18\r \x01(\x05\x12\x19\n\x11\x64ownsample_factor\x18\x0e \x01(\x05\x12\x12\n\nstat_names\x18\x0f \x03(\t\x12\x0e\n\x06labels\x18\x10 \x03(\t\x12\x10\n\x08\x63hannels\x18\x11 \x01(\x05\"?\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\t\n\x05LAYER\x10\x01\x12\t\n\x05PROBE\x10\x02\x12\x0b\n\x07KERNELS\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,7 +32,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tb_actviz.plugin_data_pb2',
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ACTIVATIONSPLUGINDATA']._serialized_start=43
-  _globals['_ACTIVATIONSPLUGINDATA']._serialized_end=499
+  _globals['_ACTIVATIONSPLUGINDATA']._serialized_end=512
   _globals['_ACTIVATIONSPLUGINDATA_KIND']._serialized_start=449
-  _globals['_ACTIVATIONSPLUGINDATA_KIND']._serialized_end=499
+  _globals['_ACTIVATIONSPLUGINDATA_KIND']._serialized_end=512
 # @@protoc_insertion_point(module_scope)
