@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PORT ?= 6006
 LOGDIR ?= logs/faces
 
-.PHONY: setup demo test bench proto clean
+.PHONY: setup demo test bench screenshots proto clean
 
 setup: $(VENV)/.installed
 
@@ -26,6 +26,11 @@ demo: setup
 test: setup
 	bash tools/ensure_chromium.sh
 	$(BIN)/python -m pytest -q tests
+
+# Retakes docs/screenshots/ (the README's) with the browser tests.
+screenshots: setup
+	bash tools/ensure_chromium.sh
+	TB_ACTVIZ_UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/test_browser.py -k screenshots
 
 bench: setup
 	$(BIN)/python benchmarks/bench_callback.py
