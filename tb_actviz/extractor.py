@@ -9,6 +9,7 @@ import dataclasses
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
 from tb_actviz import layer_selection
@@ -93,53 +94,126 @@ def _as_nhwc(x, geometry):
     return x
 
 
-def per_map_stats(x):
-    """Statistics of each (image, filter) map of an NHWC tensor over its finite
-    values: [N, C, K], K in `metadata.STAT_NAMES` order."""
-    finite = ops.isfinite(x)
-    count = ops.sum(ops.cast(finite, "float32"), axis=(1, 2))
+def _map_stats(flat, finite=None):
+    """[N, C, K] statistics of maps flattened to (N, C, P); `finite` is the mask
+    of finite values, or None when all are (the fast path)."""
+    size = float(flat.shape[-1])
+    if finite is None:
+        count = ops.full(ops.shape(flat)[:2], size)
+        values, low_source, high_source = flat, flat, flat
+    else:
+        count = ops.sum(ops.cast(finite, "float32"), axis=-1)
+        values = ops.where(finite, flat, 0.0)
+        low_source = ops.where(finite, flat, math.inf)
+        high_source = ops.where(finite, flat, -math.inf)
     safe_count = ops.maximum(count, 1.0)
-    zeroed = ops.where(finite, x, 0.0)
-    mean = ops.sum(zeroed, axis=(1, 2)) / safe_count
-    centred = ops.where(finite, x - mean[:, None, None, :], 0.0)
-    std = ops.sqrt(ops.sum(centred * centred, axis=(1, 2)) / safe_count)
+    mean = ops.sum(values, axis=-1) / safe_count
+    centred = values - mean[..., None]
+    if finite is not None:
+        centred = ops.where(finite, centred, 0.0)
+    std = ops.sqrt(ops.sum(centred * centred, axis=-1) / safe_count)
     has_values = count > 0
-    low = ops.where(has_values, ops.min(ops.where(finite, x, math.inf), axis=(1, 2)), 0.0)
-    high = ops.where(has_values, ops.max(ops.where(finite, x, -math.inf), axis=(1, 2)), 0.0)
-    positive = ops.sum(ops.cast(finite & (x > 0), "float32"), axis=(1, 2)) / safe_count
-    nonfinite = float(x.shape[1] * x.shape[2]) - count
-    return ops.stack([low, high, mean, std, positive, nonfinite], axis=-1)
+    low = ops.where(has_values, ops.min(low_source, axis=-1), 0.0)
+    high = ops.where(has_values, ops.max(high_source, axis=-1), 0.0)
+    positive = ops.sum(ops.cast(values > 0, "float32"), axis=-1) / safe_count
+    return ops.stack([low, high, mean, std, positive, size - count], axis=-1)
 
 
-def area_average(x, factor):
-    """Means of `factor x factor` blocks of an NHWC tensor, blocks aligned at
-    the top-left pixel; partial blocks at the bottom and right edges average
-    only the pixels they hold."""
-    if factor == 1:
-        return x
-    h, w = x.shape[1], x.shape[2]
+def _block_sums(x, factor):
+    """Sums of `factor x factor` blocks of NHWC `x`, aligned at the top-left
+    pixel (the bottom and right edges padded with zeros)."""
+    _, h, w, c = x.shape
     pad_h, pad_w = -h % factor, -w % factor
-    if not (pad_h or pad_w):
-        return ops.average_pool(x, factor, strides=factor, padding="valid")
-    padding = [[0, 0], [0, pad_h], [0, pad_w], [0, 0]]
-    sums = ops.average_pool(ops.pad(x, padding), factor, strides=factor, padding="valid")
-    inside = ops.pad(ops.ones((1, h, w, 1), dtype=x.dtype), padding)
-    share = ops.average_pool(inside, factor, strides=factor, padding="valid")
-    return sums / share
+    if pad_h or pad_w:
+        x = ops.pad(x, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]])
+    rows, cols = (h + pad_h) // factor, (w + pad_w) // factor
+    return ops.sum(ops.reshape(x, (-1, rows, factor, cols, factor, c)), axis=(2, 4))
+
+
+def _stored_maps(x, factor):
+    """NHWC -> (stored maps (N, C, h, w), their finite mask or None, the
+    non-finite count per full-resolution map [N, C]).
+
+    A stored pixel is the mean of the finite values of its block (the area
+    average, blocks aligned at the top-left pixel); a block without any is
+    not finite. Only when `x` holds non-finite values are they masked; when
+    it does not, the full-resolution maps are read once.
+    """
+    if factor == 1:
+        averaged = x
+    else:
+        inside = np.ones((1,) + tuple(x.shape[1:3]) + (1,), np.float32)
+        averaged = _block_sums(x, factor) / _block_sums(inside, factor)
+
+    def with_nonfinite():
+        finite = ops.isfinite(x)
+        counts = ops.cast(finite, "float32")
+        total = ops.where(finite, x, 0.0)
+        if factor > 1:
+            total, counts = _block_sums(total, factor), _block_sums(counts, factor)
+        stored = ops.where(counts > 0, total / ops.maximum(counts, 1.0), math.nan)
+        size = float(x.shape[1] * x.shape[2])
+        return stored, size - ops.sum(ops.cast(finite, "float32"), axis=(1, 2))
+
+    # A block holding a NaN or an infinity averages to a non-finite value, so
+    # checking the (smaller) averaged maps is enough to take the fast path.
+    stored, nonfinite = ops.cond(
+        ops.all(ops.isfinite(averaged)),
+        lambda: (averaged, ops.zeros(ops.shape(x)[::3])),
+        with_nonfinite,
+    )
+    return ops.transpose(stored, (0, 3, 1, 2)), nonfinite
+
+
+def _stats_of(maps, nonfinite):
+    """Statistics of stored (N, C, h, w) maps; the non-finite count is that
+    of the full-resolution maps."""
+    _, c, h, w = maps.shape
+    flat = ops.reshape(maps, (-1, c, h * w))
+    stats = ops.cond(
+        ops.all(ops.isfinite(flat)),
+        lambda: _map_stats(flat),
+        lambda: _map_stats(flat, ops.isfinite(flat)),
+    )
+    return ops.concatenate([stats[..., :-1], nonfinite[..., None]], axis=-1)
+
+
+def _strips_of(maps, stats):
+    """Stored maps quantized with each map's own range: uint8 [C, h, N * w]."""
+    low = stats[..., 0, None, None]
+    high = stats[..., 1, None, None]
+    maps = ops.where(ops.isfinite(maps), maps, low)
+    span = high - low
+    scale = ops.where(span > 0, 255.0 / ops.where(span > 0, span, 1.0), 0.0)
+    q = ops.cast(ops.clip(ops.round((maps - low) * scale), 0, 255), "uint8")
+    _, c, h, _ = q.shape
+    return ops.reshape(ops.transpose(q, (1, 2, 0, 3)), (c, h, -1))
+
+
+def stats_and_strips(x, factor):
+    """An NHWC layer output -> (stats [N, C, K], uint8 strips [C, h, N * w]).
+
+    Each map is area-averaged by `factor` (blocks aligned at the top-left
+    pixel), then described by statistics over its finite values (K in
+    `metadata.STAT_NAMES` order; `nonfinite_count` counts the full-resolution
+    pixels) and quantized with its own range; image i of filter f is in
+    columns [i*w, (i+1)*w) of strip f. Full-resolution maps are read once
+    (by the area average) unless they hold non-finite values.
+    """
+    maps, nonfinite = _stored_maps(x, factor)
+    stats = _stats_of(maps, nonfinite)
+    return stats, _strips_of(maps, stats)
+
+
+def per_map_stats(x, factor=1):
+    """Statistics of each (image, filter) stored map of an NHWC tensor: [N, C, K]."""
+    return _stats_of(*_stored_maps(x, factor))
 
 
 def quantized_strips(x, stats, factor):
-    """Per-map 8-bit maps, one strip per filter: uint8 [C, h, N * w]."""
-    low = stats[:, None, None, :, 0]
-    high = stats[:, None, None, :, 1]
-    finite = ops.isfinite(x)
-    x = area_average(ops.where(finite, x, ops.broadcast_to(low, ops.shape(x))), factor)
-    span = high - low
-    scale = ops.where(span > 0, 255.0 / ops.where(span > 0, span, 1.0), 0.0)
-    q = ops.clip(ops.round((x - low) * scale), 0, 255)
-    q = ops.cast(q, "uint8")
-    n, h, w, c = ops.shape(q)
-    return ops.reshape(ops.transpose(q, (3, 1, 0, 2)), (c, h, n * w))
+    """The stored maps of an NHWC tensor quantized with the ranges in `stats`."""
+    maps, _ = _stored_maps(x, factor)
+    return _strips_of(maps, stats)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,8 +247,7 @@ class LogPipeline:
         for logged, output in zip(self.logged_layers, outputs):
             g = logged.geometry
             x = _as_nhwc(ops.cast(output, "float32"), g)[..., : g.num_filters]
-            stats = per_map_stats(x)
-            strips = quantized_strips(x, stats, g.factor)
+            stats, strips = stats_and_strips(x, g.factor)
             results.append((strips, ops.transpose(stats, (1, 0, 2))))
         return results
 
