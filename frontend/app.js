@@ -15,6 +15,8 @@ import { CompareView } from "./views/compare_view.js";
 import { EvolutionView } from "./views/evolution_view.js";
 import { FiltersView } from "./views/filters_view.js";
 import { ImagesView } from "./views/images_view.js";
+import { KernelsView } from "./views/kernels_view.js";
+import { IMAGE_ORDERS, RANKINGS } from "./insight.js";
 import { ZoomDialog } from "./zoom.js";
 
 const PLUGIN_NAME = "activations";
@@ -53,7 +55,7 @@ class App {
     this.pendingLoads = 0;
     this.playing = false;
     this.lastCtx = null;
-    this.views = { filters: new FiltersView(), images: new ImagesView(), evolution: new EvolutionView(), compare: new CompareView() };
+    this.views = { filters: new FiltersView(), images: new ImagesView(), evolution: new EvolutionView(), compare: new CompareView(), kernels: new KernelsView() };
     this.controls = new Controls({
       onChange: (patch) => this.setState(patch),
       onStepBy: (delta) => this.stepBy(delta),
@@ -100,19 +102,25 @@ class App {
     const layer = run.layers.find(({ path }) => path === state.layer) ?? run.layers[0];
     const compareRun = runs.find(({ run: name }) => name === state.cmpRun) ?? run;
     const compareLayer = compareRun.layers.find(({ path }) => path === state.cmpLayer) ?? defaultCompareLayer(compareRun, run, layer);
+    const kernelLayers = run.kernels ?? [];
+    const kernels = kernelLayers.find(({ path }) => path === state.kernel) ?? kernelLayers.find(({ path }) => path === layer.path) ?? kernelLayers[0] ?? null;
+    const view = Object.hasOwn(VIEWS, state.view) && (state.view !== "kernels" || kernels) ? state.view : DEFAULT_STATE.view;
     const patch = {
       run: run.run,
       layer: layer.path,
       image: clamp(Math.trunc(state.image), 0, layer.numImages - 1),
       filter: layer.filterIndices.includes(state.filter) ? state.filter : layer.filterIndices[0],
-      view: Object.hasOwn(VIEWS, state.view) ? state.view : DEFAULT_STATE.view,
+      view,
       cmap: Object.hasOwn(COLORMAPS, state.cmap) ? state.cmap : DEFAULT_COLORMAP,
       norm: Object.hasOwn(NORMALIZATIONS, state.norm) ? state.norm : DEFAULT_STATE.norm,
       levels: clamp(Math.trunc(state.levels), 0, 32),
       size: clamp(state.size, 48, 320),
       evo: state.evo === "all" ? "all" : "image",
+      rank: Object.hasOwn(RANKINGS, state.rank) ? state.rank : DEFAULT_STATE.rank,
+      imgOrder: Object.hasOwn(IMAGE_ORDERS, state.imgOrder) ? state.imgOrder : DEFAULT_STATE.imgOrder,
+      kernel: kernels && kernels.path === state.kernel ? state.kernel : DEFAULT_STATE.kernel,
     };
-    return { runs, run, layer, compareRun, compareLayer, patch };
+    return { runs, run, layer, compareRun, compareLayer, kernels, patch };
   }
 
   async refresh() {
@@ -120,7 +128,7 @@ class App {
     const current = () => generation === this.generation;
     const resolved = this.resolve(this.url.get());
     if (!resolved) return this.showEmpty(EMPTY_LOG_DIR);
-    const { runs, run, layer, compareRun, compareLayer, patch } = resolved;
+    const { runs, run, layer, compareRun, compareLayer, kernels, patch } = resolved;
     this.setLoading(1);
     try {
       const steps = await this.store.stepsOf(run.run, layer.tag);
@@ -135,7 +143,7 @@ class App {
         compare.stepInfo = compareSteps.filter(({ step }) => step <= state.step).at(-1) ?? null;
       }
       if (!current()) return;
-      const ctx = this.context({ state, runs, run, layer, steps, stepIndex, compare });
+      const ctx = this.context({ state, runs, run, layer, steps, stepIndex, compare, kernels });
       this.lastCtx = ctx;
       this.present(ctx);
       await this.views[state.view].update(ctx);
@@ -150,15 +158,15 @@ class App {
     }
   }
 
-  context({ state, runs, run, layer, steps, stepIndex, compare }) {
+  context({ state, runs, run, layer, steps, stepIndex, compare, kernels }) {
     const colormap = COLORMAPS[state.cmap];
     const style = { lut: colormap.lut, levels: state.levels, diverging: colormap.diverging };
     const paintStyleKey = [state.cmap, state.norm, state.levels].join("/");
     return {
-      state, runs, run, layer, steps, stepIndex, compare, style, paintStyleKey,
+      state, runs, run, layer, steps, stepIndex, compare, kernels, style, paintStyleKey,
       stepInfo: steps[stepIndex],
       filterPosition: layer.filterIndices.indexOf(state.filter),
-      paintKey: JSON.stringify([state.view, run.run, layer.path, state.step, state.image, state.filter, state.evo, compare.run.run, compare.layer.path, paintStyleKey]),
+      paintKey: JSON.stringify([state.view, run.run, layer.path, state.step, state.image, state.filter, state.evo, compare.run.run, compare.layer.path, paintStyleKey, state.rank, state.imgOrder, kernels?.path ?? null]),
       store: this.store,
       setState: (patch) => this.setState(patch),
       openZoom: (ref) => this.setState({ zoom: JSON.stringify(ref) }),
@@ -190,6 +198,13 @@ class App {
   prefetchAround(ctx) {
     const { view } = ctx.state;
     if (view === "evolution") return;
+    if (view === "kernels") {
+      for (const offset of [1, -1]) {
+        const stepInfo = ctx.steps[ctx.stepIndex + offset];
+        if (stepInfo) this.views.kernels.prefetch(ctx, stepInfo);
+      }
+      return;
+    }
     const positions = view === "images" ? [ctx.filterPosition] : ctx.layer.filterIndices.map((_, position) => position);
     const offsets = this.playing ? [1, 2] : [1, -1];
     for (const offset of offsets) {

@@ -91,6 +91,10 @@ export class Controls {
       const selected = tab.dataset.view === state.view;
       tab.setAttribute("aria-selected", String(selected));
       tab.classList.toggle("selected", selected);
+      if (tab.dataset.view === "kernels") {
+        tab.hidden = !ctx.kernels;
+        tab.title = ctx.kernels ? "Convolution kernels logged with ActivationLogger(kernels=...)" : "";
+      }
     }
     setOptions(this.run, runs.map(({ run: name }) => ({ value: name, label: name })), run.run);
     setOptions(this.layer, run.layers.map(({ path }) => ({ value: path, label: path })), layer.path);

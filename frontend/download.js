@@ -1,8 +1,10 @@
 // Save the visible view as one PNG: every canvas and caption drawn where it
 // is laid out on screen.
 
+/** Visible text; caption parts (key, label) joined with " · " as CSS shows them. */
 function textOf(element) {
-  return element.textContent.replace(/\s+/g, " ").trim();
+  const parts = [...element.childNodes].map((node) => node.textContent.replace(/\s+/g, " ").trim()).filter(Boolean);
+  return parts.join(element.matches("figcaption, .probe-caption") ? " · " : " ");
 }
 
 export function renderViewToCanvas(view) {
@@ -22,15 +24,40 @@ export function renderViewToCanvas(view) {
     if (box.width === 0 || canvas.width === 0) continue;
     context.drawImage(canvas, box.left - origin.left, box.top - origin.top, box.width, box.height);
   }
-  context.fillStyle = style.color || "black";
-  context.textBaseline = "top";
-  for (const caption of view.querySelectorAll("figcaption, h3, .probe-caption")) {
-    const box = caption.getBoundingClientRect();
+  // Dead filters: the dashed outline and badge that CSS draws on screen.
+  for (const tile of view.querySelectorAll('.tile[data-dead="true"]')) {
+    const box = tile.getBoundingClientRect();
     if (box.width === 0) continue;
-    const captionStyle = getComputedStyle(caption);
-    context.font = `${captionStyle.fontWeight} ${captionStyle.fontSize} ${captionStyle.fontFamily}`;
-    context.fillText(textOf(caption), box.left - origin.left, box.top - origin.top, box.width);
+    const tileStyle = getComputedStyle(tile);
+    const x = box.left - origin.left;
+    const y = box.top - origin.top;
+    context.strokeStyle = tileStyle.borderTopColor;
+    context.lineWidth = 2;
+    context.setLineDash([4, 3]);
+    context.strokeRect(x + 1, y + 1, box.width - 2, box.height - 2);
+    context.setLineDash([]);
+    context.fillStyle = tileStyle.borderTopColor;
+    context.fillRect(x + 6, y + 6, 30, 15);
+    context.fillStyle = style.backgroundColor || "white";
+    context.font = "600 10px sans-serif";
+    context.textBaseline = "top";
+    context.fillText("dead", x + 9, y + 8.5, 26);
   }
+  context.textBaseline = "top";
+  // Captions made of spans (key, label, thumbnail) are drawn span by span, where each is laid out.
+  const texts = "figcaption, h3, .probe-caption, .export-text, .filter-stats-table th, .filter-stats-table td, .top-caption > span, figcaption > span, .probe-caption > span";
+  const spanned = (element) => element.matches("figcaption, .probe-caption") && element.querySelector(":scope > span");
+  for (const caption of view.querySelectorAll(texts)) {
+    const box = caption.getBoundingClientRect();
+    if (box.width === 0 || spanned(caption)) continue;
+    const captionStyle = getComputedStyle(caption);
+    context.fillStyle = captionStyle.color || style.color || "black";
+    context.font = `${captionStyle.fontWeight} ${captionStyle.fontSize} ${captionStyle.fontFamily}`;
+    const right = captionStyle.textAlign === "right";
+    context.textAlign = right ? "right" : "left";
+    context.fillText(textOf(caption), (right ? box.right : box.left) - origin.left, box.top - origin.top, box.width);
+  }
+  context.textAlign = "left";
   return output;
 }
 

@@ -2,6 +2,7 @@
 // coloured with the current colormap / normalization / posterization.
 
 import { el } from "./dom.js";
+import { filterSummaries, summaryText } from "./insight.js";
 import { rangeOverSteps, rangeResolver } from "./normalize.js";
 import { paintMaps } from "./render_maps.js";
 
@@ -39,12 +40,17 @@ export function imageCaption(probe, image, thumbnail = null) {
  * One tile spec for filter `position` at one step.
  * images: the probe images shown (one map each, left to right).
  */
-export function mapTile(ctx, { run, layer, stepInfo, stats, strip, resolve, position, images, caption, dataset, current }) {
+export function mapTile(ctx, { run, layer, stepInfo, stats, strip, resolve, position, images, caption, dataset, current, sparkline }) {
   const filter = layer.filterIndices[position];
+  const summary = filterSummaries(stats)[position];
   return {
     key: JSON.stringify([run.run, layer.tag, stepInfo.step, stepInfo.wallTime, filter, images, ctx.paintStyleKey]),
     caption,
-    dataset: { filter, step: stepInfo.step, ...(images.length === 1 ? { image: images[0] } : {}), ...dataset },
+    // Dead: the filter is positive on no probe image at this step (marked in every grid).
+    dataset: { filter, step: stepInfo.step, ...(images.length === 1 ? { image: images[0] } : {}), dead: String(summary.dead), ...dataset },
+    note: summary.dead ? "dead (never positive on any probe image)" : null,
+    title: `filter ${filter} · step ${stepInfo.step} over ${layer.numImages} probe images\n${summaryText(summary)}`,
+    sparkline,
     aspect: [layer.mapWidth * images.length, layer.mapHeight],
     current,
     paint: painter(ctx, layer, strip, stats, resolve, position, images),

@@ -11,6 +11,7 @@ export const VIEWS = {
   images: "One filter across images",
   evolution: "Filter evolution",
   compare: "Compare",
+  kernels: "Kernels", // only offered when the run logged kernels
 };
 
 export const DEFAULT_STATE = Object.freeze({
@@ -28,6 +29,9 @@ export const DEFAULT_STATE = Object.freeze({
   cmpLayer: "",
   size: 112, // tile size in CSS pixels
   zoom: "", // JSON {run, layer, step, filter, image} of the zoomed map, or ""
+  rank: "index", // order of the filters grid: index | mean | sparsity | change
+  imgOrder: "index", // order of the images grid: index | top (most excited first)
+  kernel: "", // path of the layer whose kernels are shown ("" = the chosen layer, else the first)
 });
 
 const NUMERIC_KEYS = new Set(["image", "filter", "step", "levels", "size"]);

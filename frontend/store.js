@@ -7,6 +7,7 @@ import { LruCache } from "./lru_cache.js";
 
 const CACHE_BYTES = 256 * 1024 * 1024;
 const SERIES_KEPT = 8;
+const STATS_SERIES_KEPT = 16;
 
 function blobKey(run, tag, step, wallTime, index) {
   return JSON.stringify([run, tag, step, wallTime, index]);
@@ -18,6 +19,42 @@ export class ActivationStore {
     this.pending = new Map(); // blob key -> Promise of decoded value
     this.steps = new Map(); // JSON [run, tag] -> Promise of [{step, wallTime}]
     this.series = new LruCache(SERIES_KEPT); // JSON [run, tag, index] -> Promise of series
+    // JSON [run, tag, step count, last wallTime] -> Promise of the stats series;
+    // kept across polls, refetched only when the tag's steps change.
+    this.statsSeries = new LruCache(STATS_SERIES_KEPT);
+  }
+
+  /** The layer's stats blob at every logged step ([{stepInfo, value: LayerStats}]), one request, cached until new steps arrive. */
+  async statsSeriesOf(run, layer) {
+    const steps = await this.stepsOf(run, layer.tag);
+    const key = JSON.stringify([run, layer.tag, steps.length, steps.at(-1)?.wallTime ?? null]);
+    if (!this.statsSeries.has(key)) {
+      const request = this.layerSeries(run, layer, 0);
+      request.catch(() => this.statsSeries.delete(key));
+      this.statsSeries.set(key, request, 1);
+    }
+    return this.statsSeries.get(key);
+  }
+
+  /** `layerStep` if every blob is already decoded, else null (never fetches). */
+  peekLayerStep(run, layer, stepInfo, filterPositions) {
+    const keyOf = (index) => blobKey(run, layer.tag, stepInfo.step, stepInfo.wallTime, index);
+    const stats = this.cache.get(keyOf(0));
+    if (!stats) return null;
+    const strips = new Map();
+    for (const position of filterPositions) {
+      const strip = this.cache.get(keyOf(position + 1));
+      if (!strip) return null;
+      strips.set(position, strip);
+    }
+    return { stats, strips };
+  }
+
+  /** Kernels of one step (docs/format.md, KERNELS tag): {ranges: Float32Array [F,2], bitmap}. */
+  async kernelStep(run, kernels, stepInfo) {
+    const decode = (index, bytes) => (index === 0 ? new KernelRanges(bytes, kernels.numFilters) : decodeBitmap(bytes));
+    const values = await this.blobs(run, kernels.tag, stepInfo, [0, 1], decode);
+    return { ranges: values.get(0), bitmap: values.get(1) };
   }
 
   /** Logged steps of a tag; cached until `refreshSteps` is called. */
@@ -122,8 +159,21 @@ export class ActivationStore {
   }
 }
 
+/** Blob 0 of a KERNELS step: float32 LE [F, 2] (min, max of each kernel). */
+export class KernelRanges {
+  constructor(bytes, numFilters) {
+    if (bytes.byteLength !== numFilters * 8) throw new Error(`kernel ranges blob has ${bytes.byteLength} bytes, expected ${numFilters * 8}`);
+    const view = new DataView(bytes);
+    this.values = Float32Array.from({ length: numFilters * 2 }, (_, k) => view.getFloat32(k * 4, true));
+  }
+
+  range(position) {
+    return [this.values[position * 2], this.values[position * 2 + 1]];
+  }
+}
+
 function costOf(value) {
-  if (value instanceof LayerStats) return value.values.byteLength;
+  if (value instanceof LayerStats || value instanceof KernelRanges) return value.values.byteLength;
   if (value instanceof ImageBitmap) return value.width * value.height * 4;
   return value.q.byteLength;
 }

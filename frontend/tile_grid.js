@@ -2,7 +2,9 @@
 // so a redraw repaints canvases in place instead of rebuilding the DOM.
 //
 // A tile spec: {key, caption: [strings|nodes], dataset, aspect: [w, h],
-// paint(canvas), current?: bool, open?(fractionX)}.
+// paint(canvas), current?: bool, open?(fractionX), title?: tooltip text,
+// note?: text added to the tile's accessible name (e.g. "dead"),
+// sparkline?: {key, paint(canvas)} drawn in a small canvas under the caption}.
 
 import { el } from "./dom.js";
 
@@ -40,6 +42,22 @@ export class TileGrid {
     return tile;
   }
 
+  updateSparkline(tile, sparkline) {
+    let canvas = tile.querySelector("canvas.sparkline");
+    if (!sparkline) {
+      canvas?.remove();
+      return;
+    }
+    if (!canvas) canvas = tile.appendChild(document.createElement("canvas"));
+    canvas.className = "sparkline";
+    canvas.dataset.testid = "tile-sparkline";
+    canvas.setAttribute("aria-hidden", "true");
+    if (canvas.dataset.paintedKey !== sparkline.key) {
+      sparkline.paint(canvas);
+      canvas.dataset.paintedKey = sparkline.key;
+    }
+  }
+
   updateTile(tile, spec) {
     const [canvas, caption] = tile.children;
     for (const key of tile.specDataKeys ?? []) delete tile.dataset[key];
@@ -48,7 +66,10 @@ export class TileGrid {
     tile.classList.toggle("current", Boolean(spec.current));
     tile.toggleAttribute("aria-current", Boolean(spec.current));
     caption.replaceChildren(...spec.caption);
-    tile.setAttribute("aria-label", caption.textContent);
+    tile.setAttribute("aria-label", spec.note ? `${caption.textContent}, ${spec.note}` : caption.textContent);
+    if (spec.title) tile.title = spec.title;
+    else tile.removeAttribute("title");
+    this.updateSparkline(tile, spec.sparkline);
     const [width, height] = spec.aspect;
     canvas.style.aspectRatio = `${width} / ${Math.max(height, width / 8)}`;
     if (canvas.dataset.paintedKey !== spec.key) {

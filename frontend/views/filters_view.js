@@ -1,27 +1,122 @@
-// View A: every logged filter of the chosen layer for the chosen probe image.
+// View A: every logged filter of the chosen layer for the chosen probe image,
+// ordered by a ranking, each with a sparkline of its mean over training; the
+// aside holds the probe image and the chosen filter's statistics.
 
-import { el } from "../dom.js";
+import { el, labelled, setOptions } from "../dom.js";
+import { changeFromMaps, changeFromStats, filterSummaries, RANKINGS, rankPositions } from "../insight.js";
+import { FilterStatsPanel, seriesSummaries, tileSparkline } from "./filter_stats_panel.js";
 import { LayerFiltersPanel } from "./layer_filters.js";
 import { ProbePanel } from "./probe_panel.js";
-import { latestOnly, markPainted } from "./view_helpers.js";
+import { latestOnly, markInsight, markPainted, quickly } from "./view_helpers.js";
 
 export class FiltersView {
   constructor() {
     this.filters = new LayerFiltersPanel("filters-grid");
     this.probe = new ProbePanel();
+    this.stats = new FilterStatsPanel();
+    this.rankSelect = el("select", { id: "rank-select", "data-testid": "rank-select" });
+    this.rankSelect.addEventListener("change", () => this.ctx?.setState({ rank: this.rankSelect.value }));
+    this.rankNote = el("span", { class: "hint export-text", id: "rank-note", "data-testid": "rank-note", role: "status" });
     this.element = el("section", { class: "view view-with-aside", "data-testid": "view-filters" }, [
-      this.probe.element,
-      this.filters.element,
+      el("div", { class: "aside-column" }, [this.probe.element, this.stats.element]),
+      el("div", { class: "main-column" }, [
+        el("div", { class: "view-toolbar" }, [labelled("Order by", this.rankSelect), this.rankNote]),
+        this.filters.element,
+      ]),
     ]);
     this.begin = latestOnly();
   }
 
   async update(ctx) {
+    this.ctx = ctx;
     const isCurrent = this.begin();
-    const source = { run: ctx.run, layer: ctx.layer, stepInfo: ctx.stepInfo, image: ctx.state.image, currentFilter: ctx.state.filter };
-    const paints = await Promise.all([this.filters.load(ctx, source), this.probe.load(ctx, source)]);
+    const { run, layer, stepInfo, state } = ctx;
+    setOptions(this.rankSelect, Object.entries(RANKINGS).map(([value, label]) => ({ value, label })), state.rank);
+    const seriesRequest = ctx.store.statsSeriesOf(run.run, layer).then(seriesSummaries, () => null);
+    let rankInfo = { source: "index", text: "" };
+    let refineChange = null;
+    const order = async (current) => {
+      const ranked = await this.rank(ctx, current);
+      rankInfo = ranked;
+      refineChange = ranked.refine ?? null;
+      return ranked.order;
+    };
+    const source = { run, layer, stepInfo, image: state.image, currentFilter: state.filter, order };
+    const [paintGrid, paintProbe] = await Promise.all([this.filters.load(ctx, source), this.probe.load(ctx, source)]);
+    const summarySeries = await quickly(seriesRequest, undefined);
     if (!isCurrent()) return;
-    paints.forEach((paint) => paint());
-    markPainted(this.element, ctx.stepInfo, ctx.paintKey);
+    const { stats } = await ctx.store.layerStep(run.run, layer, stepInfo, []);
+    const sparklineOf = (series) => (series ? (position) => tileSparkline(series, position, stepInfo.step) : null);
+    paintGrid(sparklineOf(summarySeries));
+    paintProbe();
+    this.showRank(rankInfo, state.rank);
+    const position = Math.max(0, ctx.filterPosition);
+    this.stats.render(ctx, { layer, stepInfo, stats, position });
+    markPainted(this.element, stepInfo, ctx.paintKey);
+    const finishSeries = (series) => {
+      if (!isCurrent()) return;
+      if (!series) {
+        this.stats.showPending(false);
+        return;
+      }
+      this.stats.renderSeries(ctx, { layer, position, summarySeries: series });
+      markInsight(this.element, stepInfo, ctx.paintKey);
+    };
+    if (summarySeries !== undefined) finishSeries(summarySeries);
+    else {
+      this.stats.showPending(true);
+      seriesRequest.then((series) => {
+        if (!isCurrent()) return;
+        paintGrid(sparklineOf(series));
+        finishSeries(series);
+      });
+    }
+    // "change" from stats until the previous step's maps are decoded, then exact.
+    if (refineChange) {
+      refineChange.then((refined) => {
+        if (!refined || !isCurrent()) return;
+        this.update(ctx);
+      });
+    }
+  }
+
+  /** {order, source: index|stats|maps, text, refine?: Promise} for the current ranking. */
+  async rank(ctx, current) {
+    const { layer, state, steps, stepIndex, run } = ctx;
+    const count = layer.filterIndices.length;
+    const summaries = filterSummaries(current.stats);
+    if (state.rank === "mean") {
+      return { order: rankPositions(count, summaries.map(({ mean }) => mean)), source: "stats", text: "Mean over the probe images at this step, highest first." };
+    }
+    if (state.rank === "sparsity") {
+      return { order: rankPositions(count, summaries.map(({ sparsity }) => sparsity)), source: "stats", text: "Share of values ≤ 0 over the probe images at this step, sparsest first." };
+    }
+    if (state.rank !== "change") return { order: rankPositions(count, null), source: "index", text: "" };
+    const previousInfo = steps[stepIndex - 1];
+    if (!previousInfo) return { order: rankPositions(count, null), source: "index", text: `Step ${ctx.stepInfo.step} is the first log: nothing to compare with, so by filter index.` };
+    const positions = layer.filterIndices.map((_, position) => position);
+    const previous = ctx.store.peekLayerStep(run.run, layer, previousInfo, positions);
+    if (previous) {
+      const change = changeFromMaps(layer, previous, current);
+      if (change) {
+        return {
+          order: rankPositions(count, change), source: "maps", values: change,
+          text: `Mean |difference| of the de-quantized maps since step ${previousInfo.step} (from the maps), most first.`,
+        };
+      }
+    }
+    const previousStats = (await ctx.store.layerStep(run.run, layer, previousInfo, [])).stats;
+    const refine = ctx.store.layerStep(run.run, layer, previousInfo, positions).then(() => true, () => false);
+    return {
+      order: rankPositions(count, changeFromStats(previousStats, current.stats)), source: "stats", refine,
+      text: `Mean |change of map means| since step ${previousInfo.step} (from statistics, maps of step ${previousInfo.step} still loading), most first.`,
+    };
+  }
+
+  showRank({ source, text }, rank) {
+    this.rankNote.textContent = text;
+    this.rankNote.hidden = !text;
+    this.filters.element.dataset.rank = rank;
+    this.filters.element.dataset.rankSource = source;
   }
 }

@@ -1,38 +1,109 @@
-// View B: the chosen filter for every probe image (the seed's "image: k" grid).
+// View B: the chosen filter for every probe image (the seed's "image: k" grid),
+// in probe order or most excited first, with a "Top images" strip (OpenAI
+// Microscope's dataset examples, on the probe set) and the filter's statistics.
 
-import { el } from "../dom.js";
+import { el, labelled, setOptions } from "../dom.js";
+import { formatNumber, IMAGE_ORDERS, topImages } from "../insight.js";
 import { TileGrid } from "../tile_grid.js";
 import { imageCaption, mapTile, resolverFor } from "../map_tiles.js";
-import { latestOnly, markPainted, probeCanvas } from "./view_helpers.js";
+import { FilterStatsPanel, seriesSummaries } from "./filter_stats_panel.js";
+import { latestOnly, markInsight, markPainted, probeCanvas, quickly } from "./view_helpers.js";
+
+const TOP_SHOWN = 8;
 
 export class ImagesView {
   constructor() {
     this.grid = new TileGrid({ testid: "images-grid" });
-    this.element = el("section", { class: "view", "data-testid": "view-images" }, [this.grid.element]);
+    this.stats = new FilterStatsPanel();
+    this.orderSelect = el("select", { id: "image-order-select", "data-testid": "image-order-select" });
+    this.orderSelect.addEventListener("change", () => this.ctx?.setState({ imgOrder: this.orderSelect.value }));
+    this.topTitle = el("h3", { class: "export-text", "data-testid": "top-images-title" });
+    this.top = el("ol", { class: "top-images", "data-testid": "top-images", "aria-label": "Probe images that excite this filter most" });
+    this.topNote = el("p", { class: "hint export-text", "data-testid": "top-images-note" });
+    this.element = el("section", { class: "view view-with-aside", "data-testid": "view-images" }, [
+      el("div", { class: "aside-column" }, [this.stats.element]),
+      el("div", { class: "main-column" }, [
+        el("div", { class: "top-images-panel" }, [this.topTitle, this.top, this.topNote]),
+        el("div", { class: "view-toolbar" }, [labelled("Order images", this.orderSelect)]),
+        this.grid.element,
+      ]),
+    ]);
     this.begin = latestOnly();
   }
 
   async update(ctx) {
+    this.ctx = ctx;
     const isCurrent = this.begin();
-    const { run, layer, stepInfo, filterPosition: position } = ctx;
+    const { run, layer, stepInfo, filterPosition: position, state } = ctx;
+    setOptions(this.orderSelect, Object.entries(IMAGE_ORDERS).map(([value, label]) => ({ value, label })), state.imgOrder);
+    const seriesRequest = ctx.store.statsSeriesOf(run.run, layer).then(seriesSummaries, () => null);
     const [{ stats, strips }, bitmaps] = await Promise.all([
       ctx.store.layerStep(run.run, layer, stepInfo, [position]),
       run.probe ? ctx.store.probeImages(run.run, run.probe) : [],
     ]);
     const resolve = await resolverFor(ctx, run, layer, stats);
+    const summarySeries = await quickly(seriesRequest, undefined);
     if (!isCurrent()) return;
-    const images = [...Array(layer.numImages).keys()];
+    const ranked = topImages(stats, position);
+    const rankOf = new Map(ranked.map(({ image }, k) => [image, k + 1]));
+    const images = state.imgOrder === "top" ? ranked.map(({ image }) => image) : [...Array(layer.numImages).keys()];
     this.grid.render(
       images.map((image) =>
         mapTile(ctx, {
           run, layer, stepInfo, stats, resolve, position,
           strip: strips.get(position),
           images: [image],
-          current: image === ctx.state.image,
+          current: image === state.image,
           caption: imageCaption(run.probe, image, bitmaps[image] ? probeCanvas(bitmaps[image], "thumb", "probe-thumb") : null),
+          dataset: { rank: rankOf.get(image), mean: stats.get(position, image, "mean") },
         }),
       ),
     );
+    this.grid.element.dataset.order = state.imgOrder;
+    this.renderTop(ctx, ranked, bitmaps);
+    this.stats.render(ctx, { layer, stepInfo, stats, position });
     markPainted(this.element, stepInfo, ctx.paintKey);
+    const finish = (series) => {
+      if (!isCurrent() || !series) return this.stats.showPending(false);
+      this.stats.renderSeries(ctx, { layer, position, summarySeries: series });
+      markInsight(this.element, stepInfo, ctx.paintKey);
+    };
+    if (summarySeries !== undefined) finish(summarySeries);
+    else {
+      this.stats.showPending(true);
+      seriesRequest.then(finish);
+    }
+  }
+
+  renderTop(ctx, ranked, bitmaps) {
+    const { run, layer, state, stepInfo } = ctx;
+    const labels = run.probe?.labels ?? [];
+    const shown = ranked.slice(0, Math.min(TOP_SHOWN, ranked.length));
+    this.topTitle.textContent = `Top probe images for filter: ${state.filter} at step ${stepInfo.step} (by mean activation)`;
+    this.top.replaceChildren(
+      ...shown.map(({ image, mean }, k) => {
+        const label = labels[image];
+        const item = el("li", {}, [
+          el("button", {
+            type: "button", class: "top-image", "data-testid": "top-image", "data-image": image, "data-rank": k + 1, "data-value": mean,
+            "aria-pressed": String(image === state.image),
+            "aria-label": `Rank ${k + 1}: image ${image}${label ? `, ${label}` : ""}, mean activation ${formatNumber(mean)}. Show this image.`,
+            onclick: () => ctx.setState({ image }),
+          }, [
+            bitmaps[image] ? probeCanvas(bitmaps[image], "top-thumb", "top-image-canvas") : null,
+            el("span", { class: "top-caption" }, [
+              el("span", { class: "caption-key", text: `#${k + 1} image: ${image}` }),
+              label ? el("span", { class: "caption-label", text: label }) : null,
+              el("span", { class: "top-value", "data-testid": "top-image-value", text: `mean ${formatNumber(mean)}` }),
+            ]),
+          ]),
+        ]);
+        return item;
+      }),
+    );
+    const n = layer.numImages;
+    this.topNote.textContent =
+      `Ranked among the ${n} probe images only. A larger probe batch gives better examples: ` +
+      `ActivationLogger(..., max_images=64) (default 16); the callback's "one log writes …" line states what each log then costs.`;
   }
 }

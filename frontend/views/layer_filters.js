@@ -1,5 +1,7 @@
 // All logged filters of one layer for one probe image at one step
 // (the seed's "filter: k" grid). Used by the filters view and by compare.
+// Dead filters are marked by `mapTile`; the filters view adds an order
+// (rankings) and a sparkline per tile.
 
 import { TileGrid } from "../tile_grid.js";
 import { mapTile, resolverFor } from "../map_tiles.js";
@@ -10,20 +12,27 @@ export class LayerFiltersPanel {
     this.element = this.grid.element;
   }
 
-  /** Fetch and decode; resolves to a function that paints (so callers can swap all panes at once). */
-  async load(ctx, { run, layer, stepInfo, image, currentFilter = null }) {
+  /**
+   * Fetch and decode; resolves to a function that paints (so callers can swap all panes at once).
+   * order(layerStep) -> filter positions in display order (may be async);
+   * sparklineOf(position) -> tile sparkline spec or null, read when painting.
+   */
+  async load(ctx, { run, layer, stepInfo, image, currentFilter = null, order = null, sparklineOf = null }) {
     const positions = layer.filterIndices.map((_, position) => position);
-    const { stats, strips } = await ctx.store.layerStep(run.run, layer, stepInfo, positions);
-    const resolve = await resolverFor(ctx, run, layer, stats);
-    const specs = positions.map((position) =>
+    const layerStep = await ctx.store.layerStep(run.run, layer, stepInfo, positions);
+    const { stats, strips } = layerStep;
+    const [resolve, ordered] = await Promise.all([resolverFor(ctx, run, layer, stats), order ? order(layerStep) : positions]);
+    const specs = (sparkline) => ordered.map((position) =>
       mapTile(ctx, {
         run, layer, stepInfo, stats, resolve, position,
         strip: strips.get(position),
         images: [image],
         caption: [`filter: ${layer.filterIndices[position]}`],
         current: layer.filterIndices[position] === currentFilter,
+        sparkline: sparkline ? sparkline(position) : null,
       }),
     );
-    return () => this.grid.render(specs);
+    const paint = (sparkline = sparklineOf) => this.grid.render(specs(sparkline));
+    return paint;
   }
 }

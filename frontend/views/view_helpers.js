@@ -35,3 +35,14 @@ export function layerTitle(run, layer) {
   const shape = layer.outputShape?.length ? ` [${layer.outputShape.join(" × ")}]` : "";
   return `${run.run} · ${layer.path}${shape}`;
 }
+
+/** The promise's value if it settles within `ms` (default: this task), else `fallback`. */
+export function quickly(promise, fallback = undefined, ms = 0) {
+  return Promise.race([promise, new Promise((resolve) => setTimeout(() => resolve(fallback), ms))]);
+}
+
+/** Mark that a view's statistics over training (sparklines, charts) are painted. */
+export function markInsight(element, stepInfo, key) {
+  element.dataset.insightStep = String(stepInfo.step);
+  element.dataset.insightKey = key;
+}
