@@ -72,6 +72,9 @@ def main(argv=None):
                 probe=(x_val[: args.probe_size], y_val[: args.probe_size]),
                 class_names=["not face", "face"],
                 kernels=True,
+                # A small model: its 64x64 maps stored at full resolution cost
+                # little (the callback prints the bytes of one log).
+                max_map_size=64,
             ),
         ],
     )

@@ -19,9 +19,12 @@ from tb_actviz.background_writer import BackgroundWriter
 
 logger = logging.getLogger("tb_actviz")
 
-DEFAULT_MAX_FILTERS = 64
+# The seed recipe's 7x7 grid of filters.
+DEFAULT_MAX_FILTERS = 49
 DEFAULT_MAX_IMAGES = 16
-DEFAULT_MAX_MAP_SIZE = 64
+# Small enough that TensorBoard holds 300 logged steps of VGG16's 13 conv
+# layers for 2 runs in under 2 GB (benchmarks/bench_plugin.py).
+DEFAULT_MAX_MAP_SIZE = 32
 MAX_CONSECUTIVE_FAILURES = 3
 
 
@@ -83,11 +86,13 @@ class ActivationLogger(keras.callbacks.Callback):
       every_n_epochs: log every this many epochs. Default 1.
       update_freq: `"epoch"` (default) or an integer N to log every N
         training batches instead.
-      max_filters: log the first this many channels of each layer. Default 64.
+      max_filters: log the first this many channels of each layer. Default 49
+        (the seed recipe's 7x7 grid).
       max_images: use at most this many probe images. Default 16.
       max_map_size: maps with a side larger than this are downsampled by an
-        integer area-averaging factor until they fit. Default 64 (VGG16's
-        224x224 first-layer maps are stored at 56x56).
+        integer area-averaging factor until they fit. Default 32 (VGG16's
+        224x224 first-layer maps are stored at 32x32, its 56x56 maps at 28x28);
+        raise it for sharper maps at about its square in bytes.
       max_layers: cap of the default layer selection. Default 16.
       class_names: optional names for integer (or one-hot) probe labels.
       kernels: also log convolution kernels as small RGB (3 input channels)
