@@ -7,7 +7,7 @@ Python loader), on a synthetic log dir of VGG16's 13 conv layers x 300 steps x
 - ready time: from starting `tensorboard` until `/runs` lists all layers of
   every run and `/steps` returns every step of every layer tag (polled);
 - latency medians of `/runs`, `/steps`, `/blob` (one strip), `/blobs` (a
-  64-filter grid of one image's step) and `/series` (one filter over all steps);
+  grid of every filter of one step) and `/series` (one filter over all steps);
 - the server's memory: RSS of the `tensorboard` process plus its children
   (the Rust `tensorboard_data_server`), from /proc/<pid>/status, when ready,
   after the queries, and the sum of each process's peak (VmHWM).
@@ -34,6 +34,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from report import fmt_s, print_table  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HOST = "127.0.0.1"
@@ -58,22 +59,8 @@ def free_port():
         return s.getsockname()[1]
 
 
-def fmt_s(seconds):
-    if seconds != seconds:
-        return "-"
-    return "%.1f ms" % (seconds * 1e3) if seconds < 1 else "%.2f s" % seconds
 
 
-def print_table(title, header, rows):
-    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
-    line = "  ".join("-" * w for w in widths)
-    print("\n" + title)
-    print(line)
-    print("  ".join(str(h).ljust(w) for h, w in zip(header, widths)))
-    print(line)
-    for row in rows:
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
-    print(line, flush=True)
 
 
 # Process memory ---------------------------------------------------------------
@@ -276,21 +263,25 @@ def bench_mode(logdir, load_fast, summary, args, work):
         step_list = complete[(run, tag)]
         n = args.requests
 
+        layer = next(l for r in tb.json("runs")["runs"] if r["run"] == run
+                     for l in r["layers"] if l["tag"] == tag)
+        filters = len(layer["filterIndices"])  # blobs 1..filters of a layer step
+
         def pick_step():
             return step_list[rng.randrange(len(step_list))]
 
         def blob(i):
             s = pick_step()
             return tb.get("blob", {"run": run, "tag": tag, "step": s["step"],
-                                   "index": 1 + rng.randrange(64), "wall_time": s["wallTime"]})
+                                   "index": 1 + rng.randrange(filters), "wall_time": s["wallTime"]})
 
         def blobs(i):
             s = pick_step()
             return tb.get("blobs", {"run": run, "tag": tag, "step": s["step"],
-                                    "indices": "1-64", "wall_time": s["wallTime"]})
+                                    "indices": "1-%d" % filters, "wall_time": s["wallTime"]})
 
         def series(i):
-            return tb.get("series", {"run": run, "tag": tag, "index": 1 + rng.randrange(64)})
+            return tb.get("series", {"run": run, "tag": tag, "index": 1 + rng.randrange(filters)})
 
         def steps_route(i):
             return tb.get("steps", {"run": runs[i % len(runs)], "tag": tags[i % len(tags)]})
@@ -436,7 +427,7 @@ def report(r):
         "latency = median" % (r["runs"], r["layers"], r["steps"], r["logdir_bytes"] / 1e9,
                               ", --samples_per_plugin=activations=%d" % r["samples_per_plugin"]
                               if r.get("samples_per_plugin") else ""),
-        ["mode", "layers listed", "all steps", "/runs", "/steps", "/blob", "/blobs (64)",
+        ["mode", "layers listed", "all steps", "/runs", "/steps", "/blob", "/blobs (grid)",
          "/series (%d)" % min(r["steps"], r.get("samples_per_plugin") or r["steps"]),
          "RSS ready", "RSS peak", "< 2 GB"],
         rows,

@@ -45,13 +45,18 @@ def build_model(image_size):
     )
 
 
+def parse_arguments(argv, description, log_dir, epochs, image_size, probe_size):
+    """The examples' command line, with each example's defaults."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--log_dir", default=log_dir)
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--image_size", type=int, default=image_size)
+    parser.add_argument("--probe_size", type=int, default=probe_size)
+    return parser.parse_args(argv)
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--log_dir", default="logs/faces")
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--image_size", type=int, default=64)
-    parser.add_argument("--probe_size", type=int, default=16)
-    args = parser.parse_args(argv)
+    args = parse_arguments(argv, __doc__.splitlines()[0], "logs/faces", 30, 64, 16)
 
     keras.utils.set_random_seed(0)
     (x_train, y_train), (x_val, y_val) = load_faces(args.image_size)

@@ -11,8 +11,6 @@ are logged every epoch: `"vgg16/1"` is `vgg16.layers[1]` (block1_conv1),
     tensorboard --logdir logs/seed_vgg16
 """
 
-import argparse
-
 import keras
 import numpy as np
 
@@ -33,13 +31,8 @@ def build_classifier(image_size):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--log_dir", default="logs/seed_vgg16")
-    parser.add_argument("--epochs", type=int, default=3)
     # 128 px gives block5_conv3 maps of 8x8; 224 (the recipe's) gives 14x14.
-    parser.add_argument("--image_size", type=int, default=128)
-    parser.add_argument("--probe_size", type=int, default=8)
-    args = parser.parse_args(argv)
+    args = faces.parse_arguments(argv, __doc__.splitlines()[0], "logs/seed_vgg16", 3, 128, 8)
 
     keras.utils.set_random_seed(0)
     (x_train, y_train), (x_val, y_val) = faces.load_faces(args.image_size)

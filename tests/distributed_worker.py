@@ -21,24 +21,15 @@ def main():
         }
     )
     import keras
-    import numpy as np
     import tensorflow as tf
 
+    import strategy_case
     from tb_actviz import ActivationLogger
 
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
-    rng = np.random.default_rng(0)
-    x = rng.random((32, 16, 16, 3), dtype=np.float32)
-    y = rng.integers(0, 2, 32)
+    x, y = strategy_case.data()
     with strategy.scope():
-        model = keras.Sequential(
-            [
-                keras.Input((16, 16, 3)),
-                keras.layers.Conv2D(4, 3, name="c1"),
-                keras.layers.GlobalAveragePooling2D(),
-                keras.layers.Dense(2),
-            ]
-        )
+        model = strategy_case.model()
         optimizer = keras.optimizers.SGD(0.1)
         loss_fn = keras.losses.SparseCategoricalCrossentropy(
             from_logits=True, reduction="sum_over_batch_size"

@@ -19,21 +19,13 @@ def main():
     import keras
     import numpy as np
 
+    import strategy_case
     from tb_actviz import ActivationLogger
 
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    rng = np.random.default_rng(0)
-    x = rng.random((32, 16, 16, 3), dtype=np.float32)
-    y = rng.integers(0, 2, 32)
+    x, y = strategy_case.data()
     with strategy.scope():
-        model = keras.Sequential(
-            [
-                keras.Input((16, 16, 3)),
-                keras.layers.Conv2D(4, 3, name="c1"),
-                keras.layers.GlobalAveragePooling2D(),
-                keras.layers.Dense(2),
-            ]
-        )
+        model = strategy_case.model()
         model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     callback = ActivationLogger(log_dir, probe=x[:4], verbose=0)
     model.fit(x, y, epochs=2, batch_size=8, callbacks=[callback], verbose=0)
