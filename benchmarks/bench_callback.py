@@ -293,40 +293,28 @@ def bench_breakdown(base, probe_array, names, repeats, root):
 
 
 def bench_stats_cost(base, probe_tensor, names, repeats):
-    """The traced pipeline minus its parts: forward only, + stats, + quantize."""
+    """The forward pass alone against the traced pipeline (forward + stats +
+    quantize + tile) at the callback's defaults."""
     import tensorflow as tf
-    from keras import ops
     from tb_actviz import extractor as ex
     from tb_actviz import layer_selection
 
-    model_ext = ex.build_extractor(base, names)
-    entries = layer_selection.select_layers(base, names, 16)
-    geoms = [ex.map_geometry(e.layer, e.output_shape, 64, 64) for e in entries]
+    from tb_actviz import callback as defaults
 
-    def run(x):
-        outs = model_ext(x, training=False)
-        return outs if isinstance(outs, (list, tuple)) else [outs]
+    entries = layer_selection.select_layers(base, names, 16)
+    logged = [
+        ex.LoggedLayer(e, ex.map_geometry(e.layer, e.output_shape, defaults.DEFAULT_MAX_FILTERS,
+                                          defaults.DEFAULT_MAX_MAP_SIZE))
+        for e in entries
+    ]
+    pipeline = ex.LogPipeline(base, logged)  # what the callback traces
 
     def forward(x):
-        return run(x)
-
-    def with_stats(x):
-        outs = run(x)
-        return [ex.per_map_stats(ops.cast(o, "float32")[..., : g.num_filters])
-                for o, g in zip(outs, geoms)]
-
-    def with_quant(x):
-        outs = run(x)
-        res = []
-        for o, g in zip(outs, geoms):
-            y = ops.cast(o, "float32")[..., : g.num_filters]
-            s = ex.per_map_stats(y)
-            res.append((ex.quantized_strips(y, s, g.factor), s))
-        return res
+        outs = pipeline.extractor(x, training=False)
+        return outs if isinstance(outs, (list, tuple)) else [outs]
 
     out = {}
-    fns = {"forward": tf.function(forward), "forward+stats": tf.function(with_stats),
-           "forward+stats+quantize": tf.function(with_quant)}
+    fns = {"forward": tf.function(forward), "pipeline": tf.function(pipeline)}
     for fn in fns.values():
         tf.nest.map_structure(lambda t: t.numpy(), fn(probe_tensor))
     times = {k: [] for k in fns}
@@ -336,9 +324,8 @@ def bench_stats_cost(base, probe_tensor, names, repeats):
                 lambda t: t.numpy(), fn(probe_tensor)))[0])
     for k in fns:
         out[k] = median(times[k])
-    log("  pipeline parts (%s): forward %s, +stats %s, +quantize/tile %s"
-        % ("+".join(names), fmt_s(out["forward"]), fmt_s(out["forward+stats"]),
-           fmt_s(out["forward+stats+quantize"])))
+    log("  pipeline parts (%s): forward %s, forward + stats + quantize + tile %s"
+        % ("+".join(names), fmt_s(out["forward"]), fmt_s(out["pipeline"])))
     return out
 
 
@@ -433,7 +420,7 @@ def bench_faces(epochs, pairs, root):
     import faces
     from tb_actviz import ActivationLogger
 
-    image_size, probe_size = 64, 16
+    image_size, probe_size = 64, 8  # examples/faces.py's defaults
     (x_train, y_train), (x_val, y_val) = faces.load_faces(image_size)
     hooks = {"on_train_begin": [], "first_on_epoch_begin": [], "on_epoch_end": [],
              "on_train_end": []}
@@ -467,11 +454,9 @@ def bench_faces(epochs, pairs, root):
         model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
         callbacks = []
         if with_callback:
-            cb = TimedLogger(
-                os.path.join(root, "faces_%d" % index),
-                probe=(x_val[:probe_size], y_val[:probe_size]),
-                class_names=["not face", "face"],
-                verbose=0,
+            cb = faces.activation_logger(
+                os.path.join(root, "faces_%d" % index), x_val, y_val, probe_size,
+                logger_class=TimedLogger, verbose=0,
             )
             callbacks.append(cb)
         seconds, _ = timed(lambda: model.fit(
@@ -688,9 +673,8 @@ def report(r):
         if p:
             rows += [
                 ["block1_conv1: forward only", fmt_s(p["forward"])],
-                ["block1_conv1: forward + per-map stats", fmt_s(p["forward+stats"])],
-                ["block1_conv1: forward + stats + quantize/tile",
-                 fmt_s(p["forward+stats+quantize"])],
+                ["block1_conv1: forward + stats + quantize + tile (the traced pipeline)",
+                 fmt_s(p["pipeline"])],
             ]
         print_table("Where one log's time goes (medians)", ["part", "time"], rows)
 

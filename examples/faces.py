@@ -45,6 +45,17 @@ def build_model(image_size):
     )
 
 
+def activation_logger(log_dir, x_val, y_val, probe_size, logger_class=ActivationLogger, **options):
+    """The example's callback: every conv layer, every epoch, kernels too."""
+    return logger_class(
+        log_dir,
+        probe=(x_val[:probe_size], y_val[:probe_size]),
+        class_names=["not face", "face"],
+        kernels=True,
+        **options,
+    )
+
+
 def parse_arguments(argv, description, log_dir, epochs, image_size, probe_size):
     """The examples' command line, with each example's defaults."""
     parser = argparse.ArgumentParser(description=description)
@@ -56,7 +67,7 @@ def parse_arguments(argv, description, log_dir, epochs, image_size, probe_size):
 
 
 def main(argv=None):
-    args = parse_arguments(argv, __doc__.splitlines()[0], "logs/faces", 30, 64, 16)
+    args = parse_arguments(argv, __doc__.splitlines()[0], "logs/faces", 30, 64, 8)
 
     keras.utils.set_random_seed(0)
     (x_train, y_train), (x_val, y_val) = load_faces(args.image_size)
@@ -72,15 +83,7 @@ def main(argv=None):
         verbose=2,
         callbacks=[
             keras.callbacks.TensorBoard(args.log_dir),
-            ActivationLogger(
-                args.log_dir,
-                probe=(x_val[: args.probe_size], y_val[: args.probe_size]),
-                class_names=["not face", "face"],
-                kernels=True,
-                # A small model: its 64x64 maps stored at full resolution cost
-                # little (the callback prints the bytes of one log).
-                max_map_size=64,
-            ),
+            activation_logger(args.log_dir, x_val, y_val, args.probe_size),
         ],
     )
 

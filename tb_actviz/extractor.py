@@ -130,90 +130,87 @@ def _block_sums(x, factor):
     return ops.sum(ops.reshape(x, (-1, rows, factor, cols, factor, c)), axis=(2, 4))
 
 
-def _stored_maps(x, factor):
-    """NHWC -> (stored maps (N, C, h, w), their finite mask or None, the
-    non-finite count per full-resolution map [N, C]).
-
-    A stored pixel is the mean of the finite values of its block (the area
-    average, blocks aligned at the top-left pixel); a block without any is
-    not finite. Only when `x` holds non-finite values are they masked; when
-    it does not, the full-resolution maps are read once.
-    """
+def _area_average(x, factor):
+    """Block means of NHWC `x` (blocks aligned at the top-left pixel; partial
+    blocks at the bottom and right edges average the pixels they hold)."""
     if factor == 1:
-        averaged = x
-    else:
-        inside = np.ones((1,) + tuple(x.shape[1:3]) + (1,), np.float32)
-        averaged = _block_sums(x, factor) / _block_sums(inside, factor)
-
-    def with_nonfinite():
-        finite = ops.isfinite(x)
-        counts = ops.cast(finite, "float32")
-        total = ops.where(finite, x, 0.0)
-        if factor > 1:
-            total, counts = _block_sums(total, factor), _block_sums(counts, factor)
-        stored = ops.where(counts > 0, total / ops.maximum(counts, 1.0), math.nan)
-        size = float(x.shape[1] * x.shape[2])
-        return stored, size - ops.sum(ops.cast(finite, "float32"), axis=(1, 2))
-
-    # A block holding a NaN or an infinity averages to a non-finite value, so
-    # checking the (smaller) averaged maps is enough to take the fast path.
-    stored, nonfinite = ops.cond(
-        ops.all(ops.isfinite(averaged)),
-        lambda: (averaged, ops.zeros(ops.shape(x)[::3])),
-        with_nonfinite,
-    )
-    return ops.transpose(stored, (0, 3, 1, 2)), nonfinite
+        return x
+    inside = np.ones((1,) + tuple(x.shape[1:3]) + (1,), np.float32)
+    return _block_sums(x, factor) / _block_sums(inside, factor)
 
 
-def _stats_of(maps, nonfinite):
-    """Statistics of stored (N, C, h, w) maps; the non-finite count is that
-    of the full-resolution maps."""
-    _, c, h, w = maps.shape
-    flat = ops.reshape(maps, (-1, c, h * w))
-    stats = ops.cond(
-        ops.all(ops.isfinite(flat)),
-        lambda: _map_stats(flat),
-        lambda: _map_stats(flat, ops.isfinite(flat)),
-    )
-    return ops.concatenate([stats[..., :-1], nonfinite[..., None]], axis=-1)
+def _masked_area_average(x, factor):
+    """Block means of the finite values of NHWC `x`, NaN where a block has
+    none, and the count of non-finite values per map [N, C]."""
+    finite = ops.isfinite(x)
+    counts = ops.cast(finite, "float32")
+    total = ops.where(finite, x, 0.0)
+    if factor > 1:
+        total, counts = _block_sums(total, factor), _block_sums(counts, factor)
+    averaged = ops.where(counts > 0, total / ops.maximum(counts, 1.0), math.nan)
+    size = float(x.shape[1] * x.shape[2])
+    return averaged, size - ops.sum(ops.cast(finite, "float32"), axis=(1, 2))
 
 
-def _strips_of(maps, stats):
-    """Stored maps quantized with each map's own range: uint8 [C, h, N * w]."""
-    low = stats[..., 0, None, None]
-    high = stats[..., 1, None, None]
-    maps = ops.where(ops.isfinite(maps), maps, low)
+def _flat_maps(nhwc):
+    """NHWC -> (N, C, h * w): each map contiguous for the reductions."""
+    _, h, w, c = nhwc.shape
+    return ops.reshape(ops.transpose(nhwc, (0, 3, 1, 2)), (-1, c, h * w))
+
+
+def _strips_of(flat, stats, h):
+    """Stored maps (N, C, h * w) quantized with each map's own range, non-finite
+    pixels as the minimum: uint8 strips [C, h, N * w]."""
+    low, high = stats[..., 0, None], stats[..., 1, None]
+    flat = ops.where(ops.isfinite(flat), flat, low)
     span = high - low
     scale = ops.where(span > 0, 255.0 / ops.where(span > 0, span, 1.0), 0.0)
-    q = ops.cast(ops.clip(ops.round((maps - low) * scale), 0, 255), "uint8")
-    _, c, h, _ = q.shape
+    q = ops.cast(ops.clip(ops.round((flat - low) * scale), 0, 255), "uint8")
+    n, c, hw = q.shape
+    q = ops.reshape(q, (-1, c, h, hw // h))
     return ops.reshape(ops.transpose(q, (1, 2, 0, 3)), (c, h, -1))
 
 
-def stats_and_strips(x, factor):
+def stats_and_strips(x, factor, ranges=None):
     """An NHWC layer output -> (stats [N, C, K], uint8 strips [C, h, N * w]).
 
-    Each map is area-averaged by `factor` (blocks aligned at the top-left
-    pixel), then described by statistics over its finite values (K in
-    `metadata.STAT_NAMES` order; `nonfinite_count` counts the full-resolution
-    pixels) and quantized with its own range; image i of filter f is in
-    columns [i*w, (i+1)*w) of strip f. Full-resolution maps are read once
-    (by the area average) unless they hold non-finite values.
+    Each map is area-averaged by `factor`, then described by statistics over
+    its finite values (K in `metadata.STAT_NAMES` order; `nonfinite_count`
+    counts the full-resolution pixels) and quantized with its own range, or
+    with `ranges` ([N, C, 2] min and max) when given; image i of filter f is
+    in columns [i*w, (i+1)*w) of strip f.
+
+    A NaN or an infinity makes its block's average non-finite, so one check of
+    the (small) averaged maps picks the path: without non-finite values the
+    full-resolution maps are read once, by the area average.
     """
-    maps, nonfinite = _stored_maps(x, factor)
-    stats = _stats_of(maps, nonfinite)
-    return stats, _strips_of(maps, stats)
+    averaged = _area_average(x, factor)
+    h = averaged.shape[1]
+
+    def all_finite():
+        flat = _flat_maps(averaged)
+        stats = _map_stats(flat)
+        return flat, stats
+
+    def with_nonfinite():
+        masked, nonfinite = _masked_area_average(x, factor)
+        flat = _flat_maps(masked)
+        stats = _map_stats(flat, ops.isfinite(flat))
+        return flat, ops.concatenate([stats[..., :-1], nonfinite[..., None]], axis=-1)
+
+    flat, stats = ops.cond(ops.all(ops.isfinite(averaged)), all_finite, with_nonfinite)
+    quantize_with = stats if ranges is None else ranges
+    return stats, _strips_of(flat, quantize_with, h)
 
 
 def per_map_stats(x, factor=1):
     """Statistics of each (image, filter) stored map of an NHWC tensor: [N, C, K]."""
-    return _stats_of(*_stored_maps(x, factor))
+    return stats_and_strips(x, factor)[0]
 
 
 def quantized_strips(x, stats, factor):
     """The stored maps of an NHWC tensor quantized with the ranges in `stats`."""
-    maps, _ = _stored_maps(x, factor)
-    return _strips_of(maps, stats)
+    return stats_and_strips(x, factor, ranges=stats)[1]
 
 
 @dataclasses.dataclass(frozen=True)

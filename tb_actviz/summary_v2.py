@@ -18,7 +18,7 @@ from tb_actviz import metadata
 
 def trace(fn):
     """Compiles `fn` once for the probe's fixed shapes."""
-    return tf.function(fn, reduce_retracing=True)
+    return tf.function(fn, reduce_retracing=True, autograph=False)
 
 
 def is_chief(model):

@@ -793,7 +793,7 @@ def test_empty_log_dir_says_what_to_do(tab, tmp_path, tensorboard_factory):
 SHOWCASE_RUNS = {
     # run dir: examples/faces.py arguments
     "faces": ["--epochs", "8", "--image_size", "64", "--probe_size", "8"],
-    "faces_32px": ["--epochs", "3", "--image_size", "32", "--probe_size", "8"],
+    "faces_16px": ["--epochs", "3", "--image_size", "16", "--probe_size", "8"],
 }
 
 
@@ -842,10 +842,10 @@ def showcase_server(showcase_training, tmp_path_factory):
     try:
         def ready():
             runs = {r["run"]: r for r in server.plugin_json("runs")["runs"]}
-            if not {"faces/train", "faces_32px/train"} <= set(runs):
+            if not {"faces/train", "faces_16px/train"} <= set(runs):
                 return False
             return len(server.served_steps("faces/train", "actviz/layers/conv2")) == 9 and len(
-                server.served_steps("faces_32px/train", "actviz/layers/conv2")
+                server.served_steps("faces_16px/train", "actviz/layers/conv2")
             ) == 4
 
         server.wait_until(ready, "the showcase runs")
@@ -865,17 +865,17 @@ def shoot(tab, name, park_mouse=True):
 
 
 def test_compare_same_layer_in_two_runs(tab, showcase_server):
-    tab.open(tab_url(showcase_server, view="compare", run="faces/train", layer="conv2", cmpRun="faces_32px/train"))
+    tab.open(tab_url(showcase_server, view="compare", run="faces/train", layer="conv2", cmpRun="faces_16px/train"))
     f = tab.f
     assert f.locator("#compare-layer-select").input_value() == "conv2"
     left_title = f.locator("[data-testid=compare-left-title]").inner_text()
     right_title = f.locator("[data-testid=compare-right-title]").inner_text()
-    assert "faces/train · conv2" in left_title and "faces_32px/train · conv2" in right_title
+    assert "faces/train · conv2" in left_title and "faces_16px/train · conv2" in right_title
     # Same step on both sides where the short run has it; else its last step at or before.
     assert "step 8" in left_title and "step 3" in right_title, (left_title, right_title)
     left, right = tab.grid("compare-left-grid"), tab.grid("compare-right-grid")
     assert len(left) == len(right) == 16
-    assert (left[0]["width"], right[0]["width"]) == (64, 32)
+    assert (left[0]["width"], right[0]["width"]) == (32, 16)  # max_map_size 32
     assert sum(s["variance"] > 0 for s in left) >= 8 and sum(s["variance"] > 0 for s in right) >= 8
     tab.act(lambda: tab.f.locator("#step-slider").fill("2"), view="compare", step=2)
     assert "step 2" in f.locator("[data-testid=compare-right-title]").inner_text()
