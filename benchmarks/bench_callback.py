@@ -690,7 +690,10 @@ def report(r):
     rows.append(["total (blobs)", "", fmt_bytes(total), ""])
     rows.append(["event file growth per log", "", fmt_bytes(r["all13"]["event_file_bytes_per_log"]),
                  ""])
-    print_table("Bytes per log per layer at defaults (64 filters max, maps <= 64 px, 8 images)",
+    from tb_actviz import callback as defaults
+
+    print_table("Bytes per log per layer at defaults (%d filters max, maps <= %d px, 8 images)"
+                % (defaults.DEFAULT_MAX_FILTERS, defaults.DEFAULT_MAX_MAP_SIZE),
                 ["layer", "filters x map (downsample)", "bytes", "target"], rows)
 
     m = r["memory"]

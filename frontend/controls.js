@@ -6,6 +6,7 @@ import { el, labelled, setOptions } from "./dom.js";
 import { NORMALIZATIONS } from "./normalize.js";
 import { LEVEL_CHOICES, lutGradient } from "./render_maps.js";
 import { VIEWS } from "./state.js";
+import { kindNote, layerOptionLabel, mapKind } from "./map_kinds.js";
 
 function select(id) {
   return el("select", { id, "data-testid": id });
@@ -97,8 +98,10 @@ export class Controls {
       }
     }
     setOptions(this.run, runs.map(({ run: name }) => ({ value: name, label: name })), run.run);
-    setOptions(this.layer, run.layers.map(({ path }) => ({ value: path, label: path })), layer.path);
-    this.layerShape.textContent = `${layer.class ?? ""} → [${(layer.outputShape ?? []).join(" × ")}]`;
+    setOptions(this.layer, run.layers.map((candidate) => ({ value: candidate.path, label: layerOptionLabel(candidate) })), layer.path);
+    const kind = kindNote(layer);
+    this.layerShape.textContent = `${layer.class ?? ""} → [${(layer.outputShape ?? []).join(" × ")}]${kind ? ` · ${kind}` : ""}`;
+    this.layerShape.dataset.mapKind = mapKind(layer);
     const labels = run.probe?.labels ?? [];
     setOptions(this.image, [...Array(layer.numImages).keys()].map((image) => ({ value: image, label: labels[image] ? `${image}: ${labels[image]}` : `${image}` })), state.image);
     setOptions(this.filter, layer.filterIndices.map((filter) => ({ value: filter, label: `${filter}` })), state.filter);

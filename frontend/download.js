@@ -43,6 +43,25 @@ export function renderViewToCanvas(view) {
     context.textBaseline = "top";
     context.fillText("dead", x + 9, y + 8.5, 26);
   }
+  // Non-finite values: the outline and "NaN/Inf ×k" badge that CSS draws on screen.
+  for (const badge of view.querySelectorAll(".tile[data-nonfinite] > .tile-badge")) {
+    const box = badge.getBoundingClientRect();
+    if (box.width === 0) continue;
+    const badgeStyle = getComputedStyle(badge);
+    const canvas = badge.parentElement.querySelector("canvas.map");
+    const mapBox = canvas?.getBoundingClientRect();
+    if (mapBox?.width) {
+      context.strokeStyle = badgeStyle.backgroundColor;
+      context.lineWidth = 2;
+      context.strokeRect(mapBox.left - origin.left + 1, mapBox.top - origin.top + 1, mapBox.width - 2, mapBox.height - 2);
+    }
+    context.fillStyle = badgeStyle.backgroundColor;
+    context.fillRect(box.left - origin.left, box.top - origin.top, box.width, box.height);
+    context.fillStyle = badgeStyle.color;
+    context.font = `${badgeStyle.fontWeight} ${badgeStyle.fontSize} ${badgeStyle.fontFamily}`;
+    context.textBaseline = "middle";
+    context.fillText(badge.textContent, box.left - origin.left + 4, box.top - origin.top + box.height / 2, box.width - 6);
+  }
   context.textBaseline = "top";
   // Captions made of spans (key, label, thumbnail) are drawn span by span, where each is laid out.
   const texts = "figcaption, h3, .probe-caption, .export-text, .filter-stats-table th, .filter-stats-table td, .top-caption > span, figcaption > span, .probe-caption > span";

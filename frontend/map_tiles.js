@@ -3,6 +3,7 @@
 
 import { el } from "./dom.js";
 import { filterSummaries, summaryText } from "./insight.js";
+import { kindNote, tileShape } from "./map_kinds.js";
 import { rangeOverSteps, rangeResolver } from "./normalize.js";
 import { paintMaps } from "./render_maps.js";
 
@@ -36,6 +37,20 @@ export function imageCaption(probe, image, thumbnail = null) {
   ].filter(Boolean);
 }
 
+/** Non-finite (NaN, ±Inf) values of filter `position` summed over `images`, at one step. */
+export function nonfiniteOf(stats, position, images) {
+  let count = 0;
+  for (const image of images) {
+    const value = stats.get(position, image, "nonfinite_count");
+    if (Number.isFinite(value)) count += value;
+  }
+  return count;
+}
+
+export function nonfiniteText(count) {
+  return `${count} non-finite value${count === 1 ? "" : "s"} (NaN or ±Inf)`;
+}
+
 /**
  * One tile spec for filter `position` at one step.
  * images: the probe images shown (one map each, left to right).
@@ -43,15 +58,24 @@ export function imageCaption(probe, image, thumbnail = null) {
 export function mapTile(ctx, { run, layer, stepInfo, stats, strip, resolve, position, images, caption, dataset, current, sparkline }) {
   const filter = layer.filterIndices[position];
   const summary = filterSummaries(stats)[position];
+  // NaN / Inf in the shown maps at this step: badge + data-nonfinite (absent when none).
+  const nonfinite = nonfiniteOf(stats, position, images);
+  const notes = [summary.dead ? "dead (never positive on any probe image)" : null, nonfinite > 0 ? nonfiniteText(nonfinite) : null].filter(Boolean);
+  const kind = kindNote(layer);
   return {
     key: JSON.stringify([run.run, layer.tag, stepInfo.step, stepInfo.wallTime, filter, images, ctx.paintStyleKey]),
     caption,
     // Dead: the filter is positive on no probe image at this step (marked in every grid).
-    dataset: { filter, step: stepInfo.step, ...(images.length === 1 ? { image: images[0] } : {}), dead: String(summary.dead), ...dataset },
-    note: summary.dead ? "dead (never positive on any probe image)" : null,
-    title: `filter ${filter} · step ${stepInfo.step} over ${layer.numImages} probe images\n${summaryText(summary)}`,
+    dataset: {
+      filter, step: stepInfo.step, ...(images.length === 1 ? { image: images[0] } : {}), dead: String(summary.dead),
+      mapKind: layer.mapKind ?? "maps", ...(nonfinite > 0 ? { nonfinite } : {}), ...dataset,
+    },
+    note: notes.length ? notes.join(", ") : null,
+    badge: nonfinite > 0 ? { text: `NaN ×${nonfinite}`, title: `${nonfiniteText(nonfinite)} in ${images.length === 1 ? "this map" : "these maps"} at step ${stepInfo.step}; stored at the map's minimum` } : null,
+    title: `filter ${filter} · step ${stepInfo.step} over ${layer.numImages} probe images${kind ? ` · ${kind}` : ""}\n${summaryText(summary)}`,
     sparkline,
     aspect: [layer.mapWidth * images.length, layer.mapHeight],
+    shape: tileShape(layer),
     current,
     paint: painter(ctx, layer, strip, stats, resolve, position, images),
     open: (fraction) => {

@@ -4,7 +4,10 @@
 // A tile spec: {key, caption: [strings|nodes], dataset, aspect: [w, h],
 // paint(canvas), current?: bool, open?(fractionX), title?: tooltip text,
 // note?: text added to the tile's accessible name (e.g. "dead"),
-// sparkline?: {key, paint(canvas)} drawn in a small canvas under the caption}.
+// sparkline?: {key, paint(canvas)} drawn in a small canvas under the caption,
+// badge?: {text, title} a warning badge in the tile's top-right corner (e.g. NaN/Inf),
+// shape?: "map" (default) | "strip" (1-row heat strip, stretched to a readable
+// height) | "wide-strip" (a strip that spans the grid's whole row)}.
 
 import { el } from "./dom.js";
 
@@ -58,6 +61,23 @@ export class TileGrid {
     }
   }
 
+  updateBadge(tile, badge) {
+    let element = tile.querySelector(":scope > .tile-badge");
+    if (!badge) {
+      element?.remove();
+      return;
+    }
+    if (!element) {
+      element = document.createElement("span");
+      element.className = "tile-badge nonfinite-badge";
+      element.dataset.testid = "nonfinite-badge";
+      element.setAttribute("aria-hidden", "true"); // the tile's accessible name says it
+      tile.appendChild(element);
+    }
+    element.textContent = badge.text;
+    element.title = badge.title ?? "";
+  }
+
   updateTile(tile, spec) {
     const [canvas, caption] = tile.children;
     for (const key of tile.specDataKeys ?? []) delete tile.dataset[key];
@@ -70,8 +90,13 @@ export class TileGrid {
     if (spec.title) tile.title = spec.title;
     else tile.removeAttribute("title");
     this.updateSparkline(tile, spec.sparkline);
+    this.updateBadge(tile, spec.badge);
+    const shape = spec.shape ?? "map";
+    tile.classList.toggle("strip", shape !== "map");
+    tile.classList.toggle("wide", shape === "wide-strip");
     const [width, height] = spec.aspect;
-    canvas.style.aspectRatio = `${width} / ${Math.max(height, width / 8)}`;
+    // Strips get their height from CSS (`.tile.strip canvas.map`), maps keep their aspect.
+    canvas.style.aspectRatio = shape === "map" ? `${width} / ${Math.max(height, width / 8)}` : "auto";
     if (canvas.dataset.paintedKey !== spec.key) {
       spec.paint(canvas);
       canvas.dataset.paintedKey = spec.key;

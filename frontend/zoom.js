@@ -2,10 +2,13 @@
 // (de-quantized) activation under the cursor and the map's statistics.
 
 import { el } from "./dom.js";
-import { resolverFor } from "./map_tiles.js";
+import { filterLabel, geometryText, isStrip, kindShort, positionLabel } from "./map_kinds.js";
+import { nonfiniteText, resolverFor } from "./map_tiles.js";
 import { paintMaps, valueAt } from "./render_maps.js";
 
 const MIN_CSS_HEIGHT = 32;
+const STRIP_CSS_HEIGHT = 64; // sequence / units strips: one stored row, drawn this tall
+const STAT_LABELS = { nonfinite_count: "non-finite (NaN, ±Inf)", positive_fraction: "positive fraction" };
 
 function formatNumber(value) {
   if (!Number.isFinite(value)) return String(value);
@@ -19,12 +22,14 @@ export class ZoomDialog {
     this.readout = el("output", { class: "zoom-readout", "data-testid": "zoom-value", text: "Point at the map to read values." });
     this.statsTable = el("table", { class: "zoom-stats", "data-testid": "zoom-stats" });
     this.geometry = el("p", { class: "zoom-geometry", "data-testid": "zoom-geometry" });
+    this.nonfiniteNote = el("p", { class: "zoom-note warn", "data-testid": "zoom-nonfinite", role: "note", hidden: true });
+    this.constantNote = el("p", { class: "zoom-note", "data-testid": "zoom-constant", role: "note", hidden: true });
     const close = el("button", { type: "button", class: "close", "data-testid": "zoom-close", "aria-label": "Close zoom", text: "×" });
     this.element = el("dialog", { id: "zoom-dialog", "data-testid": "zoom-dialog", "aria-labelledby": "zoom-title" }, [
       el("div", { class: "zoom-head" }, [this.title, close]),
       el("div", { class: "zoom-body" }, [
         el("div", { class: "zoom-map" }, [this.canvas, this.readout]),
-        el("div", { class: "zoom-side" }, [this.statsTable, this.geometry]),
+        el("div", { class: "zoom-side" }, [this.statsTable, this.nonfiniteNote, this.constantNote, this.geometry]),
       ]),
     ]);
     this.title.id = "zoom-title";
@@ -56,26 +61,50 @@ export class ZoomDialog {
     this.shown = { layer, strip, image: ref.image, mapRange };
     this.sizeCanvas(layer);
     const label = run.probe?.labels?.[ref.image];
-    this.title.textContent = `${run.run} · ${layer.path} · filter: ${ref.filter} · image: ${ref.image}${label ? ` (${label})` : ""} · step ${ref.step}`;
+    const kind = kindShort(layer);
+    this.title.textContent = `${run.run} · ${layer.path}${kind ? ` (${kind})` : ""} · ${filterLabel(layer, ref.filter)} · image: ${ref.image}${label ? ` (${label})` : ""} · step ${ref.step}`;
     this.fillStats(stats.record(position, ref.image), resolve(position, ref.image));
-    this.geometry.textContent = `Stored ${layer.mapHeight} × ${layer.mapWidth} of ${layer.sourceHeight} × ${layer.sourceWidth}` +
-      (layer.downsampleFactor > 1 ? ` (area-averaged ×${layer.downsampleFactor})` : "");
+    this.geometry.textContent = geometryText(layer);
     this.canvas.dataset.paintedKey = JSON.stringify([ref, ctx.paintStyleKey]);
     if (!this.element.open) this.element.showModal();
   }
 
   sizeCanvas(layer) {
+    this.canvas.classList.toggle("strip", isStrip(layer));
+    if (isStrip(layer)) {
+      // One stored row: wide cells, a fixed readable height.
+      const cell = Math.max(1, Math.floor(Math.min((innerWidth * 0.62) / layer.mapWidth, 48)));
+      this.canvas.style.width = `${layer.mapWidth * cell}px`;
+      this.canvas.style.height = `${STRIP_CSS_HEIGHT}px`;
+      return;
+    }
     const scale = Math.max(1, Math.floor(Math.min((innerWidth * 0.62) / layer.mapWidth, (innerHeight * 0.7) / layer.mapHeight)));
     this.canvas.style.width = `${layer.mapWidth * scale}px`;
     this.canvas.style.height = `${Math.max(MIN_CSS_HEIGHT, layer.mapHeight * scale)}px`;
   }
 
   fillStats(record, displayRange) {
-    const rows = Object.entries(record).map(([name, value]) =>
-      el("tr", {}, [el("th", { scope: "row", text: name }), el("td", { text: formatNumber(value) })]),
-    );
+    const rows = Object.entries(record).map(([name, value]) => {
+      const warn = name === "nonfinite_count" && value > 0;
+      return el("tr", { "data-stat": name, class: warn ? "warn" : "" }, [
+        el("th", { scope: "row", text: STAT_LABELS[name] ?? name }),
+        el("td", { text: name === "nonfinite_count" && Number.isFinite(value) ? String(value) : formatNumber(value) }),
+      ]);
+    });
     rows.push(el("tr", {}, [el("th", { scope: "row", text: "colour range" }), el("td", { text: displayRange.map(formatNumber).join(" … ") })]));
     this.statsTable.replaceChildren(el("tbody", {}, rows));
+    // Non-finite values of the full-resolution map: counted, left out of the statistics, stored at the minimum.
+    const nonfinite = Number.isFinite(record.nonfinite_count) ? record.nonfinite_count : 0;
+    this.statsTable.dataset.nonfinite = String(nonfinite);
+    this.nonfiniteNote.hidden = !(nonfinite > 0);
+    this.nonfiniteNote.textContent = nonfinite > 0
+      ? `⚠ ${nonfiniteText(nonfinite)} in this map: left out of its statistics and drawn at its minimum (their positions are not stored).`
+      : "";
+    // A constant map (e.g. a dead filter) has min == max: drawn flat in one colour.
+    const constant = Number.isFinite(record.min) && record.min === record.max;
+    this.constantNote.hidden = !constant;
+    this.constantNote.textContent = constant ? `Constant map (every value ${formatNumber(record.min)}): drawn flat.` : "";
+    this.statsTable.dataset.constant = String(constant);
   }
 
   showValueAt(event) {
@@ -85,7 +114,7 @@ export class ZoomDialog {
     const x = Math.min(layer.mapWidth - 1, Math.max(0, Math.floor(((event.clientX - box.left) / box.width) * layer.mapWidth)));
     const y = Math.min(layer.mapHeight - 1, Math.max(0, Math.floor(((event.clientY - box.top) / box.height) * layer.mapHeight)));
     const { q, value } = valueAt(strip, layer.mapWidth, image, x, y, mapRange);
-    this.readout.textContent = `x ${x}, y ${y}: ${formatNumber(value)}  (q = ${q})`;
+    this.readout.textContent = `${positionLabel(layer, x, y)}: ${formatNumber(value)}  (q = ${q})`;
     this.readout.dataset.value = String(value);
   }
 }

@@ -477,3 +477,8 @@ def tensorboard_factory(request, tmp_path_factory):
     yield start
     for server in started:
         server.stop()
+
+
+# The browser fixtures live in browser_support.py; importing them here makes
+# one session-wide instance that every test module shares.
+from browser_support import browser, showcase_training, tab  # noqa: E402,F401

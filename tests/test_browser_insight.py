@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import decode_png, dequantize, parse_blobs, parse_series
-from test_browser import WAIT_MS, browser, new_tab, only_fast, tab, tab_url  # noqa: F401 - fixtures
+from browser_support import WAIT_MS, new_tab, only_fast, tab_url
 
 pytestmark = pytest.mark.server
 
@@ -240,7 +240,7 @@ def kernel_logs(tmp_path_factory):
     return root
 
 
-def test_kernels_view_and_download(browser, tensorboard_factory, kernel_logs):  # noqa: F811
+def test_kernels_view_and_download(browser, tensorboard_factory, kernel_logs):
     server = tensorboard_factory(kernel_logs, "true")
     server.wait_until(lambda: len(server.served_steps("k/train", "actviz/kernels/rgb")) == 3, "kernel steps")
     runs = server.plugin_json("runs")["runs"]

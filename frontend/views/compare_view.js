@@ -3,6 +3,7 @@
 
 import { el, labelled, setOptions } from "../dom.js";
 import { LayerFiltersPanel } from "./layer_filters.js";
+import { layerOptionLabel } from "../map_kinds.js";
 import { latestOnly, layerTitle, markPainted } from "./view_helpers.js";
 
 function pane(testid, header, panel) {
@@ -32,7 +33,7 @@ export class CompareView {
     const isCurrent = this.begin();
     const { compare } = ctx;
     setOptions(this.runSelect, ctx.runs.map(({ run }) => ({ value: run, label: run })), compare.run.run);
-    setOptions(this.layerSelect, compare.run.layers.map(({ path }) => ({ value: path, label: path })), compare.layer.path);
+    setOptions(this.layerSelect, compare.run.layers.map((layer) => ({ value: layer.path, label: layerOptionLabel(layer) })), compare.layer.path);
     const sides = [
       { pane: this.left, run: ctx.run, layer: ctx.layer, stepInfo: ctx.stepInfo },
       { pane: this.right, ...compare },

@@ -4,6 +4,7 @@
 
 import { el, labelled, setOptions } from "../dom.js";
 import { TileGrid } from "../tile_grid.js";
+import { filterLabel } from "../map_kinds.js";
 import { mapTile } from "../map_tiles.js";
 import { rangeOverSteps, rangeResolver } from "../normalize.js";
 import { ProbePanel } from "./probe_panel.js";
@@ -56,7 +57,7 @@ export class EvolutionView {
     this.element.style.setProperty("--span", String(images.length));
     paintProbe();
     const current = specs.find((spec) => spec.current) ?? specs.at(-1);
-    this.preview.render(current ? [{ ...current, current: false, caption: [`filter: ${layer.filterIndices[position]} · ${current.caption[0]}`] }] : []);
+    this.preview.render(current ? [{ ...current, current: false, caption: [`${filterLabel(layer, layer.filterIndices[position])} · ${current.caption[0]}`] }] : []);
     this.filmstrip.render(specs);
     this.revealCurrentTile();
     markPainted(this.element, ctx.stepInfo, ctx.paintKey);

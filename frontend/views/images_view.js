@@ -5,6 +5,7 @@
 import { el, labelled, setOptions } from "../dom.js";
 import { formatNumber, IMAGE_ORDERS, topImages } from "../insight.js";
 import { TileGrid } from "../tile_grid.js";
+import { filterLabel } from "../map_kinds.js";
 import { imageCaption, mapTile, resolverFor } from "../map_tiles.js";
 import { FilterStatsPanel, seriesSummaries } from "./filter_stats_panel.js";
 import { latestOnly, markInsight, markPainted, probeCanvas, quickly } from "./view_helpers.js";
@@ -79,7 +80,7 @@ export class ImagesView {
     const { run, layer, state, stepInfo } = ctx;
     const labels = run.probe?.labels ?? [];
     const shown = ranked.slice(0, Math.min(TOP_SHOWN, ranked.length));
-    this.topTitle.textContent = `Top probe images for filter: ${state.filter} at step ${stepInfo.step} (by mean activation)`;
+    this.topTitle.textContent = `Top probe images for ${filterLabel(layer, state.filter)} at step ${stepInfo.step} (by mean activation)`;
     this.top.replaceChildren(
       ...shown.map(({ image, mean }, k) => {
         const label = labels[image];

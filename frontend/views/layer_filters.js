@@ -4,6 +4,7 @@
 // (rankings) and a sparkline per tile.
 
 import { TileGrid } from "../tile_grid.js";
+import { filterLabel } from "../map_kinds.js";
 import { mapTile, resolverFor } from "../map_tiles.js";
 
 export class LayerFiltersPanel {
@@ -27,7 +28,7 @@ export class LayerFiltersPanel {
         run, layer, stepInfo, stats, resolve, position,
         strip: strips.get(position),
         images: [image],
-        caption: [`filter: ${layer.filterIndices[position]}`],
+        caption: [filterLabel(layer, layer.filterIndices[position])],
         current: layer.filterIndices[position] === currentFilter,
         sparkline: sparkline ? sparkline(position) : null,
       }),

@@ -1,6 +1,7 @@
 // Small helpers shared by the views.
 
 import { el } from "../dom.js";
+import { kindNote } from "../map_kinds.js";
 
 /** Returns begin(): each call starts a new render and returns isCurrent() for it. */
 export function latestOnly() {
@@ -33,7 +34,8 @@ export function probeCanvas(bitmap, className, testid) {
 
 export function layerTitle(run, layer) {
   const shape = layer.outputShape?.length ? ` [${layer.outputShape.join(" × ")}]` : "";
-  return `${run.run} · ${layer.path}${shape}`;
+  const kind = kindNote(layer);
+  return `${run.run} · ${layer.path}${shape}${kind ? ` · ${kind}` : ""}`;
 }
 
 /** The promise's value if it settles within `ms` (default: this task), else `fallback`. */
