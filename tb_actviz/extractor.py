@@ -94,23 +94,16 @@ def _as_nhwc(x, geometry):
     return x
 
 
-def _map_stats(flat, finite=None):
-    """[N, C, K] statistics of maps flattened to (N, C, P); `finite` is the mask
-    of finite values, or None when all are (the fast path)."""
+def _map_stats(flat, finite):
+    """[N, C, K] statistics of the finite values of maps flattened to (N, C, P)."""
     size = float(flat.shape[-1])
-    if finite is None:
-        count = ops.full(ops.shape(flat)[:2], size)
-        values, low_source, high_source = flat, flat, flat
-    else:
-        count = ops.sum(ops.cast(finite, "float32"), axis=-1)
-        values = ops.where(finite, flat, 0.0)
-        low_source = ops.where(finite, flat, math.inf)
-        high_source = ops.where(finite, flat, -math.inf)
+    count = ops.sum(ops.cast(finite, "float32"), axis=-1)
+    values = ops.where(finite, flat, 0.0)
+    low_source = ops.where(finite, flat, math.inf)
+    high_source = ops.where(finite, flat, -math.inf)
     safe_count = ops.maximum(count, 1.0)
     mean = ops.sum(values, axis=-1) / safe_count
-    centred = values - mean[..., None]
-    if finite is not None:
-        centred = ops.where(finite, centred, 0.0)
+    centred = ops.where(finite, values - mean[..., None], 0.0)
     std = ops.sqrt(ops.sum(centred * centred, axis=-1) / safe_count)
     has_values = count > 0
     low = ops.where(has_values, ops.min(low_source, axis=-1), 0.0)
@@ -139,19 +132,6 @@ def _area_average(x, factor):
     return _block_sums(x, factor) / _block_sums(inside, factor)
 
 
-def _masked_area_average(x, factor):
-    """Block means of the finite values of NHWC `x`, NaN where a block has
-    none, and the count of non-finite values per map [N, C]."""
-    finite = ops.isfinite(x)
-    counts = ops.cast(finite, "float32")
-    total = ops.where(finite, x, 0.0)
-    if factor > 1:
-        total, counts = _block_sums(total, factor), _block_sums(counts, factor)
-    averaged = ops.where(counts > 0, total / ops.maximum(counts, 1.0), math.nan)
-    size = float(x.shape[1] * x.shape[2])
-    return averaged, size - ops.sum(ops.cast(finite, "float32"), axis=(1, 2))
-
-
 def _flat_maps(nhwc):
     """NHWC -> (N, C, h * w): each map contiguous for the reductions."""
     _, h, w, c = nhwc.shape
@@ -174,33 +154,19 @@ def _strips_of(flat, stats, h):
 def stats_and_strips(x, factor, ranges=None):
     """An NHWC layer output -> (stats [N, C, K], uint8 strips [C, h, N * w]).
 
-    Each map is area-averaged by `factor`, then described by statistics over
-    its finite values (K in `metadata.STAT_NAMES` order; `nonfinite_count`
-    counts the full-resolution pixels) and quantized with its own range, or
-    with `ranges` ([N, C, 2] min and max) when given; image i of filter f is
-    in columns [i*w, (i+1)*w) of strip f.
-
-    A NaN or an infinity makes its block's average non-finite, so one check of
-    the (small) averaged maps picks the path: without non-finite values the
-    full-resolution maps are read once, by the area average.
+    Each map is area-averaged by `factor` (the only pass over the
+    full-resolution activations), then described by statistics over its
+    finite pixels (K in `metadata.STAT_NAMES` order) and quantized with its
+    own range, or with `ranges` ([N, C, 2+] min and max) when given; image i
+    of filter f is in columns [i*w, (i+1)*w) of strip f. A NaN or an infinity
+    makes its whole block non-finite: `nonfinite_count` counts those stored
+    pixels, which are stored at the map's minimum.
     """
     averaged = _area_average(x, factor)
-    h = averaged.shape[1]
-
-    def all_finite():
-        flat = _flat_maps(averaged)
-        stats = _map_stats(flat)
-        return flat, stats
-
-    def with_nonfinite():
-        masked, nonfinite = _masked_area_average(x, factor)
-        flat = _flat_maps(masked)
-        stats = _map_stats(flat, ops.isfinite(flat))
-        return flat, ops.concatenate([stats[..., :-1], nonfinite[..., None]], axis=-1)
-
-    flat, stats = ops.cond(ops.all(ops.isfinite(averaged)), all_finite, with_nonfinite)
+    flat = _flat_maps(averaged)
+    stats = _map_stats(flat, ops.isfinite(flat))
     quantize_with = stats if ranges is None else ranges
-    return stats, _strips_of(flat, quantize_with, h)
+    return stats, _strips_of(flat, quantize_with, averaged.shape[1])
 
 
 def per_map_stats(x, factor=1):
