@@ -118,37 +118,40 @@ def parse_index_list(text):
     return indices
 
 
-def _layer_json(tag, md):
+def _identity_json(tag, md):
+    """What every layer-like tag says about its layer."""
     return {
         "tag": tag,
         "path": md.layer_path,
         "index": md.layer_index,
         "class": md.layer_class,
-        "outputShape": [None if d < 0 else d for d in md.output_shape],
-        "mapKind": md.map_kind,
-        "numImages": md.num_images,
         "filterIndices": list(md.filter_indices),
-        "mapHeight": md.map_height,
-        "mapWidth": md.map_width,
-        "sourceHeight": md.source_height,
-        "sourceWidth": md.source_width,
-        "downsampleFactor": md.downsample_factor,
-        "statNames": list(md.stat_names),
     }
+
+
+def _layer_json(tag, md):
+    return dict(
+        _identity_json(tag, md),
+        outputShape=[None if d < 0 else d for d in md.output_shape],
+        mapKind=md.map_kind,
+        numImages=md.num_images,
+        mapHeight=md.map_height,
+        mapWidth=md.map_width,
+        sourceHeight=md.source_height,
+        sourceWidth=md.source_width,
+        downsampleFactor=md.downsample_factor,
+        statNames=list(md.stat_names),
+    )
 
 
 def _kernels_json(tag, md):
-    return {
-        "tag": tag,
-        "path": md.layer_path,
-        "index": md.layer_index,
-        "class": md.layer_class,
-        "numFilters": len(md.filter_indices),
-        "filterIndices": list(md.filter_indices),
-        "kernelHeight": md.map_height,
-        "kernelWidth": md.map_width,
-        "channels": md.channels,
-    }
+    return dict(
+        _identity_json(tag, md),
+        numFilters=len(md.filter_indices),
+        kernelHeight=md.map_height,
+        kernelWidth=md.map_width,
+        channels=md.channels,
+    )
 
 
 def _probe_json(tag, md):
