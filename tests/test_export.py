@@ -1,0 +1,123 @@
+"""`tb-actviz export`: the recipe's figures and a filter's evolution, checked by
+decoding what the command wrote, from a log dir written by a real fit."""
+
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from tb_actviz import ActivationLogger, colormaps, export, metadata
+from tb_actviz.reader import LogReader
+
+EPOCHS = 3
+
+
+@pytest.fixture(scope="module")
+def log_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("export_logs")
+    rng = np.random.default_rng(5)
+    x, y = rng.random((12, 16, 16, 1), dtype=np.float32), rng.integers(0, 2, 12)
+    model = keras.Sequential([
+        keras.Input((16, 16, 1)),
+        keras.layers.Conv2D(12, 3, padding="same", activation="relu", name="conv1"),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(2),
+    ])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, epochs=EPOCHS, verbose=0, callbacks=[
+        ActivationLogger(str(root / "run"), probe=(x[:6], y[:6]), class_names=["no", "yes"], verbose=0)
+    ])
+    return str(root)
+
+
+def _run_cli(*args):
+    """The installed console script, as a user runs it."""
+    script = os.path.join(os.path.dirname(sys.executable), "tb-actviz")
+    done = subprocess.run([script, "export", *args], capture_output=True, text=True, timeout=120)
+    return done.returncode, done.stdout + done.stderr
+
+
+def _tile_colours(figure, snapshot, filter_position, image):
+    """The viridis colours of one stored map, as the export should draw them."""
+    return {tuple(c) for c in colormaps.apply(snapshot.quantized[filter_position, image]).reshape(-1, 3)}
+
+
+def test_filters_grid_decodes_and_holds_every_map(log_dir, tmp_path):
+    out = tmp_path / "filters.png"
+    code, output = _run_cli("filters", "--logdir", log_dir, "--layer", "conv1", "--image", "2",
+                            "--count", "12", "--columns", "4", "-o", str(out))
+    assert code == 0, output
+    figure = np.asarray(Image.open(out).convert("RGB"))
+    snapshot = LogReader(log_dir).layer("run/train", metadata.layer_tag("conv1"))
+    assert snapshot.step == EPOCHS  # the last step by default
+    colours = {tuple(c) for c in figure.reshape(-1, 3)}
+    for f in range(12):  # every map's colours are in the figure
+        assert _tile_colours(figure, snapshot, f, 2) <= colours, f
+    tile = export.TILE_SIZE // 16 * 16  # 16-px maps scaled to the tile size
+    assert figure.shape[0] >= 3 * tile and figure.shape[1] >= 4 * tile
+
+
+def test_a_tile_is_the_stored_map_scaled_without_smoothing(log_dir):
+    snapshot = LogReader(log_dir).layer("run/train", metadata.layer_tag("conv1"), step=1)
+    tile = np.asarray(export.colour_tile(snapshot.quantized[3, 1], "viridis", 0))
+    scale = tile.shape[0] // 16
+    assert tile.shape == (16 * scale, 16 * scale, 3)
+    expected = colormaps.apply(snapshot.quantized[3, 1]).repeat(scale, 0).repeat(scale, 1)
+    assert np.array_equal(tile, expected)
+
+
+def test_posterize_makes_the_recipes_contour_levels():
+    q = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    assert len(np.unique(export.posterize(q, 7))) == 7
+    assert np.array_equal(export.posterize(q, 0), q)
+
+
+def test_filter_across_images_titles_and_maps(log_dir, tmp_path):
+    out = tmp_path / "filter.png"
+    code, output = _run_cli("images", "--logdir", log_dir, "--layer", "conv1", "--filter", "5",
+                            "--step", "2", "-o", str(out))
+    assert code == 0, output
+    figure = np.asarray(Image.open(out).convert("RGB"))
+    snapshot = LogReader(log_dir).layer("run/train", metadata.layer_tag("conv1"), step=2)
+    colours = {tuple(c) for c in figure.reshape(-1, 3)}
+    for image in range(6):
+        assert _tile_colours(figure, snapshot, 5, image) <= colours, image
+
+
+def test_evolution_gif_has_one_frame_per_step(log_dir, tmp_path):
+    out = tmp_path / "evolution.gif"
+    code, output = _run_cli("evolution", "--logdir", log_dir, "--layer", "conv1", "--filter", "4",
+                            "--image", "1", "-o", str(out))
+    assert code == 0, output
+    assert "%d/%d frames" % (EPOCHS + 1, EPOCHS + 1) in output  # the progress bar
+    gif = Image.open(out)
+    assert gif.format == "GIF" and gif.n_frames == EPOCHS + 1
+    first = np.asarray(gif.convert("RGB"))
+    gif.seek(EPOCHS)
+    last = np.asarray(gif.convert("RGB"))
+    assert not np.array_equal(first, last)  # the filter changed over training
+
+
+def test_bad_layer_and_filter_say_what_exists(log_dir, tmp_path):
+    code, output = _run_cli("filters", "--logdir", log_dir, "--layer", "nope", "-o", str(tmp_path / "x.png"))
+    assert code != 0 and "logged layers: conv1" in output
+    code, output = _run_cli("images", "--logdir", log_dir, "--layer", "conv1", "--filter", "99",
+                            "-o", str(tmp_path / "x.png"))
+    assert code != 0 and "logged filters: 0 to 11" in output
+
+
+def test_export_does_not_import_tensorflow(log_dir, tmp_path):
+    # TensorBoard's event reader uses TensorFlow when it is installed; block
+    # it to show the export needs only TensorBoard.
+    code = (
+        "import sys; sys.modules['tensorflow'] = None\n"
+        "from tb_actviz import export\n"
+        "export.main(['export', 'filters', '--logdir', %r, '--layer', 'conv1', '-o', %r])\n"
+    ) % (log_dir, str(tmp_path / "no_tf.png"))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert Image.open(tmp_path / "no_tf.png").size[0] > 0
