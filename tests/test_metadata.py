@@ -97,7 +97,11 @@ def test_generated_module_matches_proto_file():
     fields = {f.name: f.number for f in Data.DESCRIPTOR.fields}
     assert fields == declared
     enum = {v.name: v.number for v in Data.DESCRIPTOR.enum_types_by_name["Kind"].values}
-    assert enum == {"KIND_UNSPECIFIED": 0, "LAYER": 1, "PROBE": 2}
+    declared_kinds = {
+        name: int(number) for name, number in re.findall(r"^\s*([A-Z_]+)\s*=\s*(\d+);", proto, re.M)
+    }
+    assert enum == declared_kinds
+    assert {"KIND_UNSPECIFIED", "LAYER", "PROBE", "KERNELS"} <= set(enum)
 
 
 def test_plugin_side_needs_neither_tensorflow_nor_keras():
