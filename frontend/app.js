@@ -46,7 +46,8 @@ function defaultCompareLayer(compareRun, mainRun, mainLayer) {
 }
 
 class App {
-  constructor(body) {
+  constructor(body, { runsRequest = null } = {}) {
+    this.runsRequest = runsRequest;
     this.store = new ActivationStore();
     this.bridge = new TensorBoardBridge(PLUGIN_NAME);
     this.url = new UrlState(this.bridge);
@@ -76,15 +77,21 @@ class App {
 
   async start() {
     this.setLoading(1);
+    // Start from the parent's hash (read directly) without waiting for the
+    // host's GetURLPluginData answer; reconcile when it comes.
+    this.url.load();
+    let started = false;
+    this.url.reconcile().then((changed) => changed && started && this.refresh());
     try {
-      const [, runs] = await Promise.all([this.url.load(), fetchRuns()]);
-      this.runs = runs;
+      this.runs = await fetchRuns(this.runsRequest);
     } catch (error) {
       this.showMessage(`Could not load activations: ${error.message}`);
       return;
     } finally {
+      this.runsRequest = null;
       this.setLoading(-1);
     }
+    started = true;
     await this.refresh();
     this.listenForUpdates();
     this.listenForKeys();
@@ -317,8 +324,8 @@ class App {
   }
 }
 
-export function startApp(body) {
-  const app = new App(body);
+export function startApp(body, options = {}) {
+  const app = new App(body, options);
   app.start();
   return app;
 }

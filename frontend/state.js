@@ -1,6 +1,7 @@
 // View state <-> URL. Every choice is a key; only non-default values are written.
 // Read order on start: the TensorBoard host's URL (survives TensorBoard reloads;
-// asked over the plugin IPC and read directly), then the iframe's own hash.
+// read directly from the parent's hash at once, then reconciled with the host's
+// answer over the plugin IPC), then the iframe's own hash.
 // Writes go to both.
 
 import { DEFAULT_COLORMAP } from "./colormaps.js";
@@ -71,11 +72,31 @@ export class UrlState {
     this.writeTimer = null;
   }
 
-  async load() {
-    const hostData = { ...(await this.bridge.readUrlData()), ...this.bridge.readParentUrlData() };
-    const source = Object.keys(hostData).length > 0 ? hostData : readOwnHash();
-    this.state = parseState(source);
+  /** Initial state, read synchronously: the parent's hash, else the iframe's own hash. */
+  load() {
+    this.parentData = this.bridge.readParentUrlData() ?? {};
+    this.ownHash = readOwnHash();
+    this.loaded = parseState(this.sourceWith({}));
+    this.state = { ...this.loaded };
     return this.state;
+  }
+
+  /** The host's entries (its answer, overridden by what the parent's hash says), else the own hash. */
+  sourceWith(answer) {
+    const hostData = { ...answer, ...this.parentData };
+    return Object.keys(hostData).length > 0 ? hostData : this.ownHash;
+  }
+
+  /**
+   * Ask the host for its URL entries (GetURLPluginData) and apply the keys
+   * where its answer changes what `load` read. Resolves to true if the state changed.
+   */
+  async reconcile() {
+    const answer = await this.bridge.readUrlData();
+    const next = parseState(this.sourceWith(answer ?? {}));
+    const patch = {};
+    for (const key of Object.keys(next)) if (next[key] !== this.loaded[key]) patch[key] = next[key];
+    return Object.keys(patch).length > 0 && this.update(patch);
   }
 
   get() {

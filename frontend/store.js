@@ -13,6 +13,10 @@ function blobKey(run, tag, step, wallTime, index) {
   return JSON.stringify([run, tag, step, wallTime, index]);
 }
 
+function statsSeriesKey(run, layer, steps) {
+  return JSON.stringify([run, layer.tag, steps.length, steps.at(-1)?.wallTime ?? null]);
+}
+
 export class ActivationStore {
   constructor() {
     this.cache = new LruCache(CACHE_BYTES);
@@ -24,10 +28,15 @@ export class ActivationStore {
     this.statsSeries = new LruCache(STATS_SERIES_KEPT);
   }
 
+  /** `statsSeriesOf` if it is cached or in flight for these `steps` (the tag's), else null (never fetches). */
+  peekStatsSeries(run, layer, steps) {
+    return this.statsSeries.get(statsSeriesKey(run, layer, steps)) ?? null;
+  }
+
   /** The layer's stats blob at every logged step ([{stepInfo, value: LayerStats}]), one request, cached until new steps arrive. */
   async statsSeriesOf(run, layer) {
     const steps = await this.stepsOf(run, layer.tag);
-    const key = JSON.stringify([run, layer.tag, steps.length, steps.at(-1)?.wallTime ?? null]);
+    const key = statsSeriesKey(run, layer, steps);
     if (!this.statsSeries.has(key)) {
       const request = this.layerSeries(run, layer, 0);
       request.catch(() => this.statsSeries.delete(key));

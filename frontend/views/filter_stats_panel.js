@@ -15,13 +15,20 @@ const ROWS = [
   ["nonfinite", "non-finite values", String],
 ];
 
+const summariesOfSeries = new WeakMap(); // stats series (cached by the store) -> its summaries
+
 /** Per-step arrays of one layer's stats series: {steps, summaries: [[FilterSummary]], dead: [fraction]}. */
 export function seriesSummaries(series) {
-  return {
-    steps: series.map(({ stepInfo }) => stepInfo),
-    summaries: series.map(({ value }) => filterSummaries(value)),
-    dead: series.map(({ value }) => deadFraction(value)),
-  };
+  let result = summariesOfSeries.get(series);
+  if (!result) {
+    result = {
+      steps: series.map(({ stepInfo }) => stepInfo),
+      summaries: series.map(({ value }) => filterSummaries(value)),
+      dead: series.map(({ value }) => deadFraction(value)),
+    };
+    summariesOfSeries.set(series, result);
+  }
+  return result;
 }
 
 /** Sparkline spec of filter `position` for a grid tile (mean over steps, dead steps marked). */

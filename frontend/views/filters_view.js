@@ -27,12 +27,19 @@ export class FiltersView {
     this.begin = latestOnly();
   }
 
+  /**
+   * The grid paints as soon as its strips are decoded. The probe image and the
+   * stats series (sparklines, stats charts) fill in when ready: the probe is
+   * requested once the grid's blobs are in, the series after the grid is
+   * painted (each painted with the grid when already cached).
+   */
   async update(ctx) {
     this.ctx = ctx;
     const isCurrent = this.begin();
     const { run, layer, stepInfo, state } = ctx;
     setOptions(this.rankSelect, Object.entries(RANKINGS).map(([value, label]) => ({ value, label })), state.rank);
-    const seriesRequest = ctx.store.statsSeriesOf(run.run, layer).then(seriesSummaries, () => null);
+    const cachedSeries = ctx.store.peekStatsSeries(run.run, layer, ctx.steps);
+    let seriesRequest = cachedSeries ? cachedSeries.then(seriesSummaries, () => null) : null;
     let rankInfo = { source: "index", text: "" };
     let refineChange = null;
     const order = async (current) => {
@@ -42,17 +49,27 @@ export class FiltersView {
       return ranked.order;
     };
     const source = { run, layer, stepInfo, image: state.image, currentFilter: state.filter, order };
-    const [paintGrid, paintProbe] = await Promise.all([this.filters.load(ctx, source), this.probe.load(ctx, source)]);
-    const summarySeries = await quickly(seriesRequest, undefined);
+    const paintGrid = await this.filters.load(ctx, source);
+    // Requested once the grid's blobs are in, so it does not compete with them (cached after the first time).
+    const probeRequest = this.probe.load(ctx, source);
+    probeRequest.catch(() => {});
+    // Same task if already settled (cached): paint everything at once.
+    const [summarySeries, paintProbe] = await Promise.all([
+      seriesRequest ? quickly(seriesRequest, undefined) : undefined,
+      quickly(probeRequest.catch(() => null), undefined),
+    ]);
     if (!isCurrent()) return;
     const { stats } = await ctx.store.layerStep(run.run, layer, stepInfo, []);
     const sparklineOf = (series) => (series ? (position) => tileSparkline(series, position, stepInfo.step) : null);
     paintGrid(sparklineOf(summarySeries));
-    paintProbe();
+    if (paintProbe) paintProbe();
     this.showRank(rankInfo, state.rank);
     const position = Math.max(0, ctx.filterPosition);
     this.stats.render(ctx, { layer, stepInfo, stats, position });
     markPainted(this.element, stepInfo, ctx.paintKey);
+    if (paintProbe === undefined) {
+      probeRequest.then((paint) => isCurrent() && paint(), () => {});
+    }
     const finishSeries = (series) => {
       if (!isCurrent()) return;
       if (!series) {
@@ -65,6 +82,7 @@ export class FiltersView {
     if (summarySeries !== undefined) finishSeries(summarySeries);
     else {
       this.stats.showPending(true);
+      seriesRequest ??= ctx.store.statsSeriesOf(run.run, layer).then(seriesSummaries, () => null);
       seriesRequest.then((series) => {
         if (!isCurrent()) return;
         paintGrid(sparklineOf(series));

@@ -37,13 +37,15 @@ export class ImagesView {
     const isCurrent = this.begin();
     const { run, layer, stepInfo, filterPosition: position, state } = ctx;
     setOptions(this.orderSelect, Object.entries(IMAGE_ORDERS).map(([value, label]) => ({ value, label })), state.imgOrder);
-    const seriesRequest = ctx.store.statsSeriesOf(run.run, layer).then(seriesSummaries, () => null);
+    // The stats series (charts) is requested after the grid is painted, unless already cached.
+    const cachedSeries = ctx.store.peekStatsSeries(run.run, layer, ctx.steps);
+    let seriesRequest = cachedSeries ? cachedSeries.then(seriesSummaries, () => null) : null;
     const [{ stats, strips }, bitmaps] = await Promise.all([
       ctx.store.layerStep(run.run, layer, stepInfo, [position]),
       run.probe ? ctx.store.probeImages(run.run, run.probe) : [],
     ]);
     const resolve = await resolverFor(ctx, run, layer, stats);
-    const summarySeries = await quickly(seriesRequest, undefined);
+    const summarySeries = seriesRequest ? await quickly(seriesRequest, undefined) : undefined;
     if (!isCurrent()) return;
     const ranked = topImages(stats, position);
     const rankOf = new Map(ranked.map(({ image }, k) => [image, k + 1]));
@@ -72,6 +74,7 @@ export class ImagesView {
     if (summarySeries !== undefined) finish(summarySeries);
     else {
       this.stats.showPending(true);
+      seriesRequest ??= ctx.store.statsSeriesOf(run.run, layer).then(seriesSummaries, () => null);
       seriesRequest.then(finish);
     }
   }
