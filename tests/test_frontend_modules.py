@@ -11,7 +11,8 @@ FRONTEND = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 def test_preload_list_matches_the_modules():
     with open(os.path.join(FRONTEND, "index.js"), encoding="utf-8") as f:
         source = f.read()
-    listed = re.findall(r'"([\w/]+\.js)"', source[source.index("export const MODULES"):])
+    start = source.index("export const MODULES")
+    listed = re.findall(r'"([\w/]+\.js)"', source[start:source.index("];", start)])
     on_disk = sorted(
         os.path.relpath(os.path.join(folder, name), FRONTEND).replace(os.sep, "/")
         for folder, _, files in os.walk(FRONTEND)
