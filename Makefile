@@ -35,6 +35,8 @@ screenshots: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_callback.py
 	$(BIN)/python benchmarks/bench_plugin.py
+	bash tools/ensure_chromium.sh
+	$(BIN)/python benchmarks/bench_tab.py
 
 # Regenerates tb_actviz/plugin_data_pb2.py with protoc 31.1 (protobuf 6.31.1),
 # the oldest runtime TensorBoard 2.21 accepts, so the module runs on 6.31.1-7.x.
