@@ -44,15 +44,11 @@ from bench_plugin import HOST, TensorBoard, median, tree_memory, wait_ready
 from report import fmt_s, print_table
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
+import chromium  # noqa: E402  (the browser tests' launch settings)
 VIEWPORT = {"width": 1400, "height": 900}
 WAIT_MS = 60_000
-BROWSER_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
+BROWSER_ARGS = chromium.BROWSER_ARGS + [
     # Only 127.0.0.1: every other host name fails to resolve, and no proxy.
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
     "--no-proxy-server",
@@ -158,13 +154,6 @@ def route_of(url):
     path = urllib.parse.urlsplit(url).path
     prefix = "/data/plugin/activations/"
     return path[len(prefix):] if path.startswith(prefix) else None
-
-
-def chromium_executable():
-    path = os.environ.get("TB_ACTVIZ_CHROMIUM")
-    if path:
-        return path
-    return "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None
 
 
 def tab_url(base, **state):
@@ -555,7 +544,7 @@ def main(argv=None):
 
         env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
         playwright = sync_playwright().start()
-        browser = playwright.chromium.launch(executable_path=chromium_executable(), args=BROWSER_ARGS,
+        browser = playwright.chromium.launch(executable_path=chromium.chromium_executable(), args=BROWSER_ARGS,
                                              headless=True, env=env)
         log("browser %s; layer %s, %d steps" % (browser.version, first_layer["path"], len(steps)))
         reps = []

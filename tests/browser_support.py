@@ -14,6 +14,7 @@ import urllib.parse
 
 import pytest
 
+from chromium import BROWSER_ARGS, chromium_executable
 from conftest import READY_DEADLINE
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -24,15 +25,6 @@ SCREENSHOTS = (
 )
 VIEWPORT = {"width": 1400, "height": 900}
 WAIT_MS = 30_000
-BROWSER_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 # Requests that carry activation data (docs/http_api.md).
 DATA_REQUEST = re.compile(r"/data/plugin/activations/(blob|blobs|series)\?")
 XSS_NAME = "<img src=x onerror=alert(1)>"
@@ -72,15 +64,6 @@ PAINTED_JS = """([view, previous, step]) => {
 
 
 # Browser and page ---------------------------------------------------------------
-
-
-def chromium_executable():
-    path = os.environ.get("TB_ACTVIZ_CHROMIUM")
-    if path:
-        return path
-    if os.path.exists("/usr/bin/chromium"):
-        return "/usr/bin/chromium"
-    return None  # Playwright's own download
 
 
 def no_browser(reason):
