@@ -370,9 +370,12 @@ class ActivationLogger(keras.callbacks.Callback):
             channels=shown[0][1],
         )
         blobs = [images.encode_png(pixels) for pixels, _ in shown]
-        self._file_writer.write(
-            lambda: self._summary.activations(metadata.PROBE_TAG, blobs, step, plugin_data)
-        )
+        try:
+            self._file_writer.write(
+                lambda: self._summary.activations(metadata.PROBE_TAG, blobs, step, plugin_data)
+            )
+        except Exception as e:  # like any log: a fault warns, training goes on
+            self._on_failure(step, e)
 
     def _log(self, step, wait=False):
         """Logs one step; a failure warns and never stops training."""
