@@ -14,8 +14,9 @@ photos, offline), then one JSON line with every number:
   (d) the hand-written recipe (sub-model + predict + matplotlib 7x7 contourf);
 - bytes per log per layer at defaults for every VGG16 conv layer;
 - memory: peak RSS and RSS across `--memory-logs` logs of the seed case;
-- `examples/faces.py`: `fit` time with and without the callback (all conv
-  layers, every epoch), interleaved runs.
+- `examples/faces.py`: `fit` time (wall and CPU) with and without the
+  callback (all conv layers, every epoch; both with the example's
+  `keras.callbacks.TensorBoard`), interleaved runs.
 
 Floor and tb_actviz are timed alternately inside each repetition so that the
 noise of a shared machine hits both alike. Run:
@@ -256,8 +257,8 @@ def bench_case(base, probe_tensor, probe_array, names, repeats, root, label):
 
 
 def bench_breakdown(base, probe_array, names, repeats, root):
-    """Where one log's time goes: traced pipeline, copy, PNG encode, summary write."""
-    from tb_actviz import images
+    """Where one log's time goes: traced pipeline, copy, statistics and PNG
+    encoding, summary write."""
 
     case = CallbackCase(base, probe_array, names, os.path.join(root, "breakdown"))
     cb = case.cb
@@ -265,9 +266,7 @@ def bench_breakdown(base, probe_array, names, repeats, root):
     for _ in range(repeats):
         t_pipe, tensors = timed(lambda: cb._traced(cb._probe_tensor))
         t_copy, results = timed(lambda: cb._summary.to_numpy(tensors))
-        t_enc, encoded = timed(lambda: [
-            [stats.astype("<f4").tobytes()] + cb._writer.encode_map(images.encode_png, strips)
-            for strips, stats in results])
+        t_enc, encoded = timed(lambda: [cb._encode_layer(maps)[0] for maps in results])
         step = 1000 + len(pipeline)
 
         def write_all():
@@ -286,15 +285,16 @@ def bench_breakdown(base, probe_array, names, repeats, root):
         "encode_s": median(encode),
         "write_s": median(total_write),
     }
-    log("  breakdown: traced pipeline %s, to_numpy %s, PNG encode (2 threads) %s, write %s"
+    log("  breakdown: traced pipeline %s, to_numpy %s, statistics + quantize + PNG encode "
+        "(2 threads) %s, write %s"
         % (fmt_s(out["pipeline_s"]), fmt_s(out["to_numpy_s"]), fmt_s(out["encode_s"]),
            fmt_s(out["write_s"])))
     return out
 
 
 def bench_stats_cost(base, probe_tensor, names, repeats):
-    """The forward pass alone against the traced pipeline (forward + stats +
-    quantize + tile) at the callback's defaults."""
+    """The forward pass alone against the traced pipeline (forward + area
+    average to the stored size) at the callback's defaults."""
     import tensorflow as tf
     from tb_actviz import extractor as ex
     from tb_actviz import layer_selection
@@ -324,7 +324,7 @@ def bench_stats_cost(base, probe_tensor, names, repeats):
                 lambda t: t.numpy(), fn(probe_tensor)))[0])
     for k in fns:
         out[k] = median(times[k])
-    log("  pipeline parts (%s): forward %s, forward + stats + quantize + tile %s"
+    log("  pipeline parts (%s): forward %s, forward + area average %s"
         % ("+".join(names), fmt_s(out["forward"]), fmt_s(out["pipeline"])))
     return out
 
@@ -452,33 +452,43 @@ def bench_faces(epochs, pairs, root):
         keras.utils.set_random_seed(0)
         model = faces.build_model(image_size)
         model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-        callbacks = []
+        # Both arms keep the example's keras.callbacks.TensorBoard: the
+        # difference is the example's ActivationLogger alone.
+        log_dir = os.path.join(root, "faces_%d_%s" % (index, "with" if with_callback else "without"))
+        callbacks = [keras.callbacks.TensorBoard(log_dir)]
         if with_callback:
             cb = faces.activation_logger(
-                os.path.join(root, "faces_%d" % index), x_val, y_val, probe_size,
+                log_dir, x_val, y_val, probe_size,
                 logger_class=TimedLogger, verbose=0,
             )
             callbacks.append(cb)
+        cpu_before = os.times()
         seconds, _ = timed(lambda: model.fit(
             x_train, y_train, validation_data=(x_val, y_val), epochs=epochs,
             batch_size=16, verbose=0, callbacks=callbacks))
-        layers = len(callbacks[0]._logged) if callbacks else 0
-        return seconds, layers
+        cpu_after = os.times()
+        cpu = (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)
+        layers = len(callbacks[-1]._logged) if with_callback else 0
+        return seconds, cpu, layers
 
-    run(False, -1)  # warm-up: first fit in the process pays one-off costs
-    without, with_cb, ratios = [], [], []
+    run(False, -1)  # warm-up: the first fits in the process pay one-off costs
+    run(True, -1)
+    without, with_cb, ratios, cpu_without, cpu_with = [], [], [], [], []
     layers = 0
     for p in range(pairs):
         order = (False, True) if p % 2 == 0 else (True, False)  # ABBA
         pair = {}
         for flag in order:
-            seconds, n = run(flag, p)
-            pair[flag] = seconds
+            seconds, cpu, n = run(flag, p)
+            pair[flag] = seconds, cpu
             layers = max(layers, n)
-        without.append(pair[False])
-        with_cb.append(pair[True])
-        ratios.append(pair[True] / pair[False])
-        log("    faces pair %d: without %.2f s, with %.2f s" % (p + 1, pair[False], pair[True]))
+        without.append(pair[False][0])
+        with_cb.append(pair[True][0])
+        cpu_without.append(pair[False][1])
+        cpu_with.append(pair[True][1])
+        ratios.append(pair[True][0] / pair[False][0])
+        log("    faces pair %d: without %.2f s (CPU %.2f s), with %.2f s (CPU %.2f s)"
+            % (p + 1, pair[False][0], pair[False][1], pair[True][0], pair[True][1]))
     out = {
         "epochs": epochs,
         "pairs": pairs,
@@ -491,6 +501,10 @@ def bench_faces(epochs, pairs, root):
         "overhead": median(ratios) - 1.0,
         "raw_without_s": without,
         "raw_with_s": with_cb,
+        "raw_pair_ratios": ratios,
+        "cpu_without_s": median(cpu_without),
+        "cpu_with_s": median(cpu_with),
+        "cpu_overhead": median(cpu_with) / median(cpu_without) - 1.0,
         "hook_on_train_begin_s": median(hooks["on_train_begin"]),
         "hook_initial_log_s": median(hooks["first_on_epoch_begin"]),
         "hook_on_epoch_end_s": median(hooks["on_epoch_end"]),
@@ -501,7 +515,9 @@ def bench_faces(epochs, pairs, root):
     out["hooks_per_fit_s"] = per_fit_hooks
     out["hooks_share_of_fit"] = per_fit_hooks / out["fit_without_s"]
     log("  faces: fit %d epochs without %.2f s, with %.2f s: overhead %+.1f%% (median of "
-        "pair ratios)" % (epochs, out["fit_without_s"], out["fit_with_s"], 100 * out["overhead"]))
+        "pair ratios %s); CPU time %+.1f%%"
+        % (epochs, out["fit_without_s"], out["fit_with_s"], 100 * out["overhead"],
+           " ".join("%.3f" % r for r in ratios), 100 * out["cpu_overhead"]))
     return out
 
 
@@ -518,7 +534,7 @@ def main(argv=None):
     parser.add_argument("--faces-epochs", type=int, default=None,
                         help="epochs per faces fit (default 30, the example's; 10 with --quick)")
     parser.add_argument("--faces-pairs", type=int, default=None,
-                        help="with/without fit pairs (default 4; 2 with --quick)")
+                        help="with/without fit pairs (default 6; 3 with --quick)")
     parser.add_argument("--quick", action="store_true", help="a smaller run, under 4 minutes")
     parser.add_argument("--no-breakdown", action="store_true",
                         help="skip the per-part breakdown of one log")
@@ -529,7 +545,7 @@ def main(argv=None):
     repeats = args.repeats or (3 if quick else 5)
     memory_logs = args.memory_logs or (30 if quick else 100)
     faces_epochs = args.faces_epochs or (10 if quick else 30)
-    faces_pairs = args.faces_pairs or (2 if quick else 4)
+    faces_pairs = args.faces_pairs or (3 if quick else 6)
 
     started = time.perf_counter()
     import keras
@@ -665,15 +681,17 @@ def report(r):
         b = r["seed_breakdown"]
         p = r.get("block1_parts", {})
         rows = [
-            ["seed: traced pipeline (forward + stats + quantize + tile)", fmt_s(b["pipeline_s"])],
-            ["seed: copy of uint8 strips + stats to numpy", fmt_s(b["to_numpy_s"])],
-            ["seed: PNG encode, all strips (2 threads, level 1)", fmt_s(b["encode_s"])],
+            ["seed: traced pipeline (forward + area average to the stored size)",
+             fmt_s(b["pipeline_s"])],
+            ["seed: copy of the stored float32 maps to numpy", fmt_s(b["to_numpy_s"])],
+            ["seed: statistics + 8-bit strips + PNG encode (2 threads, level 1)",
+             fmt_s(b["encode_s"])],
             ["seed: tf.summary.write + flush", fmt_s(b["write_s"])],
         ]
         if p:
             rows += [
                 ["block1_conv1: forward only", fmt_s(p["forward"])],
-                ["block1_conv1: forward + stats + quantize + tile (the traced pipeline)",
+                ["block1_conv1: forward + area average (the traced pipeline)",
                  fmt_s(p["pipeline"])],
             ]
         print_table("Where one log's time goes (medians)", ["part", "time"], rows)
@@ -717,17 +735,21 @@ def report(r):
         "examples/faces.py: fit, %d epochs, %d conv layers x %d probe images logged every "
         "epoch (medians of %d interleaved pairs)" % (f["epochs"], f["layers_logged"],
                                                      f["probe_images"], f["pairs"]),
-        ["without", "with", "overhead (median pair ratio)", "target"],
+        ["without", "with", "overhead (median pair ratio)", "pair ratios", "target",
+         "CPU time without / with"],
         [[fmt_s(f["fit_without_s"]), fmt_s(f["fit_with_s"]), "%+.1f%%" % (100 * f["overhead"]),
-          "<= 5%% %s" % verdict(f["overhead"] <= TARGET_FACES_OVERHEAD)]],
+          " ".join("%.2f" % x for x in f["raw_pair_ratios"]),
+          "<= 5%% %s" % verdict(f["overhead"] <= TARGET_FACES_OVERHEAD),
+          "%s / %s (%+.1f%%)" % (fmt_s(f["cpu_without_s"]), fmt_s(f["cpu_with_s"]),
+                                 100 * f["cpu_overhead"])]],
     )
     print_table(
         "examples/faces.py: the callback's hooks on the training thread (medians)",
         ["hook", "time", "per fit"],
         [
-            ["on_train_begin (select layers, build + trace extractor)",
+            ["on_train_begin (select layers, build the extractor)",
              fmt_s(f["hook_on_train_begin_s"]), "once"],
-            ["first on_epoch_begin (probe images + initial log, waited)",
+            ["first on_epoch_begin (trace + first run of the pipeline, step 0)",
              fmt_s(f["hook_initial_log_s"]), "once"],
             ["on_epoch_end (one log; waits for the previous background job)",
              fmt_s(f["hook_on_epoch_end_s"]), "x%d" % f["epochs"]],

@@ -10,16 +10,17 @@ class BackgroundWriter:
     than one log's activations; a job's exception is raised to the caller of
     `wait` (or of the next `submit`) rather than lost.
 
-    `encode_map` spreads work over a small pool (zlib releases the GIL, so PNG
-    encoding runs in parallel).
+    `map_shares` spreads work over a small pool (zlib and numpy's large loops
+    release the GIL, so PNG encoding runs in parallel).
     """
 
     def __init__(self, encode_threads=2):
+        self._shares = encode_threads
         self._worker = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix="tb_actviz_writer"
         )
-        self._encoders = concurrent.futures.ThreadPoolExecutor(
-            encode_threads, thread_name_prefix="tb_actviz_encoder"
+        self._helpers = concurrent.futures.ThreadPoolExecutor(
+            max(1, encode_threads - 1), thread_name_prefix="tb_actviz_encoder"
         )
         self._pending = None
 
@@ -34,10 +35,20 @@ class BackgroundWriter:
         pending, self._pending = self._pending, None
         return pending.result() if pending is not None else None
 
-    def encode_map(self, fn, items):
-        return list(self._encoders.map(fn, items))
+    def map_shares(self, fn, items):
+        """`fn(share)` for one contiguous share of `items` (a list or an
+        array) per encoding thread, the calling thread being one of them; the
+        lists it returns, concatenated."""
+        size = max(1, -(-len(items) // self._shares))
+        shares = [items[i:i + size] for i in range(0, len(items), size)]
+        try:
+            others = [self._helpers.submit(fn, share) for share in shares[1:]]
+        except RuntimeError:  # the interpreter is exiting: no new threads' work
+            return [r for share in shares for r in fn(share)]
+        first = fn(shares[0]) if shares else []
+        return first + [r for future in others for r in future.result()]
 
     def close(self):
         """Lets the job in flight finish, then stops the threads."""
         self._worker.shutdown(wait=True)
-        self._encoders.shutdown(wait=True)
+        self._helpers.shutdown(wait=True)

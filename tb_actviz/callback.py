@@ -2,6 +2,7 @@
 
 import logging
 import os
+import sys
 import tempfile
 
 import keras
@@ -12,6 +13,7 @@ from tb_actviz import extractor
 from tb_actviz import images
 from tb_actviz import kernels as kernels_lib
 from tb_actviz import layer_selection
+from tb_actviz import map_encoding
 from tb_actviz import metadata
 from tb_actviz import plugin_data_pb2
 from tb_actviz import probe as probe_lib
@@ -68,7 +70,8 @@ class ActivationLogger(keras.callbacks.Callback):
     first training batch; its step 0 is logged after that batch.
 
     All layers come from one forward pass through an extractor built and
-    traced once per training; encoding and writing run on a background thread.
+    traced once per training; statistics, 8-bit quantization, PNG encoding and
+    writing run on a background thread.
     A fault while logging (disk full, a removed file) is a warning: training
     goes on, and logging stops after 3 failures in a row.
 
@@ -103,8 +106,9 @@ class ActivationLogger(keras.callbacks.Callback):
         image's filters as a viridis grid, so the log dir stays readable in
         TensorBoard's Images tab where this plugin is not installed. Default
         False.
-      verbose: 1 prints one line at train begin with what is logged and how
-        many bytes one log writes; 0 is silent.
+      verbose: 1 prints one line with what is logged and how many bytes one
+        log writes, once the first log is written (after the first epoch or
+        at train end, never blocking training); 0 is silent.
 
     Raises at train begin, before any training step:
       ValueError: an unknown or unloggable layer (the message lists the
@@ -176,6 +180,7 @@ class ActivationLogger(keras.callbacks.Callback):
         self._prepared = False
         self._initial_logged = False
         self._pending_step = None
+        self._unreported = False
 
     # Keras hooks -----------------------------------------------------------
 
@@ -238,7 +243,10 @@ class ActivationLogger(keras.callbacks.Callback):
         self._close()
 
     def __del__(self):
-        self._close()
+        # At interpreter exit TensorFlow may be gone: leave the writer be (the
+        # logs are flushed after each write).
+        if not sys.is_finalizing():
+            self._close()
 
     # Set-up, validated before any training step ------------------------------
 
@@ -299,8 +307,8 @@ class ActivationLogger(keras.callbacks.Callback):
             return
         step = epoch if self.update_freq == "epoch" else self._batches_done
         self._last_logged_batch = self._batches_done
-        self._log_probe_images(step)
-        self._log(step, wait=True)
+        self._unreported = True
+        self._log(step, with_probe=True)
 
     def _check_model_kind(self, model):
         if not isinstance(model, keras.Sequential) and not hasattr(model, "_nodes_by_depth"):
@@ -359,7 +367,8 @@ class ActivationLogger(keras.callbacks.Callback):
 
     # Logging -------------------------------------------------------------
 
-    def _log_probe_images(self, step):
+    def _probe_blobs(self):
+        """The probe images as PNG blobs, and their plugin data."""
         x = self.probe.first_input()
         channels_first = keras.config.image_data_format() == "channels_first"
         shown = [images.display_image(s, 2 * self.max_map_size, channels_first) for s in x]
@@ -369,34 +378,27 @@ class ActivationLogger(keras.callbacks.Callback):
             labels=list(self.probe.labels),
             channels=shown[0][1],
         )
-        blobs = [images.encode_png(pixels) for pixels, _ in shown]
-        try:
-            self._file_writer.write(
-                lambda: self._summary.activations(metadata.PROBE_TAG, blobs, step, plugin_data)
-            )
-        except Exception as e:  # like any log: a fault warns, training goes on
-            self._on_failure(step, e)
+        return [images.encode_png(pixels) for pixels, _ in shown], plugin_data  # sizes may differ
 
-    def _log(self, step, wait=False):
-        """Logs one step; a failure warns and never stops training."""
+    def _log(self, step, with_probe=False):
+        """Logs one step (and the probe images); a failure warns and never
+        stops training."""
         if self._disabled or self._pipeline is None:
             return
         self._collect_write()
         if self._disabled:
             return
         try:
-            results = self._summary.to_numpy(self._traced(self._probe_tensor))
+            layer_maps = self._summary.to_numpy(self._traced(self._probe_tensor))
             weights = [
                 keras.ops.convert_to_numpy(k.kernel[..., : k.num_filters])
                 for k in self._kernel_layers
             ]
-            self._writer.submit(lambda: self._write(step, results, weights))
+            self._writer.submit(lambda: self._write(step, layer_maps, weights, with_probe))
             self._pending_step = step
         except Exception as e:  # a logging fault must not cost the training run
             self._on_failure(step, e)
             return
-        if wait:
-            self._report(self._collect_write())
 
     def _collect_write(self):
         """Waits for the log in flight; counts its failure against its step."""
@@ -409,19 +411,31 @@ class ActivationLogger(keras.callbacks.Callback):
             self._on_failure(step, e)
             return None
         self._failures = 0
+        if self._unreported:  # the first log's size, once it is known
+            self._unreported = False
+            self._report(written)
         return written
 
-    def _write(self, step, results, kernel_weights):
-        encoded = [
-            [stats.astype("<f4").tobytes()] + self._writer.encode_map(images.encode_png, strips)
-            for strips, stats in results
-        ]
+    def _encode_layer(self, maps):
+        """One layer's stored maps -> (its blobs, its uint8 strips)."""
+        stats = map_encoding.statistics(maps)
+        strips = map_encoding.strips(maps, stats)
+        stats_blob = stats.transpose(1, 0, 2).astype("<f4").tobytes()
+        return [stats_blob] + self._writer.map_shares(images.encode_pngs, strips), strips
+
+    def _write(self, step, layer_maps, kernel_weights, with_probe):
+        layers = [self._encode_layer(maps) for maps in layer_maps]
+        encoded = [blobs for blobs, _ in layers]
         kernel_blobs = []
         for weights in kernel_weights:
             strip, ranges = kernels_lib.kernel_strip(weights)
             kernel_blobs.append([ranges.astype("<f4").tobytes(), images.encode_png(strip)])
 
+        probe = self._probe_blobs() if with_probe else None
+
         def write_all():
+            if probe:
+                self._summary.activations(metadata.PROBE_TAG, probe[0], step, probe[1])
             for logged, data, blobs in zip(self._logged, self._plugin_data, encoded):
                 self._summary.activations(logged.tag, blobs, step, data)
             for kernel_layer, data, blobs in zip(
@@ -429,7 +443,7 @@ class ActivationLogger(keras.callbacks.Callback):
             ):
                 self._summary.activations(kernel_layer.tag, blobs, step, data)
             if self.image_grids:
-                for logged, (strips, _) in zip(self._logged, results):
+                for logged, (_, strips) in zip(self._logged, layers):
                     grid = images.filter_grid(strips, 0, self.probe.size)
                     self._summary.image(
                         metadata.GRID_TAG_PREFIX + logged.entry.path,

@@ -2,6 +2,8 @@
 
 import io
 import math
+import struct
+import zlib
 
 import numpy as np
 from PIL import Image
@@ -9,15 +11,68 @@ from PIL import Image
 # zlib level 1: on the measured machines 3.7x faster than the default level
 # for activation maps, at about the same size.
 PNG_COMPRESS_LEVEL = 1
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PAETH = 4
 
 
 def encode_png(pixels, compress_level=PNG_COMPRESS_LEVEL):
     """PNG bytes of a uint8 array, (H, W) gray or (H, W, 3) RGB."""
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(pixels)).save(
-        buffer, format="PNG", compress_level=compress_level
+    return encode_pngs(np.asarray(pixels)[None], compress_level)[0]
+
+
+def encode_pngs(stack, compress_level=PNG_COMPRESS_LEVEL):
+    """PNG bytes of each image of a uint8 stack, [K, H, W] gray or [K, H, W, 3]
+    RGB.
+
+    Every row is Paeth-filtered, for the whole stack in one numpy pass: for
+    activation maps as small as Pillow's per-row choice of filter, and faster
+    for a layer's many small strips, whose cost in Pillow is per image.
+    """
+    stack = np.asarray(stack)
+    if stack.dtype != np.uint8 or stack.ndim not in (3, 4) or (
+        stack.ndim == 4 and stack.shape[-1] != 3
+    ):
+        raise ValueError("encode_pngs needs uint8 [K, H, W] or [K, H, W, 3], got %s %s"
+                         % (stack.dtype, stack.shape))
+    count, height, width = stack.shape[:3]
+    channels = 3 if stack.ndim == 4 else 1
+    rows = _paeth_filtered(stack.reshape(count, height, width * channels), channels)
+    header = _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8,
+                                             2 if channels == 3 else 0, 0, 0, 0))
+    end = _png_chunk(b"IEND", b"")
+
+    def png(filtered):
+        data = zlib.compress(filtered.tobytes(), compress_level)
+        return _PNG_SIGNATURE + header + _png_chunk(b"IDAT", data) + end
+
+    return [png(filtered) for filtered in rows]
+
+
+def _paeth_filtered(rows, bytes_per_pixel):
+    """PNG scanlines [K, H, 1 + W*C] of raw rows [K, H, W*C], filter type 4."""
+    count, height, length = rows.shape
+    padded = np.zeros((count, height + 1, length + bytes_per_pixel), np.int16)
+    padded[:, 1:, bytes_per_pixel:] = rows  # zeros above and left, as PNG says
+    raw = padded[:, 1:, bytes_per_pixel:]
+    left = padded[:, 1:, :-bytes_per_pixel]
+    up = padded[:, :-1, bytes_per_pixel:]
+    up_left = padded[:, :-1, :-bytes_per_pixel]
+    up_change, left_change = up - up_left, left - up_left
+    dist_left, dist_up = np.abs(up_change), np.abs(left_change)
+    dist_up_left = np.abs(up_change + left_change)
+    predictor = np.where(
+        (dist_left <= dist_up) & (dist_left <= dist_up_left),
+        left,
+        np.where(dist_up <= dist_up_left, up, up_left),
     )
-    return buffer.getvalue()
+    out = np.empty((count, height, length + 1), np.uint8)
+    out[:, :, 0] = _PAETH
+    out[:, :, 1:] = raw - predictor  # modulo 256
+    return out
+
+
+def _png_chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 def decode_png(data):
@@ -28,7 +83,7 @@ def decode_png(data):
 def area_downsample(pixels, factor):
     """Means of `factor x factor` blocks of an (H, W, ...) array, aligned at the
     top-left pixel; partial edge blocks average only the pixels they hold
-    (as `extractor.area_average` does for maps)."""
+    (as `extractor.stored_maps` does for maps)."""
     if factor <= 1:
         return pixels
     h, w = pixels.shape[:2]

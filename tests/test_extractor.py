@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from conftest import area_average, dequantize
-from tb_actviz import extractor, images, layer_selection, summary_v2
-from tb_actviz.extractor import map_geometry, per_map_stats, quantized_strips
+from tb_actviz import extractor, images, layer_selection, map_encoding, summary_v2
+from tb_actviz.extractor import map_geometry
 
 L = keras.layers
 MIN, MAX, MEAN, STD, POS, NONFINITE = range(6)
@@ -34,10 +34,18 @@ def numpy_stats(x):
     return out
 
 
+def per_map_stats(x):
+    """map_encoding.statistics of NHWC `x` at full resolution."""
+    return map_encoding.statistics(np.asarray(x).transpose(0, 3, 1, 2))
+
+
 def stats_and_strips(x, factor):
-    stats = np.asarray(per_map_stats(x))
-    strips = np.asarray(quantized_strips(x, stats, factor))
-    return stats, strips
+    """What a log stores of NHWC `x`: device-side area average, then host-side
+    statistics and strips."""
+    maps = np.asarray(extractor.stored_maps(x, factor))
+    assert maps.dtype == np.float32
+    stats = map_encoding.statistics(maps)
+    return stats, map_encoding.strips(maps, stats)
 
 
 def edge_padded_average(x, factor):
@@ -218,9 +226,9 @@ def test_all_nonfinite_map_does_not_crash():
     x = np.full((2, 3, 3, 2), np.nan, dtype="float32")
     x[1, :, :, 1] = np.inf
     x[0, :, :, 1] = 2.0
-    stats, strips = stats_and_strips(x, 2)
+    stats, strips = stats_and_strips(x, 2)  # 3x3 maps stored at 2x2
     assert np.isfinite(stats).all()
-    assert stats[0, 0, NONFINITE] == 9 and stats[1, 1, NONFINITE] == 9
+    assert stats[0, 0, NONFINITE] == 4 and stats[1, 1, NONFINITE] == 4
     assert stats[0, 1, NONFINITE] == 0 and stats[0, 1, MIN] == 2.0
     assert (strips == 0).all()
 
@@ -319,12 +327,15 @@ def test_log_pipeline_all_map_kinds_match_reference():
                                                       "volume_max_projection"]
     pipeline = extractor.LogPipeline(model, logged)
     traced = summary_v2.trace(pipeline)
-    results = summary_v2.to_numpy(traced(keras.ops.convert_to_tensor(x)))
+    layer_maps = summary_v2.to_numpy(traced(keras.ops.convert_to_tensor(x)))
     for _ in range(2):
         traced(keras.ops.convert_to_tensor(x))
     assert pipeline.trace_count == 1
-    for l, (strips, stats) in zip(logged, results):
+    for l, maps in zip(logged, layer_maps):
         g = l.geometry
+        assert maps.shape == (3, g.num_filters, g.map_height, g.map_width)
+        stats = map_encoding.statistics(maps).transpose(1, 0, 2)
+        strips = map_encoding.strips(maps, stats.transpose(1, 0, 2))
         direct = np.asarray(keras.Model(model.inputs, l.entry.layer.output)(x))
         ref = reference_nhwc(direct, g.map_kind)[..., : g.num_filters]
         assert stats.shape == (g.num_filters, 3, 6) and stats.dtype == np.float32

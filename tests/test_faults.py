@@ -9,6 +9,8 @@ import os
 import random
 import shutil
 import struct
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -58,14 +60,38 @@ def test_interrupted_training_keeps_what_was_logged(tmp_path, error):
     assert steps[:3] == [0, 1, 2]
 
 
+_EXIT_WITH_A_LOG_IN_FLIGHT = """
+import sys
+import keras, numpy as np
+from tb_actviz import ActivationLogger
+model = keras.Sequential([keras.Input((10, 10, 1)), keras.layers.Conv2D(3, 3, name="c1")])
+logger = ActivationLogger(sys.argv[1], probe=np.ones((4, 10, 10, 1), "float32"), verbose=0)
+logger.set_model(model)
+logger.on_train_begin()
+logger.on_epoch_begin(0)  # step 0 is handed to the writer thread; no on_train_end
+"""
+
+
+def test_exit_without_train_end_is_clean(tmp_path):
+    # A script that stops while a log is in flight (no on_train_end, e.g. an
+    # exception in fit) must exit normally, with the log written.
+    done = subprocess.run([sys.executable, "-c", _EXIT_WITH_A_LOG_IN_FLIGHT, str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert LogReader(str(tmp_path)).steps("train", metadata.layer_tag("c1")) == [0]
+
+
 class _FailingWrites:
-    """Stands in for the callback's file writer: the disk is full for `count` writes."""
+    """Stands in for the callback's file writer: after one good write (step 0),
+    the disk is full for `count` writes."""
 
     def __init__(self, real, count):
-        self.real, self.count = real, count
+        self.real, self.count, self.good_first = real, count, True
 
     def write(self, write_fn):
-        if self.count > 0:
+        if self.good_first:
+            self.good_first = False
+        elif self.count > 0:
             self.count -= 1
             raise OSError(28, "No space left on device")
         self.real.write(write_fn)
@@ -79,9 +105,8 @@ def _fit_with_failing_writes(tmp_path, failures):
     logger = ActivationLogger(str(tmp_path), probe=x[:4], verbose=0)
 
     class BreakDiskAfterFirstLog(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            if epoch == 0:
-                logger._file_writer = _FailingWrites(logger._file_writer, failures)
+        def on_train_begin(self, logs=None):  # after the logger's, before any write
+            logger._file_writer = _FailingWrites(logger._file_writer, failures)
 
     history = _tiny_model().fit(
         x, y, epochs=EPOCHS, verbose=0, callbacks=[logger, BreakDiskAfterFirstLog()]
