@@ -48,8 +48,11 @@ def strips(maps, ranges):
     span = high - low
     scale = np.where(span > 0, 255.0 / np.where(span > 0, span, 1.0), 0.0).astype(np.float32)
     with np.errstate(invalid="ignore"):
-        scaled = (maps - low) * scale
-    np.nan_to_num(scaled, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-    q = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
-    n, c, h, w = q.shape
-    return np.ascontiguousarray(q.transpose(1, 2, 0, 3)).reshape(c, h, n * w)
+        scaled = np.subtract(maps, low, dtype=np.float32)
+        scaled *= scale
+    if not np.isfinite(scaled).all():
+        np.nan_to_num(scaled, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    np.rint(scaled, out=scaled)
+    np.clip(scaled, 0, 255, out=scaled)
+    n, c, h, w = scaled.shape
+    return scaled.astype(np.uint8).transpose(1, 2, 0, 3).reshape(c, h, n * w)
