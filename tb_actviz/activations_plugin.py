@@ -5,11 +5,13 @@ server (`--load_fast=true`) and the Python loader alike, and needs neither
 TensorFlow nor Keras. Routes are documented in docs/http_api.md.
 """
 
+import collections
 import concurrent.futures
 import functools
 import os
 import re
 import struct
+import threading
 
 from werkzeug import security
 from werkzeug import wrappers
@@ -31,6 +33,8 @@ MAX_BLOBS_PER_REQUEST = 1024
 # Each read from the Rust data server is a gRPC call of about 45 ms on the
 # measured machines, mostly waiting: blobs of one request are read in parallel.
 BLOB_READ_THREADS = 16
+# Step lists kept between requests (a tab shows one or two layers at a time).
+CACHED_SEQUENCES = 8
 
 _STATIC_TYPES = {
     ".js": "text/javascript",
@@ -163,6 +167,35 @@ def _probe_json(tag, md):
     }
 
 
+class _SequenceCache:
+    """The last few tags' step lists, each valid while its time series'
+    (max step, max wall time) is unchanged.
+
+    Listing a time series reads no blob keys, while reading its sequence
+    builds a key for every blob of every step: ~90 ms for 300 steps with the
+    Python loader, on every /steps and /blob request without this cache.
+    """
+
+    def __init__(self, size):
+        self._size = size
+        self._entries = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key, version, load):
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry[0] == version:
+                self._entries.move_to_end(key)
+                return entry[1]
+        value = load()
+        with self._lock:
+            self._entries[key] = (version, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+        return value
+
+
 class ActivationsPlugin(base_plugin.TBPlugin):
     """Serves the Activations tab and its data."""
 
@@ -177,6 +210,7 @@ class ActivationsPlugin(base_plugin.TBPlugin):
         self._blob_readers = concurrent.futures.ThreadPoolExecutor(
             BLOB_READ_THREADS, thread_name_prefix="tb_actviz_blob_reader"
         )
+        self._sequences = _SequenceCache(CACHED_SEQUENCES)
 
     def get_plugin_apps(self):
         return {
@@ -217,17 +251,30 @@ class ActivationsPlugin(base_plugin.TBPlugin):
         return index
 
     def _read_sequence(self, ctx, experiment, run, tag):
-        result = self._data_provider.read_blob_sequences(
+        """The steps of one tag, sorted: `BlobSequenceDatum`s."""
+        run_tag_filter = provider.RunTagFilter(runs=[run], tags=[tag])
+        series = self._data_provider.list_blob_sequences(
             ctx,
             experiment_id=experiment,
             plugin_name=self.plugin_name,
-            downsample=self._downsample_to,
-            run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]),
-        )
-        data = result.get(run, {}).get(tag)
-        if data is None:
+            run_tag_filter=run_tag_filter,
+        ).get(run, {}).get(tag)
+        if series is None:
             raise errors.NotFoundError("no activations for run %r, tag %r" % (run, tag))
-        return sorted(data, key=lambda datum: datum.step)
+
+        def load():
+            result = self._data_provider.read_blob_sequences(
+                ctx,
+                experiment_id=experiment,
+                plugin_name=self.plugin_name,
+                downsample=self._downsample_to,
+                run_tag_filter=run_tag_filter,
+            )
+            data = result.get(run, {}).get(tag) or []
+            return sorted(data, key=lambda datum: datum.step)
+
+        version = (series.max_step, series.max_wall_time, series.max_length)
+        return self._sequences.get((experiment, run, tag), version, load)
 
     def _datum_at(self, ctx, experiment, request):
         run, tag = _arg(request, "run"), _arg(request, "tag")

@@ -43,7 +43,10 @@ def client(tmp_path_factory):
               callbacks=[ActivationLogger(str(root / "run"), probe=x[:2], verbose=0)])
 
     tensorboard = program.TensorBoard(plugins=default.get_plugins())  # ours by entry point
-    tensorboard.configure(logdir=str(root), load_fast="false", reload_interval=1)
+    # Loaded once, blocking: no reloader thread left inside TensorFlow's
+    # record reader when the interpreter exits (that aborts the process).
+    tensorboard.configure(logdir=str(root), load_fast="false", reload_interval=0,
+                          reload_task="blocking")
     data_provider, multiplexer = tensorboard._make_data_provider()
     app = application.TensorBoardWSGIApp(
         tensorboard.flags, tensorboard.plugin_loaders, data_provider, None, multiplexer
