@@ -33,8 +33,9 @@ MAX_BLOBS_PER_REQUEST = 1024
 # Each read from the Rust data server is a gRPC call of about 45 ms on the
 # measured machines, mostly waiting: blobs of one request are read in parallel.
 BLOB_READ_THREADS = 16
-# Step lists kept between requests (a tab shows one or two layers at a time).
-CACHED_SEQUENCES = 8
+# Step lists kept between requests: a tab shows one layer at a time, two when
+# comparing (each list holds a key per blob: ~4 MB at 300 steps, Python loader).
+CACHED_SEQUENCES = 4
 
 _STATIC_TYPES = {
     ".js": "text/javascript",
