@@ -180,6 +180,8 @@ class ActivationLogger(keras.callbacks.Callback):
         self._prepared = False
         self._initial_logged = False
         self._pending_step = None
+        self._pending_probe = False
+        self._probe_unwritten = False
         self._unreported = False
 
     # Keras hooks -----------------------------------------------------------
@@ -308,7 +310,8 @@ class ActivationLogger(keras.callbacks.Callback):
         step = epoch if self.update_freq == "epoch" else self._batches_done
         self._last_logged_batch = self._batches_done
         self._unreported = True
-        self._log(step, with_probe=True)
+        self._probe_unwritten = True
+        self._log(step)
 
     def _check_model_kind(self, model):
         if not isinstance(model, keras.Sequential) and not hasattr(model, "_nodes_by_depth"):
@@ -380,9 +383,9 @@ class ActivationLogger(keras.callbacks.Callback):
         )
         return [images.encode_png(pixels) for pixels, _ in shown], plugin_data  # sizes may differ
 
-    def _log(self, step, with_probe=False):
-        """Logs one step (and the probe images); a failure warns and never
-        stops training."""
+    def _log(self, step):
+        """Logs one step (and the probe images until they are written); a
+        failure warns and never stops training."""
         if self._disabled or self._pipeline is None:
             return
         self._collect_write()
@@ -394,8 +397,9 @@ class ActivationLogger(keras.callbacks.Callback):
                 keras.ops.convert_to_numpy(k.kernel[..., : k.num_filters])
                 for k in self._kernel_layers
             ]
+            with_probe = self._probe_unwritten
             self._writer.submit(lambda: self._write(step, layer_maps, weights, with_probe))
-            self._pending_step = step
+            self._pending_step, self._pending_probe = step, with_probe
         except Exception as e:  # a logging fault must not cost the training run
             self._on_failure(step, e)
             return
@@ -411,6 +415,8 @@ class ActivationLogger(keras.callbacks.Callback):
             self._on_failure(step, e)
             return None
         self._failures = 0
+        if self._pending_probe:
+            self._probe_unwritten = False
         if self._unreported:  # the first log's size, once it is known
             self._unreported = False
             self._report(written)

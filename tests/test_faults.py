@@ -85,8 +85,8 @@ class _FailingWrites:
     """Stands in for the callback's file writer: after one good write (step 0),
     the disk is full for `count` writes."""
 
-    def __init__(self, real, count):
-        self.real, self.count, self.good_first = real, count, True
+    def __init__(self, real, count, good_first=True):
+        self.real, self.count, self.good_first = real, count, good_first
 
     def write(self, write_fn):
         if self.good_first:
@@ -100,13 +100,13 @@ class _FailingWrites:
         self.real.close()
 
 
-def _fit_with_failing_writes(tmp_path, failures):
+def _fit_with_failing_writes(tmp_path, failures, good_first=True):
     x, y = _data()
     logger = ActivationLogger(str(tmp_path), probe=x[:4], verbose=0)
 
     class BreakDiskAfterFirstLog(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):  # after the logger's, before any write
-            logger._file_writer = _FailingWrites(logger._file_writer, failures)
+            logger._file_writer = _FailingWrites(logger._file_writer, failures, good_first)
 
     history = _tiny_model().fit(
         x, y, epochs=EPOCHS, verbose=0, callbacks=[logger, BreakDiskAfterFirstLog()]
@@ -120,6 +120,14 @@ def test_io_errors_warn_retry_and_training_goes_on(tmp_path, caplog):
     assert steps == [0, 3, 4, 5, 6]  # steps 1 and 2 failed, then logging recovered
     retries = [r for r in caplog.records if "could not log step" in r.getMessage()]
     assert len(retries) == 2
+
+
+def test_probe_images_are_written_with_the_first_log_that_succeeds(tmp_path):
+    # Steps 0 and 1 fail (disk full from the start): the probe images, which
+    # go with step 0, come with step 2 instead.
+    _, steps = _fit_with_failing_writes(tmp_path, failures=2, good_first=False)
+    assert steps == [2, 3, 4, 5, 6]
+    assert LogReader(str(tmp_path)).steps("train", metadata.PROBE_TAG) == [2]
 
 
 def test_repeated_io_errors_stop_logging_with_a_final_message(tmp_path, caplog):
