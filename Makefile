@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PORT ?= 6006
 LOGDIR ?= logs/faces
 
-.PHONY: setup demo test bench screenshots proto clean
+.PHONY: setup demo test bench screenshots clean
 
 setup: $(VENV)/.installed
 
@@ -38,12 +38,5 @@ bench: setup
 	bash tools/ensure_chromium.sh
 	$(BIN)/python benchmarks/bench_tab.py
 
-# Regenerates tb_actviz/plugin_data_pb2.py with protoc 31.1 (protobuf 6.31.1),
-# the oldest runtime TensorBoard 2.21 accepts, so the module runs on 6.31.1-7.x.
-proto:
-	$(PYTHON) -m venv /tmp/tb_actviz_protoc
-	/tmp/tb_actviz_protoc/bin/pip install -q grpcio-tools==1.74.0 protobuf==6.31.1
-	/tmp/tb_actviz_protoc/bin/python -m grpc_tools.protoc -I. --python_out=. tb_actviz/plugin_data.proto
-
 clean:
-	rm -rf $(VENV) logs build *.egg-info
+	rm -rf $(VENV) .venv-* logs build *.egg-info
