@@ -296,8 +296,8 @@ def bench_stats_cost(base, probe_tensor, names, repeats):
     """The forward pass alone against the traced pipeline (forward + area
     average to the stored size) at the callback's defaults."""
     import tensorflow as tf
-    from tb_actviz import extractor as ex
-    from tb_actviz import layer_selection
+    from tb_actviz.capture import extractor as ex
+    from tb_actviz.capture import layer_selection
 
     from tb_actviz import callback as defaults
 

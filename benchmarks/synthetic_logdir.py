@@ -94,32 +94,23 @@ def strip_pool(rng, spec, images, pool, encode_png):
     return [encode_png(s) for s in strips]
 
 
-def layer_plugin_data(spec, images, pb2, metadata):
+def layer_plugin_data(spec, images):
+    from tb_actviz.format import blob_layout, geometry
+
     h, w, c = spec["shape"]
-    return pb2.ActivationsPluginData(
-        kind=metadata.Kind.LAYER,
-        layer_path=spec["name"],
-        layer_index=spec["index"],
-        layer_class="Conv2D",
-        output_shape=[h, w, c],
-        map_kind="maps",
-        num_images=images,
-        filter_indices=list(range(spec["filters"])),
-        map_height=spec["map_h"],
-        map_width=spec["map_w"],
-        source_height=h,
-        source_width=w,
-        downsample_factor=spec["factor"],
-        stat_names=list(metadata.STAT_NAMES),
-    )
+    g = geometry.MapGeometry("maps", False, h, w, spec["filters"], spec["factor"])
+    return blob_layout.layer_plugin_data(spec["name"], spec["index"], "Conv2D", (h, w, c), g, images)
 
 
 def generate(out, layers=13, steps=300, runs=2, images=8, pool=96, seed=0, quiet=False):
     """Writes the log dir; returns a summary dict (bytes, seconds, runs, tags)."""
-    from tb_actviz import images as images_lib
+    from tensorboard.compat.proto import event_pb2
+
     from tb_actviz import metadata
-    from tb_actviz import plugin_data_pb2 as pb2
     from tb_actviz import summary_v2
+    from tb_actviz.format import blob_layout
+    from tb_actviz.format import images as images_lib
+    from tb_actviz.write import event_file_writer
 
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -134,18 +125,21 @@ def generate(out, layers=13, steps=300, runs=2, images=8, pool=96, seed=0, quiet
     probe_pixels = [smooth_maps(rng, 3, 128, 128, coarse=16, threshold=-9, fine=3.0)
                     .transpose(1, 2, 0) for _ in range(images)]
     probe_blobs = [images_lib.encode_png(p) for p in probe_pixels]
-    probe_data = pb2.ActivationsPluginData(
-        kind=metadata.Kind.PROBE, num_images=images, labels=labels, channels=3)
+    probe_data = blob_layout.probe_plugin_data(labels, channels=3)
     run_names = []
     for r in range(runs):
         run_dir = os.path.join(out, "run%d" % (r + 1), "train")
         run_names.append(os.path.relpath(run_dir, out))
-        writer = summary_v2.SummaryFileWriter(run_dir)
-        plugin_data = [layer_plugin_data(s, images, pb2, metadata) for s in specs]
-        writer.write(lambda: summary_v2.activations(metadata.PROBE_TAG, probe_blobs, 0,
-                                                    probe_data))
+        writer = event_file_writer.EventFileWriter(run_dir)
+        plugin_data = [layer_plugin_data(s, images) for s in specs]
+
+        def event(step, tag, blobs, data):
+            summary = summary_v2.activations_pb(tag, blobs, data)
+            return event_pb2.Event(step=step, wall_time=time.time(), summary=summary)
+
+        writer.write_events([event(0, metadata.PROBE_TAG, probe_blobs, probe_data)])
         for step in range(steps):
-            def write_step(step=step):
+            def step_events(step=step):
                 for spec, data in zip(specs, plugin_data):
                     strips = pools[(spec["map_h"], spec["map_w"])]
                     chosen = rng.choice(len(strips), spec["filters"],
@@ -155,9 +149,9 @@ def generate(out, layers=13, steps=300, runs=2, images=8, pool=96, seed=0, quiet
                     blobs = [stats.astype("<f4").tobytes()] + [strips[i] for i in chosen]
                     if r == 0 and step == 0:
                         per_layer_step_bytes[spec["name"]] = sum(len(b) for b in blobs)
-                    summary_v2.activations(metadata.layer_tag(spec["name"]), blobs, step, data)
+                    yield event(step, metadata.layer_tag(spec["name"]), blobs, data)
 
-            writer.write(write_step)
+            writer.write_events(list(step_events()))
             if not quiet and (step + 1) % 100 == 0:
                 print("  %s: %d/%d steps (%.0f s)" % (run_names[-1], step + 1, steps,
                                                     time.perf_counter() - started), flush=True)

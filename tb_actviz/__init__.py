@@ -17,7 +17,7 @@ def __getattr__(name):
 
         return ActivationLogger
     if name == "list_layers":
-        from tb_actviz.layer_selection import list_layers
+        from tb_actviz.capture.layer_selection import list_layers
 
         return list_layers
     raise AttributeError("module 'tb_actviz' has no attribute %r" % name)

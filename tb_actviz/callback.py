@@ -1,6 +1,5 @@
 """ActivationLogger: a Keras callback that logs feature maps while training."""
 
-import logging
 import os
 import sys
 import tempfile
@@ -8,18 +7,15 @@ import tempfile
 import keras
 import numpy as np
 
-from tb_actviz import colormaps
-from tb_actviz import extractor
-from tb_actviz import images
-from tb_actviz import kernels as kernels_lib
-from tb_actviz import layer_selection
-from tb_actviz import map_encoding
-from tb_actviz import metadata
-from tb_actviz import plugin_data_pb2
-from tb_actviz import probe as probe_lib
-from tb_actviz.background_writer import BackgroundWriter
-
-logger = logging.getLogger("tb_actviz")
+from tb_actviz.capture import backends
+from tb_actviz.capture import extractor
+from tb_actviz.capture import kernels as kernels_lib
+from tb_actviz.capture import layer_selection
+from tb_actviz.capture import log_capture
+from tb_actviz.capture import probe as probe_lib
+from tb_actviz.format import blob_layout
+from tb_actviz.write import failure_policy
+from tb_actviz.write import log_writer
 
 # The seed recipe's 7x7 grid of filters.
 DEFAULT_MAX_FILTERS = 49
@@ -27,7 +23,6 @@ DEFAULT_MAX_IMAGES = 16
 # Small enough that TensorBoard holds 300 logged steps of VGG16's 13 conv
 # layers for 2 runs in under 2 GB (benchmarks/bench_plugin.py).
 DEFAULT_MAX_MAP_SIZE = 32
-MAX_CONSECUTIVE_FAILURES = 3
 
 
 def _positive_int(name, value):
@@ -69,9 +64,13 @@ class ActivationLogger(keras.callbacks.Callback):
     `keras.callbacks.TensorBoard`). A model without an `Input` is built by its
     first training batch; its step 0 is logged after that batch.
 
-    All layers come from one forward pass through an extractor built and
-    traced once per training; statistics, 8-bit quantization, PNG encoding and
-    writing run on a background thread.
+    It works on every Keras 3 backend (TensorFlow, JAX, PyTorch) and writes
+    its event files itself, without TensorFlow. All layers come from one
+    forward pass through an extractor built and compiled once per training
+    (`tf.function`, `jax.jit`; eager under `torch.inference_mode` on
+    PyTorch); statistics, 8-bit quantization, PNG encoding and writing run on
+    a background thread. In distributed training only one process writes (the
+    tf.distribute chief, JAX process 0, torch.distributed rank 0).
     A fault while logging (disk full, a removed file) is a warning: training
     goes on, and logging stops after 3 failures in a row.
 
@@ -101,8 +100,8 @@ class ActivationLogger(keras.callbacks.Callback):
       kernels: also log convolution kernels as small RGB (3 input channels)
         or gray patches, every log: True for the model's first 2-D convolution
         layer, or a `layers=`-style selection of Conv2D layers. Default False.
-      image_grids: also write, per layer and log, a standard
-        `tf.summary.image` (tag `actviz_grid/<layer path>`): the first probe
+      image_grids: also write, per layer and log, a standard Images-tab
+        image, as `tf.summary.image` would (tag `actviz_grid/<layer path>`): the first probe
         image's filters as a viridis grid, so the log dir stays readable in
         TensorBoard's Images tab where this plugin is not installed. Default
         False.
@@ -168,21 +167,15 @@ class ActivationLogger(keras.callbacks.Callback):
         self.image_grids = bool(image_grids)
         self.verbose = verbose
         self.probe = probe_lib.make_probe(probe, self.max_images, class_names)
-        self._pipeline = None
+        self._capture = None
         self._writer = None
-        self._file_writer = None
-        self._failures = 0
-        self._disabled = False
+        self._failures = failure_policy.FailurePolicy()
         self._batches_done = 0
         self._epoch_start = 0
         self._last_batch = -1
         self._last_logged_batch = None
         self._prepared = False
         self._initial_logged = False
-        self._pending_step = None
-        self._pending_probe = False
-        self._probe_unwritten = False
-        self._unreported = False
 
     # Keras hooks -----------------------------------------------------------
 
@@ -245,52 +238,55 @@ class ActivationLogger(keras.callbacks.Callback):
         self._close()
 
     def __del__(self):
-        # At interpreter exit TensorFlow may be gone: leave the writer be (the
-        # logs are flushed after each write).
+        # At interpreter exit the writer closes itself (each log is on disk
+        # once written).
         if not sys.is_finalizing():
             self._close()
 
     # Set-up, validated before any training step ------------------------------
 
-    def _prepare(self):
-        from tb_actviz import summary_v2  # TensorFlow only from here on
+    def set_model(self, model):
+        _check_keras_3_model(model)
+        super().set_model(model)
 
-        self._summary = summary_v2
+    def _prepare(self):
         model = self.model
         self._prepared = True
+        backends.check_supported()
+        self._close()
         entries = layer_selection.select_layers(model, self.layers, self.max_layers)
         self._logged = [
-            extractor.LoggedLayer(
-                entry,
-                extractor.map_geometry(
-                    entry.layer, entry.output_shape, self.max_filters, self.max_map_size
-                ),
-            )
+            extractor.LoggedLayer.of(entry, self.max_filters, self.max_map_size)
             for entry in entries
         ]
-        self._check_probe_fits(model)
+        probe_lib.check_fits(self.probe, model)
         self._kernel_layers = kernels_lib.select_kernel_layers(model, self.kernels, self.max_filters)
-        self._failures = 0
-        self._disabled = False
-        self._pending_step = None
-        self._pipeline = None
-        if not summary_v2.is_chief(model):
-            return  # in multi-worker training only the chief logs
+        self._failures = failure_policy.FailurePolicy()
+        self._capture = None
+        if not backends.is_chief(model):
+            return  # in distributed training one process writes
         self._check_log_dir()
-        self._pipeline = extractor.LogPipeline(model, self._logged)
-        self._traced = summary_v2.trace(self._pipeline)
-        self._probe_tensor = keras.tree.map_structure(
-            keras.ops.convert_to_tensor, self.probe.inputs
+        self._capture = log_capture.LogCapture(model, self._logged, self._kernel_layers, self.probe)
+        self._writer = log_writer.LogWriter(
+            self.run_dir,
+            layers=[self._layer_series(l) for l in self._logged],
+            kernels=[self._kernel_series(k) for k in self._kernel_layers],
+            probe=log_writer.ProbeImages(
+                inputs=self.probe.first_input(),
+                labels=self.probe.labels,
+                max_side=2 * self.max_map_size,
+                channels_first=keras.config.image_data_format() == "channels_first",
+            ),
+            failures=self._failures,
+            image_grids=self.image_grids,
+            on_first_written=self._report if self.verbose else None,
         )
-        self._writer = BackgroundWriter()
-        self._file_writer = summary_v2.SummaryFileWriter(self.run_dir)
-        self._plugin_data = [self._layer_plugin_data(l) for l in self._logged]
-        self._kernel_plugin_data = [kernels_lib.plugin_data(k) for k in self._kernel_layers]
 
     @property
     def trace_count(self):
-        """How many times the log pipeline was traced (1 per training)."""
-        return self._pipeline.trace_count if self._pipeline else 0
+        """How many times the log pipeline was compiled in this training: 1
+        on TensorFlow and JAX; 0 on PyTorch, which runs it eagerly."""
+        return self._capture.compile_count if self._capture else 0
 
     def _check_log_dir(self):
         try:
@@ -303,16 +299,6 @@ class ActivationLogger(keras.callbacks.Callback):
                 "writable directory." % (self.log_dir, e)
             ) from e
 
-    def _log_initial(self, epoch):
-        self._initial_logged = True
-        if self._pipeline is None:
-            return
-        step = epoch if self.update_freq == "epoch" else self._batches_done
-        self._last_logged_batch = self._batches_done
-        self._unreported = True
-        self._probe_unwritten = True
-        self._log(step)
-
     def _check_model_kind(self, model):
         if not isinstance(model, keras.Sequential) and not hasattr(model, "_nodes_by_depth"):
             raise ValueError(
@@ -322,163 +308,53 @@ class ActivationLogger(keras.callbacks.Callback):
                 "keras.Model) and use that model inside yours." % (model.name, type(model).__name__)
             )
 
-    def _check_probe_fits(self, model):
-        arrays = self.probe.inputs
-        if isinstance(arrays, dict):
-            arrays = [arrays[getattr(t, "name", "")] if getattr(t, "name", "") in arrays else v
-                      for t, v in zip(model.inputs, arrays.values())]
-        elif not isinstance(arrays, list):
-            arrays = [arrays]
-        if len(arrays) != len(model.inputs):
-            raise ValueError(
-                "probe= gives %d input(s) but the model takes %d: %s"
-                % (len(arrays), len(model.inputs), [tuple(t.shape) for t in model.inputs])
-            )
-        for array, symbolic in zip(arrays, model.inputs):
-            expected = tuple(symbolic.shape[1:])
-            got = tuple(array.shape[1:])
-            fits = len(expected) == len(got) and all(
-                e is None or e == g for e, g in zip(expected, got)
-            )
-            if not fits:
-                raise ValueError(
-                    "probe= does not fit the model's input: expected samples "
-                    "of shape %s (batch first: (N,) + %s), got %s. Pass a batch "
-                    "of model inputs such as x_val[:8]."
-                    % (expected, expected, (array.shape[0],) + got)
-                )
-
-    def _layer_plugin_data(self, logged):
-        g = logged.geometry
+    def _layer_series(self, logged):
         entry = logged.entry
-        return plugin_data_pb2.ActivationsPluginData(
-            kind=metadata.Kind.LAYER,
-            layer_path=entry.path,
-            layer_index=entry.index,
-            layer_class=entry.class_name,
-            output_shape=[-1 if d is None else int(d) for d in entry.output_shape],
-            map_kind=g.map_kind,
-            num_images=self.probe.size,
-            filter_indices=list(range(g.num_filters)),
-            map_height=g.map_height,
-            map_width=g.map_width,
-            source_height=g.source_height,
-            source_width=g.source_width,
-            downsample_factor=g.factor,
-            stat_names=list(metadata.STAT_NAMES),
-        )
+        return log_writer.TagSeries(logged.tag, blob_layout.layer_plugin_data(
+            entry.path, entry.index, entry.class_name, entry.output_shape,
+            logged.geometry, self.probe.size,
+        ))
+
+    def _kernel_series(self, kernel_layer):
+        entry = kernel_layer.entry
+        return log_writer.TagSeries(kernel_layer.tag, blob_layout.kernel_plugin_data(
+            entry.path, entry.index, entry.class_name,
+            tuple(kernel_layer.kernel.shape[:3]) + (entry.layer.filters,),
+            kernel_layer.num_filters,
+        ))
 
     # Logging -------------------------------------------------------------
 
-    def _probe_blobs(self):
-        """The probe images as PNG blobs, and their plugin data."""
-        x = self.probe.first_input()
-        channels_first = keras.config.image_data_format() == "channels_first"
-        shown = [images.display_image(s, 2 * self.max_map_size, channels_first) for s in x]
-        plugin_data = plugin_data_pb2.ActivationsPluginData(
-            kind=metadata.Kind.PROBE,
-            num_images=self.probe.size,
-            labels=list(self.probe.labels),
-            channels=shown[0][1],
-        )
-        return [images.encode_png(pixels) for pixels, _ in shown], plugin_data  # sizes may differ
+    def _log_initial(self, epoch):
+        self._initial_logged = True
+        step = epoch if self.update_freq == "epoch" else self._batches_done
+        self._last_logged_batch = self._batches_done
+        self._log(step)
 
     def _log(self, step):
-        """Logs one step (and the probe images until they are written); a
-        failure warns and never stops training."""
-        if self._disabled or self._pipeline is None:
+        """Captures one step on the training thread and hands it to the
+        writer; a failure warns and never stops training."""
+        if self._writer is None or self._failures.disabled:
             return
-        self._collect_write()
-        if self._disabled:
+        self._writer.collect()  # the previous log's outcome, before a new capture
+        if self._failures.disabled:
             return
         try:
-            layer_maps = self._summary.to_numpy(self._traced(self._probe_tensor))
-            weights = [
-                keras.ops.convert_to_numpy(k.kernel[..., : k.num_filters])
-                for k in self._kernel_layers
-            ]
-            with_probe = self._probe_unwritten
-            self._writer.submit(lambda: self._write(step, layer_maps, weights, with_probe))
-            self._pending_step, self._pending_probe = step, with_probe
+            self.model  # on JAX, syncs this step's weights into the variables
+            captured = self._capture()
         except Exception as e:  # a logging fault must not cost the training run
-            self._on_failure(step, e)
+            self._failures.failed(step, e)
             return
+        self._writer.submit(step, captured)
 
-    def _collect_write(self):
-        """Waits for the log in flight; counts its failure against its step."""
-        step, self._pending_step = self._pending_step, None
-        if step is None:
-            return None
-        try:
-            written = self._writer.wait()
-        except Exception as e:
-            self._on_failure(step, e)
-            return None
-        self._failures = 0
-        if self._pending_probe:
-            self._probe_unwritten = False
-        if self._unreported:  # the first log's size, once it is known
-            self._unreported = False
-            self._report(written)
-        return written
-
-    def _encode_layer(self, maps):
-        """One layer's stored maps -> (its blobs, its uint8 strips)."""
-        stats = map_encoding.statistics(maps)
-        strips = map_encoding.strips(maps, stats)
-        stats_blob = stats.transpose(1, 0, 2).astype("<f4").tobytes()
-        return [stats_blob] + self._writer.map_shares(images.encode_pngs, strips), strips
-
-    def _write(self, step, layer_maps, kernel_weights, with_probe):
-        layers = [self._encode_layer(maps) for maps in layer_maps]
-        encoded = [blobs for blobs, _ in layers]
-        kernel_blobs = []
-        for weights in kernel_weights:
-            strip, ranges = kernels_lib.kernel_strip(weights)
-            kernel_blobs.append([ranges.astype("<f4").tobytes(), images.encode_png(strip)])
-
-        probe = self._probe_blobs() if with_probe else None
-
-        def write_all():
-            if probe:
-                self._summary.activations(metadata.PROBE_TAG, probe[0], step, probe[1])
-            for logged, data, blobs in zip(self._logged, self._plugin_data, encoded):
-                self._summary.activations(logged.tag, blobs, step, data)
-            for kernel_layer, data, blobs in zip(
-                self._kernel_layers, self._kernel_plugin_data, kernel_blobs
-            ):
-                self._summary.activations(kernel_layer.tag, blobs, step, data)
-            if self.image_grids:
-                for logged, (_, strips) in zip(self._logged, layers):
-                    grid = images.filter_grid(strips, 0, self.probe.size)
-                    self._summary.image(
-                        metadata.GRID_TAG_PREFIX + logged.entry.path,
-                        colormaps.apply(grid),
-                        step,
-                    )
-
-        self._file_writer.write(write_all)
-        per_layer = [sum(len(b) for b in blobs) for blobs in encoded]
-        return per_layer + [sum(len(b) for b in blobs) for blobs in kernel_blobs]
-
-    def _on_failure(self, step, error):
-        self._failures += 1
-        if self._failures >= MAX_CONSECUTIVE_FAILURES:
-            self._disabled = True
-            logger.warning(
-                "tb_actviz: logging failed %d times in a row (last at step %d: %s); "
-                "activation logging is off for the rest of this training, which goes on.",
-                self._failures, step, error,
-            )
-        else:
-            logger.warning(
-                "tb_actviz: could not log step %d (%s: %s); training goes on, "
-                "the next log will retry.", step, type(error).__name__, error,
-            )
+    def flush(self):
+        """Waits until the log in flight is on disk (or its failure is
+        counted and warned about). Logs are written in the background; call
+        this to read a log dir while training goes on."""
+        if self._writer is not None:
+            self._writer.collect()
 
     def _report(self, written):
-        if not self.verbose or not written:
-            return
         names = [l.entry.path for l in self._logged]
         names += ["kernels of %s" % k.entry.path for k in self._kernel_layers]
         per_layer = ", ".join("%s %s" % (name, _format_bytes(n)) for name, n in zip(names, written))
@@ -494,14 +370,23 @@ class ActivationLogger(keras.callbacks.Callback):
         )
 
     def _close(self):
-        writer = getattr(self, "_writer", None)
-        if writer is None:
-            return
-        try:
-            self._collect_write()
-        finally:
+        writer, self._writer = getattr(self, "_writer", None), None
+        if writer is not None:
             writer.close()
-            self._writer = None
-        if self._file_writer is not None:
-            self._file_writer.close()
-            self._file_writer = None
+
+
+def _check_keras_3_model(model):
+    """tf_keras (Keras 2, `TF_USE_LEGACY_KERAS=1`) models fail deep inside
+    Keras; say what is wrong instead."""
+    model = getattr(model, "module", model)  # torch DistributedDataParallel
+    if not isinstance(model, keras.Model):
+        module = type(model).__module__
+        hint = (
+            " It is a tf_keras (Keras 2) model: tb_actviz needs Keras 3 "
+            "(`pip install keras>=3`, and unset TF_USE_LEGACY_KERAS)."
+            if module.startswith(("tf_keras", "keras.src.engine", "tensorflow")) else ""
+        )
+        raise TypeError(
+            "ActivationLogger needs a Keras 3 keras.Model; got %s.%s.%s"
+            % (module, type(model).__name__, hint)
+        )

@@ -14,8 +14,8 @@ import sys
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from tb_actviz import colormaps
 from tb_actviz import metadata
+from tb_actviz.format import colormaps
 from tb_actviz.reader import LogReader
 
 TITLE_HEIGHT = 14

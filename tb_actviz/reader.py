@@ -13,8 +13,9 @@ from tensorboard.backend.event_processing import data_provider
 from tensorboard.backend.event_processing import plugin_event_multiplexer
 from tensorboard.data import provider
 
-from tb_actviz import images
 from tb_actviz import metadata
+from tb_actviz.format import blob_layout
+from tb_actviz.format import images
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,18 +42,6 @@ class LayerSnapshot:
         low = self.stat("min")[..., None, None]
         high = self.stat("max")[..., None, None]
         return low + self.quantized.astype(np.float32) * ((high - low) / 255.0)
-
-
-def decode_stats(data, info):
-    count = len(info.filter_indices)
-    return np.frombuffer(data, dtype="<f4").reshape(count, info.num_images, len(info.stat_names))
-
-
-def decode_strip(data, info):
-    """A filter's PNG strip -> uint8 [N, h, w]."""
-    strip = images.decode_png(data)
-    h, w = strip.shape[0], strip.shape[1] // info.num_images
-    return strip.reshape(h, info.num_images, w).transpose(1, 0, 2)
 
 
 class LogReader:
@@ -108,15 +97,15 @@ class LogReader:
         )
         if datum is None:
             raise KeyError("no step %r for %s %s; steps: %s" % (step, run, tag, [d.step for d in sequence]))
-        stats = decode_stats(self._blob(datum, 0), info)
-        strips = [decode_strip(self._blob(datum, 1 + f), info) for f in range(len(info.filter_indices))]
+        stats = blob_layout.decode_stats(self._blob(datum, 0), info)
+        strips = [blob_layout.decode_strip(self._blob(datum, 1 + f), info) for f in range(len(info.filter_indices))]
         return LayerSnapshot(datum.step, info, stats, np.stack(strips))
 
     def filter_series(self, run, tag, filter_position):
         """[(step, uint8 [N, h, w])] of one logged filter over all steps."""
         info = self.tags()[run][tag]
         return [
-            (d.step, decode_strip(self._blob(d, 1 + filter_position), info))
+            (d.step, blob_layout.decode_strip(self._blob(d, 1 + filter_position), info))
             for d in self._sequence(run, tag)
         ]
 

@@ -1,83 +1,78 @@
-"""Everything in tb_actviz that needs TensorFlow: tracing and tf.summary writing.
+"""The activations summary: a `Summary` proto for one tag and step, no TensorFlow.
 
-Keeping it in this one module lets the rest of the package run on Keras 3's
-other backends later: a JAX or PyTorch writer replaces this module only.
+Like TensorBoard's `scalar_pb`: the proto side only; `write.event_file_writer`
+puts summaries into event files. The stored layout of the blobs is in
+`format.blob_layout` and docs/format.md.
 """
 
-try:
-    import tensorflow as tf
-except ImportError as e:  # pragma: no cover - exercised without TensorFlow
-    raise ImportError(
-        "tb_actviz's ActivationLogger writes with tf.summary and needs "
-        "TensorFlow: pip install 'tb_actviz[tensorflow]' (or tensorflow-cpu). "
-        "Serving logs in TensorBoard does not need it."
-    ) from e
+import numpy as np
+
+from tensorboard.compat.proto import summary_pb2
+from tensorboard.compat.proto import tensor_pb2
+from tensorboard.compat.proto import tensor_shape_pb2
+from tensorboard.compat.proto import types_pb2
+from tensorboard.plugins.image import metadata as image_metadata
 
 from tb_actviz import metadata
 
 
-def trace(fn):
-    """Compiles `fn` once for the probe's fixed shapes."""
-    return tf.function(fn, reduce_retracing=True, autograph=False)
-
-
-def is_chief(model):
-    """Whether this process writes logs: always, except on the non-chief
-    workers of a multi-worker tf.distribute strategy."""
-    strategy = getattr(model, "distribute_strategy", None)
-    resolver = getattr(strategy, "cluster_resolver", None)
-    task_type = getattr(resolver, "task_type", None)
-    if not task_type:
-        return True
-    cluster = resolver.cluster_spec().as_dict()
-    if "chief" in cluster:
-        return task_type == "chief"
-    return task_type == "worker" and resolver.task_id == 0
-
-
-def to_numpy(structure):
-    return tf.nest.map_structure(lambda t: t.numpy(), structure)
-
-
-def activations(name, blobs, step, plugin_data, description=""):
-    """Writes one blob-sequence summary of the activations plugin.
-
-    Args:
-      name: the tag.
-      blobs: a list of `bytes` (see docs/format.md for their meaning).
-      step: the step, an int.
-      plugin_data: an `ActivationsPluginData` describing the tag; it must be
-        the same for every step of a tag.
-      description: optional Markdown description.
-
-    Returns:
-      True on success, False when no default writer is set.
-    """
-    summary_metadata = metadata.create_summary_metadata(plugin_data, description)
-    return tf.summary.write(
-        tag=name,
-        tensor=tf.constant(blobs, dtype=tf.string),
-        step=step,
-        metadata=summary_metadata,
+def _string_tensor(values):
+    # The Rust data server reads blob sequences from `string_val` only.
+    return tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_STRING,
+        tensor_shape=tensor_shape_pb2.TensorShapeProto(
+            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=len(values))]
+        ),
+        string_val=list(values),
     )
 
 
-def image(name, rgb_uint8, step):
-    """Writes a standard Images-tab image (H, W, 3 uint8)."""
-    return tf.summary.image(name, rgb_uint8[None], step=step)
+def activations_pb(tag, blobs, plugin_data, description=""):
+    """A blob-sequence summary of the activations plugin.
+
+    Args:
+      tag: the tag (`metadata.layer_tag(path)`, `metadata.PROBE_TAG`, ...).
+      blobs: a list of `bytes`, laid out as `format.blob_layout` says for the
+        tag's kind.
+      plugin_data: the tag's `ActivationsPluginData`; it must be the same for
+        every step of a tag (the Rust data server reads it once).
+      description: optional Markdown description.
+
+    Returns:
+      A `summary_pb2.Summary` with one value: a rank-1 string tensor of
+      `blobs`, whose metadata says `DATA_CLASS_BLOB_SEQUENCE`.
+    """
+    return summary_pb2.Summary(
+        value=[
+            summary_pb2.Summary.Value(
+                tag=tag,
+                metadata=metadata.create_summary_metadata(plugin_data, description),
+                tensor=_string_tensor(blobs),
+            )
+        ]
+    )
 
 
-class SummaryFileWriter:
-    """A tf.summary file writer usable from any thread."""
+def image_pb(tag, png, width, height):
+    """A standard Images-tab summary of one PNG, as `tf.summary.image` writes
+    it: a string tensor `[width, height, png]` with the images plugin's
+    metadata."""
+    return summary_pb2.Summary(
+        value=[
+            summary_pb2.Summary.Value(
+                tag=tag,
+                metadata=image_metadata.create_summary_metadata(
+                    display_name=None, description=None
+                ),
+                tensor=_string_tensor([str(width).encode(), str(height).encode(), png]),
+            )
+        ]
+    )
 
-    def __init__(self, logdir):
-        self._writer = tf.summary.create_file_writer(logdir)
 
-    def write(self, write_fn):
-        """Runs `write_fn()` with this writer as the default, then flushes."""
-        with self._writer.as_default():
-            write_fn()
-        self._writer.flush()
+def grid_image_pb(tag, rgb):
+    """`image_pb` of an (H, W, 3) uint8 picture."""
+    from tb_actviz.format import images
 
-    def close(self):
-        self._writer.close()
+    rgb = np.asarray(rgb, dtype=np.uint8)
+    return image_pb(tag, images.encode_png(rgb), rgb.shape[1], rgb.shape[0])

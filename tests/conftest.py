@@ -56,6 +56,36 @@ READY_DEADLINE = 180
 # Helpers ---------------------------------------------------------------------
 
 
+def to_numpy(tensor):
+    """A tensor of any Keras backend as numpy (torch: detached, on the host)."""
+    import keras
+
+    return np.asarray(keras.ops.convert_to_numpy(tensor))
+
+
+def compiles_per_training():
+    """What `ActivationLogger.trace_count` is after a training: the log
+    pipeline is compiled once on TensorFlow and JAX, and runs eagerly (never
+    compiled) on PyTorch."""
+    import keras
+
+    return 0 if keras.backend.backend() == "torch" else 1
+
+
+def has_tensorflow():
+    import importlib.util
+
+    return importlib.util.find_spec("tensorflow") is not None
+
+
+def keras_tensorboard_callback(log_dir):
+    """`[keras.callbacks.TensorBoard(log_dir)]` where TensorFlow is installed
+    (Keras's own callback needs it on every backend), else `[]`."""
+    import keras
+
+    return [keras.callbacks.TensorBoard(log_dir)] if has_tensorflow() else []
+
+
 def free_port():
     """A TCP port that was free a moment ago (bind to port 0)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -135,7 +165,7 @@ def logged_steps(run_dir, tag):
 
 
 def decode_png(data):
-    from tb_actviz import images
+    from tb_actviz.format import images
 
     return images.decode_png(data)
 
@@ -182,7 +212,7 @@ def _outputs(model, names, x):
     outs = probe_model(x, training=False)
     if not isinstance(outs, (list, tuple)):
         outs = [outs]
-    return {n: np.asarray(o) for n, o in zip(names, outs)}
+    return {n: np.asarray(keras.ops.convert_to_numpy(o)) for n, o in zip(names, outs)}
 
 
 def _train_faces(root):
@@ -213,8 +243,7 @@ def _train_faces(root):
         epochs=FACES_EPOCHS,
         batch_size=32,
         verbose=0,
-        callbacks=[
-            keras.callbacks.TensorBoard(log_dir),
+        callbacks=keras_tensorboard_callback(log_dir) + [
             ActivationLogger(
                 log_dir,
                 probe=(probe_x, probe_y),
@@ -482,3 +511,54 @@ def tensorboard_factory(request, tmp_path_factory):
 # The browser fixtures live in browser_support.py; importing them here makes
 # one session-wide instance that every test module shares.
 from browser_support import browser, showcase_training, tab  # noqa: E402,F401
+
+
+# A real small file system ----------------------------------------------------
+
+
+class SmallFileSystem:
+    """A tmpfs of a few hundred KB mounted for one test, to run out of space
+    for real. `fill()` takes all the space left; `free()` gives it back."""
+
+    def __init__(self, path):
+        self.path = path
+        self._filler = os.path.join(path, "filler")
+
+    def fill(self):
+        chunk = b"\0" * 4096
+        with open(self._filler, "ab", buffering=0) as f:
+            try:
+                while True:
+                    f.write(chunk)
+            except OSError:
+                pass  # ENOSPC: full
+        # Partial pages can leave a few bytes: take them too.
+        with open(self._filler, "ab", buffering=0) as f:
+            try:
+                while True:
+                    f.write(b"\0")
+            except OSError:
+                pass
+
+    def free(self):
+        if os.path.exists(self._filler):
+            os.remove(self._filler)
+
+
+@pytest.fixture
+def small_filesystem(tmp_path):
+    """A tmpfs (2 MiB) mounted at a temporary folder. Mounting needs root (or
+    CAP_SYS_ADMIN): elsewhere the test is skipped, saying why."""
+    path = str(tmp_path / "tmpfs")
+    os.makedirs(path)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", path],
+        capture_output=True, text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here to fill a disk for real (needs root): "
+                    + done.stderr.strip())
+    try:
+        yield SmallFileSystem(path)
+    finally:
+        subprocess.run(["umount", "-l", path], check=False)

@@ -1,17 +1,15 @@
 """ActivationLogger with real `model.fit` on tiny models, and the probe argument."""
 
-import logging
 import os
 import re
 
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
-from conftest import decode_png, logged_steps, read_run
+from conftest import compiles_per_training, decode_png, has_tensorflow, logged_steps, read_run, to_numpy
 from tb_actviz import ActivationLogger
-from tb_actviz import probe as probe_lib
+from tb_actviz.capture import probe as probe_lib
 
 L = keras.layers
 TAG = "actviz/layers/c"
@@ -55,7 +53,7 @@ def test_sequential_without_input_logs_every_epoch(tmp_path):
     for _, _, blobs in values[TAG]:
         assert len(blobs) == 1 + 3  # stats + one strip per filter
         assert decode_png(blobs[1]).shape == (4, 2 * 4)
-    assert cb.trace_count == 1
+    assert cb.trace_count == compiles_per_training()
 
 
 def test_maps_change_over_training(tmp_path):
@@ -73,7 +71,7 @@ def test_trace_count_is_one_after_several_epochs(tmp_path):
     x, y = data()
     cb = ActivationLogger(tmp_path, probe=x[:3], layers=["c", "d"], verbose=0)
     fit(tiny(), x, y, [cb], epochs=4)
-    assert cb.trace_count == 1
+    assert cb.trace_count == compiles_per_training()
     assert logged_steps(run_dir(tmp_path), "actviz/layers/d") == [0, 1, 2, 3, 4]
 
 
@@ -115,7 +113,7 @@ def test_second_fit_continues_with_initial_epoch(tmp_path):
     fit(model, x, y, [cb], epochs=2)
     fit(model, x, y, [cb], epochs=4, initial_epoch=2)
     assert sorted(set(logged_steps(run_dir(tmp_path), TAG))) == [0, 1, 2, 3, 4]
-    assert cb.trace_count == 1
+    assert cb.trace_count == compiles_per_training()
 
 
 def test_probe_images_logged_once_with_labels(tmp_path):
@@ -142,6 +140,7 @@ def test_verbose_reports_bytes_per_log_in_one_line(tmp_path, capsys):
     assert "c " in lines[0] and "d " in lines[0]
 
 
+@pytest.mark.skipif(not has_tensorflow(), reason="keras.callbacks.TensorBoard needs TensorFlow")
 def test_with_keras_tensorboard_callback_same_run(trained_logs):
     # The session run used keras.callbacks.TensorBoard(log_dir) and
     # ActivationLogger(log_dir) together.
@@ -167,7 +166,7 @@ def test_image_grids_option_writes_images_tab_grids(tmp_path):
 
 
 def assert_not_trained(model, weights_before):
-    assert int(model.optimizer.iterations.numpy()) == 0
+    assert int(to_numpy(model.optimizer.iterations)) == 0
     for before, after in zip(weights_before, model.get_weights()):
         np.testing.assert_array_equal(before, after)
 
@@ -199,11 +198,14 @@ def test_probe_with_wrong_shape_sequential_without_input(tmp_path):
     x, y = data()
     model = tiny(with_input=False)
     cb = ActivationLogger(tmp_path, probe=np.zeros((2, 7, 7, 1), "float32"), layers="c", verbose=0)
+    batches = []
+    count = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: batches.append(batch))
     with pytest.raises(ValueError, match=r"\(6, 6, 1\)"):
-        fit(model, x, y, [cb])
+        fit(model, x, y, [count, cb])
     # A model without an Input is built by its first batch, from the real
-    # data; the probe is checked right after that one batch.
-    assert int(model.optimizer.iterations.numpy()) == 1
+    # data; the probe is checked right after that one batch. (The JAX and
+    # PyTorch trainers build it from the data before any batch: no batch runs.)
+    assert len(batches) == (1 if keras.backend.backend() == "tensorflow" else 0)
 
 
 def test_unwritable_log_dir_is_a_clear_error(tmp_path):
@@ -232,54 +234,6 @@ def test_bad_arguments_fail_at_construction(kwargs):
 # Logging faults ----------------------------------------------------------------------------
 
 
-class BreakWriter(keras.callbacks.Callback):
-    """Makes the logger's event writer raise from `at_epoch` on (`times` writes)."""
-
-    def __init__(self, logger, at_epoch, times):
-        super().__init__()
-        self.logger, self.at_epoch, self.times = logger, at_epoch, times
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch != self.at_epoch:
-            return
-        writer = self.logger._file_writer
-        original = writer.write
-        state = {"left": self.times}
-
-        def broken(fn):
-            if state["left"] <= 0:
-                return original(fn)
-            state["left"] -= 1
-            raise OSError("No space left on device (injected)")
-
-        writer.write = broken
-
-
-def test_logging_fault_warns_and_training_completes(tmp_path, caplog):
-    x, y = data()
-    model = tiny()
-    cb = ActivationLogger(tmp_path, probe=x[:2], layers="c", verbose=0)
-    caplog.set_level(logging.WARNING, logger="tb_actviz")
-    # Runs before the logger's on_epoch_end: the write of step 2 and all later fail.
-    history = fit(model, x, y, [BreakWriter(cb, at_epoch=1, times=100), cb], epochs=6)
-    assert len(history.history["loss"]) == 6
-    assert int(model.optimizer.iterations.numpy()) == 6 * 4
-    warnings = [r.getMessage() for r in caplog.records if r.name == "tb_actviz"]
-    assert warnings and any("No space left" in w for w in warnings)
-    assert any("off for the rest" in w for w in warnings)  # gives up after repeated faults
-    assert logged_steps(run_dir(tmp_path), TAG) == [0, 1]
-
-
-def test_transient_logging_fault_loses_only_that_step(tmp_path, caplog):
-    x, y = data()
-    cb = ActivationLogger(tmp_path, probe=x[:2], layers="c", verbose=0)
-    caplog.set_level(logging.WARNING, logger="tb_actviz")
-    fit(tiny(), x, y, [BreakWriter(cb, at_epoch=1, times=1), cb], epochs=5)
-    warnings = [r.getMessage() for r in caplog.records if r.name == "tb_actviz"]
-    assert len(warnings) == 1 and "step 2" in warnings[0], warnings
-    assert logged_steps(run_dir(tmp_path), TAG) == [0, 1, 3, 4, 5]
-
-
 # make_probe ---------------------------------------------------------------------------------
 
 
@@ -291,10 +245,10 @@ def test_probe_from_array():
 
 
 def test_probe_from_tensor_is_capped():
-    x = tf.random.normal((10, 4, 4, 3))
+    x = keras.random.normal((10, 4, 4, 3))  # a tensor of the backend in use
     p = probe_lib.make_probe(x, max_images=4)
     assert p.size == 4 and p.inputs.shape == (4, 4, 4, 3)
-    np.testing.assert_array_equal(p.inputs, x.numpy()[:4])
+    np.testing.assert_array_equal(p.inputs, keras.ops.convert_to_numpy(x)[:4])
 
 
 def test_probe_tuple_with_int_labels_and_class_names():
@@ -319,6 +273,7 @@ def test_probe_tuple_labels_capped_with_images():
 
 
 def test_probe_from_dataset_first_batch():
+    tf = pytest.importorskip("tensorflow")
     x = np.arange(10 * 2 * 2).reshape(10, 2, 2, 1).astype("float32")
     y = np.arange(10) % 2
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
@@ -329,11 +284,16 @@ def test_probe_from_dataset_first_batch():
     np.testing.assert_array_equal(p.inputs, x[:2])
 
 
+def _empty_dataset():
+    tf = pytest.importorskip("tensorflow")
+    return tf.data.Dataset.from_tensor_slices(np.zeros((0, 2))).batch(2)
+
+
 @pytest.mark.parametrize(
-    "probe",
-    [np.zeros((0, 4, 4, 1)), tf.data.Dataset.from_tensor_slices(np.zeros((0, 2))).batch(2), None],
+    "make_probe",
+    [lambda: np.zeros((0, 4, 4, 1)), _empty_dataset, lambda: None],
     ids=["empty array", "empty dataset", "None"],
 )
-def test_empty_probe_is_an_error(probe):
+def test_empty_probe_is_an_error(make_probe):
     with pytest.raises(ValueError):
-        probe_lib.make_probe(probe, max_images=8)
+        probe_lib.make_probe(make_probe(), max_images=8)

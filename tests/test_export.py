@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tb_actviz import ActivationLogger, colormaps, export, metadata
+from tb_actviz import ActivationLogger, export, metadata
+from tb_actviz.format import colormaps
 from tb_actviz.reader import LogReader
 
 EPOCHS = 3

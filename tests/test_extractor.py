@@ -10,12 +10,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from conftest import area_average, dequantize
-from tb_actviz import extractor, images, layer_selection, map_encoding, summary_v2
-from tb_actviz.extractor import map_geometry
+from conftest import area_average, dequantize, to_numpy
+from tb_actviz.capture import backends, extractor, layer_selection
+from tb_actviz.format import geometry, images, map_encoding
 
 L = keras.layers
 MIN, MAX, MEAN, STD, POS, NONFINITE = range(6)
+
+
+def map_geometry(layer, shape, max_filters, max_map_size):
+    """The geometry the callback picks for `layer` (its data format read as
+    `extractor.LoggedLayer.of` reads it)."""
+    channels_first = getattr(layer, "data_format", None) == "channels_first"
+    return geometry.map_geometry(layer.name, shape, channels_first, max_filters, max_map_size)
 
 
 def numpy_stats(x):
@@ -325,18 +332,17 @@ def test_log_pipeline_all_map_kinds_match_reference():
     ]
     assert [l.geometry.map_kind for l in logged] == ["maps", "sequence", "units",
                                                       "volume_max_projection"]
-    pipeline = extractor.LogPipeline(model, logged)
-    traced = summary_v2.trace(pipeline)
-    layer_maps = summary_v2.to_numpy(traced(keras.ops.convert_to_tensor(x)))
+    compiled = backends.compile_pipeline(extractor.LogPipeline(model, logged))
+    layer_maps = compiled(keras.ops.convert_to_tensor(x))
     for _ in range(2):
-        traced(keras.ops.convert_to_tensor(x))
-    assert pipeline.trace_count == 1
+        compiled(keras.ops.convert_to_tensor(x))
+    assert compiled.compile_count == (0 if keras.backend.backend() == "torch" else 1)
     for l, maps in zip(logged, layer_maps):
         g = l.geometry
         assert maps.shape == (3, g.num_filters, g.map_height, g.map_width)
         stats = map_encoding.statistics(maps).transpose(1, 0, 2)
         strips = map_encoding.strips(maps, stats.transpose(1, 0, 2))
-        direct = np.asarray(keras.Model(model.inputs, l.entry.layer.output)(x))
+        direct = to_numpy(keras.Model(model.inputs, l.entry.layer.output)(x))
         ref = reference_nhwc(direct, g.map_kind)[..., : g.num_filters]
         assert stats.shape == (g.num_filters, 3, 6) and stats.dtype == np.float32
         assert strips.shape == (g.num_filters, g.map_height, 3 * g.map_width)
@@ -371,7 +377,7 @@ def test_build_extractor_nested_paths_one_model():
     x = np.random.default_rng(1).normal(size=(2, 12, 12, 3)).astype("float32")
     paths = ["vgg16/block1_conv1", "gap", "vgg16/block2_conv1", "mid/inner/deep_conv"]
     ex = extractor.build_extractor(model, paths)
-    outputs = [np.asarray(o) for o in ex(x)]
+    outputs = [to_numpy(o) for o in ex(x)]
     base = model.get_layer("vgg16")
     scaled = 2.0 * x
     expected = [
@@ -381,7 +387,7 @@ def test_build_extractor_nested_paths_one_model():
         model.get_layer("mid").get_layer("inner")(scaled),
     ]
     for path, got, want in zip(paths, outputs, expected):
-        np.testing.assert_allclose(got, np.asarray(want), rtol=1e-5, atol=1e-5, err_msg=path)
+        np.testing.assert_allclose(got, to_numpy(want), rtol=1e-5, atol=1e-5, err_msg=path)
 
 
 def test_build_extractor_rejects_subclassed_model():

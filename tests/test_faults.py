@@ -5,6 +5,7 @@ TensorBoard server (both loaders) serves whatever is intact without a 500.
 """
 
 import glob
+import logging
 import os
 import random
 import shutil
@@ -81,61 +82,117 @@ def test_exit_without_train_end_is_clean(tmp_path):
     assert LogReader(str(tmp_path)).steps("train", metadata.layer_tag("c1")) == [0]
 
 
-class _FailingWrites:
-    """Stands in for the callback's file writer: after one good write (step 0),
-    the disk is full for `count` writes."""
+class FillDisk(keras.callbacks.Callback):
+    """Runs out of space for real: fills the small file system `fs` at train
+    begin (`fill_at="begin"`) or at the end of epoch `fill_at`, before the
+    logger's own hook, and gives the space back at the end of epoch `free_at`
+    once the logger has counted the logs that failed meanwhile."""
 
-    def __init__(self, real, count, good_first=True):
-        self.real, self.count, self.good_first = real, count, good_first
+    def __init__(self, fs, logger, fill_at, free_at=None):
+        super().__init__()
+        self.fs, self.logger, self.fill_at, self.free_at = fs, logger, fill_at, free_at
 
-    def write(self, write_fn):
-        if self.good_first:
-            self.good_first = False
-        elif self.count > 0:
-            self.count -= 1
-            raise OSError(28, "No space left on device")
-        self.real.write(write_fn)
+    def on_train_begin(self, logs=None):
+        if self.fill_at == "begin":
+            self.fs.fill()
 
-    def close(self):
-        self.real.close()
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.fill_at:
+            self.logger.flush()  # the log before is on disk
+            self.fs.fill()
+        if epoch == self.free_at:
+            self.logger.flush()  # the failed log is counted
+            self.fs.free()
 
 
-def _fit_with_failing_writes(tmp_path, failures, good_first=True):
-    x, y = _data()
-    logger = ActivationLogger(str(tmp_path), probe=x[:4], verbose=0)
-
-    class BreakDiskAfterFirstLog(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):  # after the logger's, before any write
-            logger._file_writer = _FailingWrites(logger._file_writer, failures, good_first)
-
-    history = _tiny_model().fit(
-        x, y, epochs=EPOCHS, verbose=0, callbacks=[logger, BreakDiskAfterFirstLog()]
+def _model_with_large_logs():
+    """Logs of ~20 KB: more than the free end of the event file's last page,
+    which a full tmpfs still lets a small append fill."""
+    model = keras.Sequential(
+        [keras.Input((10, 10, 1)), layers.Conv2D(32, 3, name="c1"), layers.Flatten(), layers.Dense(2)]
     )
-    return history, LogReader(str(tmp_path)).steps("train", metadata.layer_tag("c1"))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
 
 
-def test_io_errors_warn_retry_and_training_goes_on(tmp_path, caplog):
-    history, steps = _fit_with_failing_writes(tmp_path, failures=2)
+def _fit_on_full_disk(fs, fill_at, free_at, epochs=EPOCHS):
+    x, y = _data()
+    logger = ActivationLogger(fs.path, probe=x[:4], max_map_size=16, verbose=0)
+    history = _model_with_large_logs().fit(
+        x, y, epochs=epochs, verbose=0, callbacks=[FillDisk(fs, logger, fill_at, free_at), logger]
+    )
+    return history, LogReader(fs.path).steps("train", metadata.layer_tag("c1"))
+
+
+def _event_records_are_whole(run_dir):
+    """Every event file of `run_dir` parses to its end with TensorBoard's
+    reader: no torn record."""
+    from tensorboard.backend.event_processing import event_file_loader
+
+    paths = glob.glob(os.path.join(run_dir, "events.out.tfevents.*"))
+    assert paths
+    for path in paths:
+        records = list(event_file_loader.RawEventFileLoader(path).Load())
+        assert records, path
+        assert sum(len(r) + 16 for r in records) == os.path.getsize(path), path
+
+
+@pytest.mark.parametrize("load_fast", ["true", "false"])
+def test_disk_full_warns_each_lost_log_and_training_goes_on(small_filesystem, caplog, tensorboard_factory, load_fast):
+    caplog.set_level(logging.WARNING, logger="tb_actviz")
+    history, steps = _fit_on_full_disk(small_filesystem, fill_at=0, free_at=2)
     assert len(history.history["loss"]) == EPOCHS  # training completed
-    assert steps == [0, 3, 4, 5, 6]  # steps 1 and 2 failed, then logging recovered
-    retries = [r for r in caplog.records if "could not log step" in r.getMessage()]
-    assert len(retries) == 2
+    assert steps == [0, 3, 4, 5, 6]  # steps 1 and 2 found the disk full, then logging recovered
+    warnings = [r.getMessage() for r in caplog.records if "could not log step" in r.getMessage()]
+    assert len(warnings) == 2 and all("No space left on device" in w for w in warnings), warnings
+    assert "step 1" in warnings[0] and "step 2" in warnings[1]
+    _event_records_are_whole(os.path.join(small_filesystem.path, "train"))
+    server = tensorboard_factory(small_filesystem.path, load_fast)
+    tag = metadata.layer_tag("c1")
+    server.wait_until(lambda: server.served_steps("train", tag) == steps, "the steps that were written")
 
 
-def test_probe_images_are_written_with_the_first_log_that_succeeds(tmp_path):
-    # Steps 0 and 1 fail (disk full from the start): the probe images, which
-    # go with step 0, come with step 2 instead.
-    _, steps = _fit_with_failing_writes(tmp_path, failures=2, good_first=False)
+def test_a_transient_fault_loses_only_that_step(small_filesystem, caplog):
+    caplog.set_level(logging.WARNING, logger="tb_actviz")
+    _, steps = _fit_on_full_disk(small_filesystem, fill_at=1, free_at=2, epochs=5)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "tb_actviz"]
+    assert len(warnings) == 1 and "step 2" in warnings[0], warnings
+    assert steps == [0, 1, 3, 4, 5]
+
+
+def test_probe_images_are_written_with_the_first_log_that_succeeds(small_filesystem):
+    # Steps 0 and 1 find the disk full: the probe images, which go with
+    # step 0, come with step 2 instead.
+    _, steps = _fit_on_full_disk(small_filesystem, fill_at="begin", free_at=1)
     assert steps == [2, 3, 4, 5, 6]
-    assert LogReader(str(tmp_path)).steps("train", metadata.PROBE_TAG) == [2]
+    assert LogReader(small_filesystem.path).steps("train", metadata.PROBE_TAG) == [2]
 
 
-def test_repeated_io_errors_stop_logging_with_a_final_message(tmp_path, caplog):
-    history, steps = _fit_with_failing_writes(tmp_path, failures=100)
+def test_repeated_io_errors_stop_logging_with_a_final_message(small_filesystem, caplog):
+    caplog.set_level(logging.WARNING, logger="tb_actviz")
+    history, steps = _fit_on_full_disk(small_filesystem, fill_at=0, free_at=None)
     assert len(history.history["loss"]) == EPOCHS
     assert steps == [0]
     final = [r for r in caplog.records if "logging is off" in r.getMessage()]
     assert len(final) == 1
+
+
+def test_a_removed_log_dir_warns_and_logging_goes_on_in_a_new_file(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="tb_actviz")
+    x, y = _data()
+    logger = ActivationLogger(str(tmp_path / "run"), probe=x[:4], verbose=0)
+
+    class RemoveLogDir(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                logger.flush()
+                shutil.rmtree(str(tmp_path / "run"))
+
+    history = _tiny_model().fit(x, y, epochs=4, verbose=0, callbacks=[RemoveLogDir(), logger])
+    assert len(history.history["loss"]) == 4
+    warnings = [r.getMessage() for r in caplog.records if "could not log step" in r.getMessage()]
+    assert len(warnings) == 1 and "step 2" in warnings[0] and "removed" in warnings[0], warnings
+    assert LogReader(str(tmp_path / "run")).steps("train", metadata.layer_tag("c1")) == [3, 4]
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,8 @@ from tensorboard.data import server_ingester
 from tensorboard.util import grpc_util
 
 from conftest import READY_DEADLINE, area_average, decode_png, dequantize
-from tb_actviz import images, metadata
+from tb_actviz import metadata
+from tb_actviz.format import images
 
 MIN, MAX = 0, 1
 K = len(metadata.STAT_NAMES)

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
-from tb_actviz import images
-from tb_actviz.background_writer import BackgroundWriter
+from tb_actviz.format import images
+from tb_actviz.write.background import BackgroundWorker
 
 
 def pillow_decode(data):
@@ -72,7 +72,7 @@ def test_unsupported_arrays_are_refused(bad):
 
 @pytest.mark.parametrize("count", [0, 1, 2, 5, 49])
 def test_map_shares_keeps_order_over_threads(count):
-    writer = BackgroundWriter(encode_threads=2)
+    writer = BackgroundWorker(encode_threads=2)
     try:
         items = np.arange(count)
         assert writer.map_shares(lambda share: [int(v) * 10 for v in share], items) == [
@@ -85,7 +85,7 @@ def test_map_shares_keeps_order_over_threads(count):
 def test_map_shares_encodes_inline_once_the_pool_refuses_work():
     # At interpreter exit concurrent.futures refuses new work; the job in
     # flight must still finish its log.
-    writer = BackgroundWriter(encode_threads=2)
+    writer = BackgroundWorker(encode_threads=2)
     writer._helpers.shutdown()
     try:
         assert writer.map_shares(lambda share: list(share), [1, 2, 3]) == [1, 2, 3]

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 from keras import layers
 
-from tb_actviz import ActivationLogger, images, metadata
-from tb_actviz.kernels import kernel_strip
+from tb_actviz import ActivationLogger, metadata
+from tb_actviz.format import images
+from tb_actviz.format.blob_layout import kernel_strip
 from tb_actviz.reader import LogReader
 
 

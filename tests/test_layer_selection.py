@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import tb_actviz
-from tb_actviz import layer_selection
-from tb_actviz.layer_selection import list_layers, select_layers, walk_layers
+from tb_actviz.capture import layer_selection
+from tb_actviz.capture.layer_selection import list_layers, select_layers, walk_layers
 
 L = keras.layers
 

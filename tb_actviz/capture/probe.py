@@ -35,6 +35,8 @@ def _to_numpy(value):
         return {k: _to_numpy(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_to_numpy(v) for v in value]
+    if hasattr(value, "detach"):  # a torch tensor, maybe on a device or with grad
+        value = value.detach().cpu()
     if hasattr(value, "numpy"):
         value = value.numpy()
     return np.asarray(value)
@@ -116,3 +118,32 @@ def make_probe(probe, max_images, class_names=None):
         raise ValueError("probe= holds no images: pass a batch such as x_val[:8]")
     count = min(count, max_images)
     return Probe(inputs=_take(x, count), labels=_label_strings(y, count, class_names))
+
+
+def check_fits(probe, model):
+    """Raises a ValueError naming the expected shape if `probe` does not fit
+    `model`'s inputs."""
+    arrays = probe.inputs
+    if isinstance(arrays, dict):
+        arrays = [arrays[getattr(t, "name", "")] if getattr(t, "name", "") in arrays else v
+                  for t, v in zip(model.inputs, arrays.values())]
+    elif not isinstance(arrays, list):
+        arrays = [arrays]
+    if len(arrays) != len(model.inputs):
+        raise ValueError(
+            "probe= gives %d input(s) but the model takes %d: %s"
+            % (len(arrays), len(model.inputs), [tuple(t.shape) for t in model.inputs])
+        )
+    for array, symbolic in zip(arrays, model.inputs):
+        expected = tuple(symbolic.shape[1:])
+        got = tuple(array.shape[1:])
+        fits = len(expected) == len(got) and all(
+            e is None or e == g for e, g in zip(expected, got)
+        )
+        if not fits:
+            raise ValueError(
+                "probe= does not fit the model's input: expected samples "
+                "of shape %s (batch first: (N,) + %s), got %s. Pass a batch "
+                "of model inputs such as x_val[:8]."
+                % (expected, expected, (array.shape[0],) + got)
+            )

@@ -17,7 +17,8 @@ _ENTRY = re.compile(r'(\w+): \{ label: "[^"]*", diverging: \w+, lut: decodeLut\(
 @functools.lru_cache(maxsize=None)
 def lookup_tables():
     """{name: uint8 array (256, 3)} for every colormap of the tab."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "frontend", "colormaps.js")
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.join(package, "frontend", "colormaps.js")
     with open(path, encoding="utf-8") as f:
         text = f.read()
     tables = {

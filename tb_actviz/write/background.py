@@ -1,4 +1,5 @@
-"""Encoding and writing off the training thread, one log at a time."""
+"""A worker thread for one log's formatting and writing, off the training
+thread, one job at a time."""
 
 import concurrent.futures
 import os
@@ -18,8 +19,8 @@ def _lower_this_threads_priority():
             pass
 
 
-class BackgroundWriter:
-    """Runs write jobs on a worker thread, at most one job in flight.
+class BackgroundWorker:
+    """Runs jobs on a worker thread, at most one job in flight.
 
     `submit` first waits for the previous job, so the callback never holds more
     than one log's activations; a job's exception is raised to the caller of
@@ -37,7 +38,7 @@ class BackgroundWriter:
     def __init__(self, encode_threads=2):
         self._shares = encode_threads
         self._worker = concurrent.futures.ThreadPoolExecutor(
-            1, "tb_actviz_writer", initializer=_lower_this_threads_priority
+            1, "tb_actviz_worker", initializer=_lower_this_threads_priority
         )
         self._helpers = concurrent.futures.ThreadPoolExecutor(
             max(1, encode_threads - 1), "tb_actviz_encoder",

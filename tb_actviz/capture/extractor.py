@@ -1,83 +1,19 @@
 """One forward pass of the probe to many layers, and maps ready to store.
 
-Written with `keras.ops` only, so it runs on any Keras 3 backend; the callback
-compiles `LogPipeline.__call__` with the backend's tracer (see `summary_v2`).
+Written with `keras.ops` only, so it runs on any Keras 3 backend;
+`capture.backends` compiles `LogPipeline.maps` with the backend's own means.
 """
 
 import collections
 import dataclasses
-import math
 
 import keras
 import numpy as np
 from keras import ops
 
-from tb_actviz import layer_selection
 from tb_actviz import metadata
-
-
-@dataclasses.dataclass(frozen=True)
-class MapGeometry:
-    """How one layer's output becomes stored maps.
-
-    Attributes:
-      map_kind: "maps", "sequence", "units" or "volume_max_projection".
-      channels_first: whether the channel axis follows the batch axis.
-      source_height, source_width: map size at full resolution.
-      num_filters: channels logged (the first ones).
-      factor: integer area-averaging factor.
-    """
-
-    map_kind: str
-    channels_first: bool
-    source_height: int
-    source_width: int
-    num_filters: int
-    factor: int
-
-    @property
-    def map_height(self):
-        return math.ceil(self.source_height / self.factor)
-
-    @property
-    def map_width(self):
-        return math.ceil(self.source_width / self.factor)
-
-
-def map_geometry(layer, output_shape, max_filters, max_map_size):
-    """Chooses the stored geometry of a layer's output (shape without batch)."""
-    channels_first = getattr(layer, "data_format", None) == "channels_first"
-    rank = len(output_shape)
-    if rank == 1:
-        kind, height, width, channels = "units", 1, output_shape[0], 1
-    elif rank == 2:
-        kind, channels = "sequence", output_shape[0 if channels_first else 1]
-        height, width = 1, output_shape[1 if channels_first else 0]
-    elif rank == 3:
-        kind = "maps"
-        spatial = output_shape[1:] if channels_first else output_shape[:2]
-        channels = output_shape[0 if channels_first else 2]
-        height, width = spatial
-    else:
-        kind = "volume_max_projection"
-        spatial = output_shape[2:] if channels_first else output_shape[1:3]
-        channels = output_shape[0 if channels_first else 3]
-        height, width = spatial
-    if None in (height, width, channels):
-        raise ValueError(
-            "Layer %r has an output shape with unknown sizes %s; tb_actviz "
-            "needs fixed map sizes: give the model a fixed input shape."
-            % (layer.name, tuple(output_shape))
-        )
-    factor = max(1, math.ceil(max(height, width) / max_map_size))
-    return MapGeometry(
-        map_kind=kind,
-        channels_first=channels_first,
-        source_height=height,
-        source_width=width,
-        num_filters=min(channels, max_filters),
-        factor=factor,
-    )
+from tb_actviz.capture import layer_selection
+from tb_actviz.format import geometry as geometry_lib
 
 
 def _as_nhwc(x, geometry):
@@ -125,7 +61,14 @@ def stored_maps(x, factor):
 @dataclasses.dataclass(frozen=True)
 class LoggedLayer:
     entry: layer_selection.LayerEntry
-    geometry: MapGeometry
+    geometry: geometry_lib.MapGeometry
+
+    @classmethod
+    def of(cls, entry, max_filters, max_map_size):
+        channels_first = getattr(entry.layer, "data_format", None) == "channels_first"
+        return cls(entry, geometry_lib.map_geometry(
+            entry.layer.name, entry.output_shape, channels_first, max_filters, max_map_size
+        ))
 
     @property
     def tag(self):
@@ -135,18 +78,26 @@ class LoggedLayer:
 class LogPipeline:
     """Probe batch -> the stored maps of every logged layer, one forward pass.
 
-    Calling it returns one float32 [N, F, h, w] tensor per layer (see
-    `stored_maps`); `map_encoding` turns them into statistics and strips.
+    Both calls return one float32 [N, F, h, w] tensor per layer (see
+    `stored_maps`); `format.map_encoding` turns them into statistics and
+    strips. `__call__` reads the layers' variables; `stateless` takes their
+    values as arguments (for `jax.jit`).
     """
 
     def __init__(self, model, logged_layers):
         self.logged_layers = logged_layers
         self.extractor = build_extractor(model, [l.entry.path for l in logged_layers])
-        self.trace_count = 0
 
     def __call__(self, probe):
-        self.trace_count += 1  # Python side effect: counts traces when compiled
-        outputs = self.extractor(probe, training=False)
+        return self._stored(self.extractor(probe, training=False))
+
+    def stateless(self, trainable_values, non_trainable_values, probe):
+        outputs, _ = self.extractor.stateless_call(
+            trainable_values, non_trainable_values, probe, training=False
+        )
+        return self._stored(outputs)
+
+    def _stored(self, outputs):
         if not isinstance(outputs, (list, tuple)):
             outputs = [outputs]
         results = []
@@ -213,4 +164,6 @@ def build_extractor(model, paths):
             "see in a functional model." % model.name
         )
     tensors = _symbolic_outputs(model, paths)
-    return keras.Model(model.inputs, [tensors[p] for p in paths], name="tb_actviz_extractor")
+    # A single input as a tensor, not a list of one: the probe is passed so.
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    return keras.Model(inputs, [tensors[p] for p in paths], name="tb_actviz_extractor")

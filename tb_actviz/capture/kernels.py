@@ -1,0 +1,52 @@
+"""Which convolution kernels are logged (`kernels=`)."""
+
+import dataclasses
+
+from tb_actviz import metadata
+from tb_actviz.capture import layer_selection
+
+
+@dataclasses.dataclass(frozen=True)
+class KernelLayer:
+    entry: layer_selection.LayerEntry
+    num_filters: int
+
+    @property
+    def tag(self):
+        return metadata.KERNEL_TAG_PREFIX + self.entry.path
+
+    @property
+    def kernel(self):
+        return self.entry.layer.kernel
+
+
+def _has_2d_kernel(entry):
+    layer = entry.layer
+    kernel = getattr(layer, "kernel", None)
+    return (
+        kernel is not None
+        and len(kernel.shape) == 4
+        and kernel.shape[-1] == getattr(layer, "filters", None)
+        and "Transpose" not in entry.class_name
+    )
+
+
+def select_kernel_layers(model, kernels, max_filters):
+    """Resolves `kernels=`: True is the model's first 2-D convolution layer;
+    otherwise a `layers=`-style selection of 2-D convolution layers."""
+    if not kernels:
+        return []
+    if kernels is True:
+        entries = [e for e in layer_selection.walk_layers(model) if _has_2d_kernel(e)]
+        if not entries:
+            raise ValueError("kernels=True: the model has no 2-D convolution layer")
+        entries = entries[:1]
+    else:
+        entries = layer_selection.select_layers(model, kernels, argument="kernels")
+        wrong = [e.path for e in entries if not _has_2d_kernel(e)]
+        if wrong:
+            raise ValueError(
+                "kernels=: %s has no 2-D convolution kernel (kh, kw, in, filters); "
+                "pick Conv2D layers" % ", ".join(wrong)
+            )
+    return [KernelLayer(e, min(e.layer.filters, max_filters)) for e in entries]

@@ -1,0 +1,144 @@
+"""The stored layout of each tag kind, both ways: arrays -> blobs (the writer)
+and blobs -> arrays (`tb_actviz.reader`, `tb-actviz export`).
+
+This is the one Python place that knows what blob `i` of a tag holds
+(docs/format.md): the plugin data of each kind, the encoding of a layer's
+statistics and strips, of kernels and of the probe images, and their decoding.
+"""
+
+import numpy as np
+
+from tb_actviz import metadata
+from tb_actviz import plugin_data_pb2
+from tb_actviz.format import images
+from tb_actviz.format import map_encoding
+
+_FLOAT32 = "<f4"
+
+
+# Plugin data: constant for a tag ------------------------------------------------
+
+
+def layer_plugin_data(path, index, class_name, output_shape, geometry, num_images):
+    """The `ActivationsPluginData` of a LAYER tag.
+
+    Args:
+      path, index, class_name: the layer's identity (`LayerEntry`).
+      output_shape: the output shape without the batch axis (None: unknown).
+      geometry: the layer's `format.geometry.MapGeometry`.
+      num_images: probe images per step.
+    """
+    return plugin_data_pb2.ActivationsPluginData(
+        kind=metadata.Kind.LAYER,
+        layer_path=path,
+        layer_index=index,
+        layer_class=class_name,
+        output_shape=[-1 if d is None else int(d) for d in output_shape],
+        map_kind=geometry.map_kind,
+        num_images=num_images,
+        filter_indices=list(range(geometry.num_filters)),
+        map_height=geometry.map_height,
+        map_width=geometry.map_width,
+        source_height=geometry.source_height,
+        source_width=geometry.source_width,
+        downsample_factor=geometry.factor,
+        stat_names=list(metadata.STAT_NAMES),
+    )
+
+
+def kernel_plugin_data(path, index, class_name, kernel_shape, num_filters):
+    """The `ActivationsPluginData` of a KERNELS tag; `kernel_shape` is
+    (kh, kw, in, out)."""
+    kh, kw, inputs, outputs = (int(d) for d in kernel_shape)
+    return plugin_data_pb2.ActivationsPluginData(
+        kind=metadata.Kind.KERNELS,
+        layer_path=path,
+        layer_index=index,
+        layer_class=class_name,
+        output_shape=[kh, kw, inputs, outputs],
+        filter_indices=list(range(num_filters)),
+        map_height=kh,
+        map_width=kw,
+        channels=3 if inputs == 3 else 1,
+    )
+
+
+def probe_plugin_data(labels, channels):
+    """The `ActivationsPluginData` of the PROBE tag."""
+    return plugin_data_pb2.ActivationsPluginData(
+        kind=metadata.Kind.PROBE,
+        num_images=len(labels),
+        labels=list(labels),
+        channels=channels,
+    )
+
+
+# Encoding -----------------------------------------------------------------------
+
+
+def layer_blobs(maps, encode_pngs=images.encode_pngs):
+    """One layer's stored maps float32 [N, F, h, w] -> its blobs and strips.
+
+    Args:
+      maps: the maps of one log.
+      encode_pngs: `images.encode_pngs` or a parallel version of it (same
+        result, list of PNG bytes for a uint8 stack).
+
+    Returns:
+      (blobs, strips): blob 0 the statistics [F, N, K] float32, blob 1 + f the
+      PNG strip of filter f; and the uint8 strips [F, h, N * w].
+    """
+    stats = map_encoding.statistics(maps)
+    strips = map_encoding.strips(maps, stats)
+    stats_blob = stats.transpose(1, 0, 2).astype(_FLOAT32).tobytes()
+    return [stats_blob] + list(encode_pngs(strips)), strips
+
+
+def kernel_strip(weights):
+    """Kernels (kh, kw, in, F) -> (uint8 strip (kh, F * kw[, 3]), float32 [F, 2]).
+
+    Three input channels are drawn as RGB, others as the mean over inputs;
+    each kernel is scaled to 0-255 with its own range.
+    """
+    weights = np.asarray(weights, dtype=np.float32)
+    if weights.shape[2] != 3:
+        weights = weights.mean(axis=2, keepdims=True)
+    patches = np.moveaxis(weights, 3, 0)  # (F, kh, kw, C)
+    low = patches.min(axis=(1, 2, 3))
+    high = patches.max(axis=(1, 2, 3))
+    span = np.where(high > low, high - low, 1.0)
+    scaled = (patches - low[:, None, None, None]) * (255.0 / span)[:, None, None, None]
+    pixels = np.round(scaled).astype(np.uint8)
+    count, kh, kw, channels = pixels.shape
+    strip = pixels.transpose(1, 0, 2, 3).reshape(kh, count * kw, channels)
+    return (strip[..., 0] if channels == 1 else strip), np.stack([low, high], axis=1)
+
+
+def kernel_blobs(weights):
+    """A KERNELS tag's blobs for kernels (kh, kw, in, F): ranges, then the strip."""
+    strip, ranges = kernel_strip(weights)
+    return [ranges.astype(_FLOAT32).tobytes(), images.encode_png(strip)]
+
+
+def probe_blobs(inputs, max_side, channels_first):
+    """The PROBE tag's blobs (one PNG per image; sizes may differ) and its
+    channel count, for the probe's first input [N, ...]."""
+    shown = [images.display_image(sample, max_side, channels_first) for sample in inputs]
+    return [images.encode_png(pixels) for pixels, _ in shown], shown[0][1]
+
+
+# Decoding -----------------------------------------------------------------------
+
+
+def decode_stats(data, info):
+    """Blob 0 of a LAYER tag -> float32 [F, N, K]."""
+    count = len(info.filter_indices)
+    return np.frombuffer(data, dtype=_FLOAT32).reshape(count, info.num_images, len(info.stat_names))
+
+
+def decode_strip(data, info):
+    """Blob 1 + f of a LAYER tag -> uint8 [N, h, w]."""
+    strip = images.decode_png(data)
+    h, w = strip.shape[0], strip.shape[1] // info.num_images
+    return strip.reshape(h, info.num_images, w).transpose(1, 0, 2)
+

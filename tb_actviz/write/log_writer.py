@@ -1,0 +1,149 @@
+"""One run's logs: format a captured log and write it, off the training thread.
+
+The training thread hands over a `capture.log_capture.CapturedLog` (host
+numpy arrays) with `submit`; a background job turns it into blobs
+(`format.blob_layout`), summaries (`summary_v2`) and events, and writes them
+in one piece (`write.event_file_writer`). At most one log is in flight: the
+next `submit` (or `collect`) first waits for it and counts its outcome with the
+`FailurePolicy`, so a lost log is warned about and never reported as written.
+"""
+
+import dataclasses
+import functools
+import time
+
+from tensorboard.compat.proto import event_pb2
+
+from tb_actviz import metadata
+from tb_actviz import summary_v2
+from tb_actviz.format import blob_layout
+from tb_actviz.format import colormaps
+from tb_actviz.format import images
+from tb_actviz.write import background
+from tb_actviz.write import event_file_writer
+
+
+@dataclasses.dataclass(frozen=True)
+class TagSeries:
+    """A tag written at every log, and its constant plugin data."""
+
+    tag: str
+    plugin_data: object
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeImages:
+    """The probe as the PROBE tag shows it.
+
+    Attributes:
+      inputs: the probe's first input, [N, ...] numpy.
+      labels: one string per image.
+      max_side: the largest side of a stored probe image.
+      channels_first: the Keras image data format.
+    """
+
+    inputs: object
+    labels: tuple
+    max_side: int
+    channels_first: bool
+
+
+class LogWriter:
+    """Writes a run's logs: the probe images once, then every layer and kernel
+    tag at every step.
+
+    Args:
+      run_dir: the run's directory; the event file is created there on the
+        first write.
+      layers: a `TagSeries` per logged layer, in capture order.
+      kernels: a `TagSeries` per kernel layer.
+      probe: the `ProbeImages`, written with the first log that succeeds.
+      failures: the `FailurePolicy` that counts lost logs.
+      image_grids: also write each layer's first-image grid as a standard
+        Images-tab summary (tag `metadata.GRID_TAG_PREFIX + layer path`).
+      on_first_written: called once with the bytes per tag of the first log
+        that reached the disk.
+    """
+
+    def __init__(self, run_dir, layers, kernels, probe, failures, image_grids=False,
+                 on_first_written=None):
+        self._layers = layers
+        self._kernels = kernels
+        self._probe = probe
+        self._failures = failures
+        self._image_grids = image_grids
+        self._on_first_written = on_first_written
+        self._events = event_file_writer.EventFileWriter(run_dir)
+        self._worker = background.BackgroundWorker()
+        self._encode_pngs = functools.partial(self._worker.map_shares, images.encode_pngs)
+        self._in_flight = None  # (step, with_probe)
+        self._probe_written = False
+
+    def submit(self, step, captured):
+        """Starts writing `captured` as `step` in the background, after the
+        log in flight (whose outcome this counts). Never raises."""
+        self.collect()
+        if self._failures.disabled:
+            return
+        with_probe = not self._probe_written
+        try:
+            self._worker.submit(lambda: self._write(step, captured, with_probe))
+        except Exception as e:  # the interpreter is exiting: no new threads
+            self._failures.failed(step, e)
+            return
+        self._in_flight = (step, with_probe)
+
+    def collect(self):
+        """Waits for the log in flight and counts its outcome."""
+        if self._in_flight is None:
+            return
+        (step, with_probe), self._in_flight = self._in_flight, None
+        try:
+            written = self._worker.wait()
+        except Exception as e:  # a logging fault must not cost the training run
+            self._failures.failed(step, e)
+            return
+        self._failures.succeeded()
+        self._probe_written = self._probe_written or with_probe
+        if self._on_first_written is not None:
+            report, self._on_first_written = self._on_first_written, None
+            report(written)
+
+    def close(self):
+        """Writes the log in flight, then closes the worker and the file."""
+        try:
+            self.collect()
+        finally:
+            self._worker.close()
+            self._events.close()
+
+    def _write(self, step, captured, with_probe):
+        """The background job: returns the bytes of each layer and kernel tag."""
+        summaries, sizes = [], []
+        if with_probe:
+            summaries.append(self._probe_summary())
+        for series, maps in zip(self._layers, captured.layer_maps):
+            blobs, strips = blob_layout.layer_blobs(maps, self._encode_pngs)
+            summaries.append(summary_v2.activations_pb(series.tag, blobs, series.plugin_data))
+            sizes.append(sum(len(b) for b in blobs))
+            if self._image_grids:
+                grid = images.filter_grid(strips, 0, series.plugin_data.num_images)
+                summaries.append(summary_v2.grid_image_pb(
+                    metadata.GRID_TAG_PREFIX + series.plugin_data.layer_path,
+                    colormaps.apply(grid),
+                ))
+        for series, weights in zip(self._kernels, captured.kernel_weights):
+            blobs = blob_layout.kernel_blobs(weights)
+            summaries.append(summary_v2.activations_pb(series.tag, blobs, series.plugin_data))
+            sizes.append(sum(len(b) for b in blobs))
+        wall_time = time.time()
+        self._events.write_events(
+            [event_pb2.Event(wall_time=wall_time, step=step, summary=s) for s in summaries]
+        )
+        return sizes
+
+    def _probe_summary(self):
+        p = self._probe
+        blobs, channels = blob_layout.probe_blobs(p.inputs, p.max_side, p.channels_first)
+        plugin_data = blob_layout.probe_plugin_data(p.labels, channels)
+        return summary_v2.activations_pb(metadata.PROBE_TAG, blobs, plugin_data)
