@@ -5,9 +5,12 @@ The data ships with scikit-image (`skimage.data.lfw_subset()`: 100 faces and
 
     python examples/faces.py --log_dir logs/faces
     tensorboard --logdir logs/faces     # then open the Activations tab
+
+Any Keras backend: KERAS_BACKEND=jax (or torch) python examples/faces.py.
 """
 
 import argparse
+import importlib.util
 
 import keras
 import numpy as np
@@ -56,6 +59,15 @@ def activation_logger(log_dir, x_val, y_val, probe_size, logger_class=Activation
     )
 
 
+def scalar_logger(log_dir):
+    """Keras's own TensorBoard callback (loss and accuracy) where TensorFlow
+    is installed: it needs TensorFlow on every backend. tb_actviz does not."""
+    if importlib.util.find_spec("tensorflow") is None:
+        print("TensorFlow is not installed: logging activations only, no scalars.")
+        return []
+    return [keras.callbacks.TensorBoard(log_dir)]
+
+
 def parse_arguments(argv, description, log_dir, epochs, image_size, probe_size):
     """The examples' command line, with each example's defaults."""
     parser = argparse.ArgumentParser(description=description)
@@ -81,8 +93,7 @@ def main(argv=None):
         epochs=args.epochs,
         batch_size=16,
         verbose=2,
-        callbacks=[
-            keras.callbacks.TensorBoard(args.log_dir),
+        callbacks=scalar_logger(args.log_dir) + [
             activation_logger(args.log_dir, x_val, y_val, args.probe_size),
         ],
     )

@@ -47,8 +47,7 @@ def main(argv=None):
         epochs=args.epochs,
         batch_size=16,
         verbose=2,
-        callbacks=[
-            keras.callbacks.TensorBoard(args.log_dir),
+        callbacks=faces.scalar_logger(args.log_dir) + [
             ActivationLogger(
                 args.log_dir,
                 probe=(x_val[: args.probe_size], y_val[: args.probe_size]),

@@ -10,14 +10,25 @@ __version__ = "0.1.0"
 __all__ = ["ActivationLogger", "list_layers"]
 
 
+def _import_keras_side(module):
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name != "keras":
+            raise
+        raise ImportError(
+            "tb_actviz's callback needs Keras 3 and a backend: pip install "
+            "'tb_actviz[tensorflow]', 'tb_actviz[jax]' or 'tb_actviz[torch]' "
+            "(serving logs in TensorBoard needs neither)."
+        ) from e
+
+
 def __getattr__(name):
     # Imported lazily: the TensorBoard plugin side must not need Keras.
     if name == "ActivationLogger":
-        from tb_actviz.callback import ActivationLogger
-
-        return ActivationLogger
+        return _import_keras_side("tb_actviz.callback").ActivationLogger
     if name == "list_layers":
-        from tb_actviz.capture.layer_selection import list_layers
-
-        return list_layers
+        return _import_keras_side("tb_actviz.capture.layer_selection").list_layers
     raise AttributeError("module 'tb_actviz' has no attribute %r" % name)

@@ -246,7 +246,8 @@ class ActivationLogger(keras.callbacks.Callback):
     # Set-up, validated before any training step ------------------------------
 
     def set_model(self, model):
-        _check_keras_3_model(model)
+        # DistributedDataParallel wraps the Keras model on torch.
+        layer_selection.check_keras_3_model(getattr(model, "module", model))
         super().set_model(model)
 
     def _prepare(self):
@@ -374,19 +375,3 @@ class ActivationLogger(keras.callbacks.Callback):
         if writer is not None:
             writer.close()
 
-
-def _check_keras_3_model(model):
-    """tf_keras (Keras 2, `TF_USE_LEGACY_KERAS=1`) models fail deep inside
-    Keras; say what is wrong instead."""
-    model = getattr(model, "module", model)  # torch DistributedDataParallel
-    if not isinstance(model, keras.Model):
-        module = type(model).__module__
-        hint = (
-            " It is a tf_keras (Keras 2) model: tb_actviz needs Keras 3 "
-            "(`pip install keras>=3`, and unset TF_USE_LEGACY_KERAS)."
-            if module.startswith(("tf_keras", "keras.src.engine", "tensorflow")) else ""
-        )
-        raise TypeError(
-            "ActivationLogger needs a Keras 3 keras.Model; got %s.%s.%s"
-            % (module, type(model).__name__, hint)
-        )

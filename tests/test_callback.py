@@ -2,6 +2,8 @@
 
 import os
 import re
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -297,3 +299,33 @@ def _empty_dataset():
 def test_empty_probe_is_an_error(make_probe):
     with pytest.raises(ValueError):
         probe_lib.make_probe(make_probe(), max_images=8)
+
+
+# Models and environments that cannot be logged -----------------------------------------
+
+
+def test_a_tf_keras_model_is_refused_with_what_to_do(tmp_path):
+    tf_keras = pytest.importorskip("tf_keras")
+    from tb_actviz import list_layers
+
+    model = tf_keras.Sequential([tf_keras.Input((6, 6, 1)), tf_keras.layers.Conv2D(2, 3, name="c")])
+    model.compile("sgd", "mse")
+    x = np.zeros((4, 6, 6, 1), "float32")
+    with pytest.raises(TypeError, match="tf_keras .Keras 2. model.*needs Keras 3"):
+        list_layers(model)
+    with pytest.raises(TypeError, match="tf_keras .Keras 2. model.*needs Keras 3"):
+        model.fit(x, np.zeros((4, 4, 4, 2)), verbose=0,
+                  callbacks=[ActivationLogger(tmp_path, probe=x, verbose=0)])
+    assert not os.path.exists(run_dir(tmp_path))
+
+
+def test_without_keras_the_import_says_what_to_install():
+    code = (
+        "import sys; sys.modules['keras'] = None\n"
+        "try:\n"
+        "    from tb_actviz import ActivationLogger\n"
+        "except ImportError as e:\n"
+        "    print(e)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert "pip install 'tb_actviz[tensorflow]', 'tb_actviz[jax]' or 'tb_actviz[torch]'" in done.stdout, done

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from keras import layers, ops
 
-from conftest import compiles_per_training, to_numpy
+from conftest import area_average, compiles_per_training, to_numpy
 from tb_actviz import ActivationLogger, metadata
 from tb_actviz.reader import LogReader
 
@@ -280,3 +280,67 @@ def test_subclassed_model_gets_a_clear_error(tmp_path):
     callback = ActivationLogger(str(tmp_path), probe=_images(), verbose=0)
     with pytest.raises(ValueError, match="subclassed.*functional"):
         model.fit(_images(), _labels(), epochs=1, verbose=0, callbacks=[callback])
+
+
+def _assert_logged_maps_match(snapshot, outputs):
+    """The stored maps equal `outputs` (NHWC, the model's own, area-averaged
+    as stored) within one 8-bit step of each map's range."""
+    factor = snapshot.info.downsample_factor
+    count = len(snapshot.info.filter_indices)
+    expected = area_average(np.asarray(outputs)[..., :count], factor).transpose(3, 0, 1, 2)
+    span = (snapshot.stat("max") - snapshot.stat("min"))[..., None, None]
+    assert np.all(np.abs(snapshot.values() - expected) <= span / 255 + 1e-4 * (1 + np.abs(expected)))
+
+
+def test_nested_vgg16_first_and_last_conv_layers_as_the_seed_selects_them(tmp_path):
+    # The seed case: keras.applications.VGG16 (weights=None) nested in a
+    # classifier, "vgg16/1" and "vgg16/-2" its first and last conv layers.
+    keras.utils.set_random_seed(0)
+    base = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
+    model = keras.Sequential([keras.Input((32, 32, 3)), base, layers.GlobalAveragePooling2D(),
+                              layers.Dense(2)])
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = _images(8, 32), _labels(8)
+    callback = ActivationLogger(str(tmp_path), probe=x[:4], layers=["vgg16/1", "vgg16/-2"],
+                                max_map_size=16, verbose=0)
+    model.fit(x, y, epochs=1, batch_size=4, verbose=0, callbacks=[callback])
+    reader = LogReader(str(tmp_path))
+    paths = {md.layer_path for md in reader.tags()["train"].values() if md.kind == metadata.Kind.LAYER}
+    assert paths == {"vgg16/block1_conv1", "vgg16/block5_conv3"}
+    for name in ("block1_conv1", "block5_conv3"):
+        tag = metadata.layer_tag("vgg16/" + name)
+        assert reader.steps("train", tag) == [0, 1]
+        own = to_numpy(keras.Model(base.inputs, base.get_layer(name).output)(x[:4]))
+        _assert_logged_maps_match(reader.layer("train", tag), own)
+
+
+def test_each_log_reads_the_weights_of_its_step(tmp_path):
+    # Logged every batch: the maps of step s are the model's own output
+    # after s batches, read through Keras's accessors at that very batch
+    # (on JAX the weights live outside the model mid-epoch).
+    keras.utils.set_random_seed(0)
+    model, x, y, _, _ = functional()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    own = {}
+
+    class RecordOwnOutputs(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.done = 0
+
+        def on_train_batch_begin(self, batch, logs=None):
+            m = self.model
+            own[self.done] = to_numpy(keras.Model(m.inputs, m.get_layer("c1").output)(x[:4]))
+            self.done += 1
+
+    logger = ActivationLogger(str(tmp_path), probe=x[:4], layers="c1", update_freq=1, verbose=0)
+    # The logger first: it must read this step's weights by itself.
+    model.fit(x, y, epochs=1, batch_size=2, verbose=0, callbacks=[logger, RecordOwnOutputs()])
+    reader = LogReader(str(tmp_path))
+    tag = metadata.layer_tag("c1")
+    steps = reader.steps("train", tag)
+    assert steps == [0, 1, 2, 3, 4]
+    for step in steps[:-1]:  # the last is logged at epoch end, after the last batch
+        _assert_logged_maps_match(reader.layer("train", tag, step), own[step])
+    changes = [np.abs(own[s + 1] - own[s]).max() for s in range(3)]
+    assert min(changes) > 0  # the weights did change between the logs compared

@@ -60,6 +60,25 @@ class LayerEntry:
         return "Conv" in self.class_name and not self.is_model
 
 
+def check_keras_3_model(model):
+    """Raises a TypeError naming the fix when `model` is not a Keras 3 model
+    (a tf_keras, i.e. Keras 2, model fails deep inside Keras otherwise)."""
+    if isinstance(model, keras.Model):
+        return
+    module = type(model).__module__
+    hint = ""
+    if module.startswith(("tf_keras", "keras.src.engine", "tensorflow")):
+        hint = (
+            " It is a tf_keras (Keras 2) model, as tf.keras gives with "
+            "TF_USE_LEGACY_KERAS=1: tb_actviz needs Keras 3. Build the model "
+            "with `import keras` (keras>=3) and unset TF_USE_LEGACY_KERAS."
+        )
+    raise TypeError(
+        "tb_actviz needs a Keras 3 keras.Model; got %s.%s.%s"
+        % (module, type(model).__name__, hint)
+    )
+
+
 def first_output(layer):
     """The symbolic output of a layer's first call (shared layers: first use)."""
     nodes = getattr(layer, "_inbound_nodes", None)
@@ -163,6 +182,7 @@ def list_layers(model, print_fn=print):
     # 3      vgg16/1   vgg16/block1_conv1  Conv2D  (224, 224, 64)   yes
     ```
     """
+    check_keras_3_model(model)
     entries = walk_layers(model)
     if print_fn is not None:
         print_fn(format_layer_table(entries))
@@ -269,6 +289,7 @@ def select_layers(model, layers=None, max_layers=DEFAULT_MAX_LAYERS, argument="l
       ValueError: an item selects nothing, is ambiguous, or selects a layer
         that cannot be logged; the message lists the model's layers.
     """
+    check_keras_3_model(model)
     entries = walk_layers(model)
     if layers is None:
         convs = [e for e in entries if e.is_conv and e.loggable]
