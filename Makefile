@@ -7,7 +7,15 @@ BIN := $(VENV)/bin
 PORT ?= 6006
 LOGDIR ?= logs/faces
 
-.PHONY: setup demo test bench screenshots clean
+# The tests that run on every Keras backend (the browser, server and export
+# tests read log dirs and run once, in the TensorFlow venv).
+BACKEND_TESTS := tests/test_callback.py tests/test_models.py tests/test_faults.py \
+	tests/test_format.py tests/test_extractor.py tests/test_kernels.py \
+	tests/test_layer_selection.py tests/test_event_file_writer.py \
+	tests/test_metadata.py tests/test_distributed_backends.py
+
+.PHONY: setup setup-backends demo test test-tensorflow test-jax test-torch \
+	test-backends-agree test-protobuf bench screenshots clean
 
 setup: $(VENV)/.installed
 
@@ -17,15 +25,39 @@ $(VENV)/.installed: setup.py requirements-dev.txt
 	$(BIN)/pip install -q -r requirements-dev.txt -e .
 	touch $@
 
+# One venv per other backend, without TensorFlow: .venv-jax, .venv-torch.
+setup-backends: .venv-jax/.installed .venv-torch/.installed
+
+.venv-%/.installed: setup.py requirements-%.txt
+	test -x .venv-$*/bin/python || $(PYTHON) -m venv .venv-$*
+	.venv-$*/bin/pip install -q --upgrade pip
+	.venv-$*/bin/pip install -q -r requirements-$*.txt -e .
+	! .venv-$*/bin/python -c "import tensorflow" 2>/dev/null  # proves the claim
+	touch $@
+
 demo: setup
 	rm -rf $(LOGDIR)
 	$(BIN)/python examples/faces.py --log_dir $(LOGDIR)
 	@echo "Open http://127.0.0.1:$(PORT)/#activations  (Ctrl-C to stop)"
 	$(BIN)/tensorboard --logdir $(LOGDIR) --host 127.0.0.1 --port $(PORT)
 
-test: setup
+test: test-tensorflow test-jax test-torch test-backends-agree test-protobuf
+
+test-tensorflow: setup
 	bash tools/ensure_chromium.sh
-	$(BIN)/python -m pytest -q tests
+	KERAS_BACKEND=tensorflow $(BIN)/python -m pytest -q tests --ignore=tests/test_backends_agree.py
+
+test-jax test-torch: test-%: .venv-%/.installed
+	KERAS_BACKEND=$* .venv-$*/bin/python -m pytest -q $(BACKEND_TESTS)
+
+# The examples on all three backends give log dirs the tab shows alike.
+test-backends-agree: setup setup-backends
+	TB_ACTVIZ_BACKEND_PYTHONS="jax=.venv-jax/bin/python torch=.venv-torch/bin/python" \
+		$(BIN)/python -m pytest -q tests/test_backends_agree.py
+
+# The plugin and the TensorFlow-free tests on the oldest and newest protobuf.
+test-protobuf:
+	bash tools/test_protobuf_range.sh
 
 # Retakes docs/screenshots/ (the README's) with the browser tests.
 screenshots: setup

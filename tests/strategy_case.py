@@ -1,5 +1,6 @@
-"""The model and data both tf.distribute tests train (imported by the worker
-scripts after their strategy is set up)."""
+"""The model and data every distributed test trains (tf.distribute, JAX
+multi-process, torch.distributed), imported by the worker scripts after their
+strategy or process group is set up."""
 
 import keras
 import numpy as np

@@ -3,19 +3,30 @@ logical CPU devices, and MultiWorkerMirroredStrategy with 2 worker processes on
 127.0.0.1. Each runs in subprocesses (device and cluster set-up is per process).
 """
 
+import importlib.util
 import json
 import os
 import socket
 import subprocess
 import sys
 
+import keras
 import numpy as np
+import pytest
 
 from tb_actviz import metadata
 from tb_actviz.reader import LogReader
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TIMEOUT = 240
+
+# The workers run tf.distribute strategies: TensorFlow only (the JAX and
+# PyTorch multi-process tests are in test_distributed_backends.py).
+tensorflow_only = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow" or importlib.util.find_spec("tensorflow") is None,
+    reason="tf.distribute test: needs KERAS_BACKEND=tensorflow and TensorFlow installed "
+    "(this run: Keras backend %s)" % keras.backend.backend(),
+)
 
 
 def _free_port():
@@ -32,6 +43,7 @@ def _last_json(output):
     return json.loads(output.strip().splitlines()[-1])
 
 
+@tensorflow_only
 def test_mirrored_strategy_logs_each_step_once(tmp_path):
     log_dir = str(tmp_path / "run")
     done = subprocess.run(
@@ -53,6 +65,7 @@ def test_mirrored_strategy_logs_each_step_once(tmp_path):
     assert np.all(np.abs(logged - expected) <= span.T[:, None, None, :] / 255 + 1e-5)
 
 
+@tensorflow_only
 def test_multi_worker_only_the_chief_writes(tmp_path):
     log_dir = str(tmp_path / "run")
     ports = [_free_port(), _free_port()]

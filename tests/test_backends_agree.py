@@ -1,0 +1,104 @@
+"""The examples on Keras's TensorFlow, JAX and PyTorch backends give log dirs
+that the tab shows the same way: the same tags with the same metadata, the
+same steps, the same blob layout, and the same `/runs` from a real
+`tensorboard` serving all three.
+
+Each backend runs in its own venv (JAX and PyTorch without TensorFlow), named
+by `TB_ACTVIZ_BACKEND_PYTHONS="jax=.venv-jax/bin/python torch=..."`, which
+`make test` sets; without it these tests are skipped, saying so. This test
+module itself runs in the TensorFlow venv (`sys.executable`).
+"""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tb_actviz import metadata
+from tb_actviz.format import images
+from tb_actviz.reader import LogReader
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+TIMEOUT = 600
+EXAMPLES = {
+    "faces": ["--epochs", "2", "--image_size", "32", "--probe_size", "4"],
+    "seed_vgg16": ["--epochs", "1", "--image_size", "32", "--probe_size", "3"],
+}
+
+
+def _backend_pythons():
+    spec = os.environ.get("TB_ACTVIZ_BACKEND_PYTHONS", "")
+    pythons = dict(item.split("=", 1) for item in spec.split())
+    if set(pythons) != {"jax", "torch"}:
+        pytest.skip("TB_ACTVIZ_BACKEND_PYTHONS does not name the jax and torch venvs' "
+                    "pythons (make test sets it): got %r" % spec)
+    return dict(pythons, tensorflow=sys.executable)
+
+
+@pytest.fixture(scope="module", params=sorted(EXAMPLES))
+def example_logs(request, tmp_path_factory):
+    """{backend: log dir} of one example, trained on each backend at once."""
+    pythons = _backend_pythons()
+    root = tmp_path_factory.mktemp(request.param)
+    runs = {}
+    for backend, python in pythons.items():
+        log_dir = str(root / backend)
+        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
+        command = [python, os.path.join(REPO, "examples", request.param + ".py"),
+                   "--log_dir", log_dir] + EXAMPLES[request.param]
+        runs[backend] = (log_dir, subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    for backend, (_, process) in runs.items():
+        output, _ = process.communicate(timeout=TIMEOUT)
+        assert process.returncode == 0, "%s on %s:\n%s" % (request.param, backend, output[-3000:])
+    return root, {backend: log_dir for backend, (log_dir, _) in runs.items()}
+
+
+def _what_the_tab_reads(log_dir):
+    """Per tag: its metadata, steps, and the layout of its last step's blobs."""
+    reader = LogReader(log_dir)
+    described = {}
+    for tag, info in reader.tags()["train"].items():
+        entry = {"metadata": info, "steps": reader.steps("train", tag)}
+        if info.kind == metadata.Kind.LAYER:
+            snapshot = reader.layer("train", tag)
+            entry["stats"] = snapshot.stats.shape
+            entry["maps"] = snapshot.quantized.shape
+            assert np.isfinite(snapshot.stats).all(), tag
+        if info.kind == metadata.Kind.PROBE:
+            pictures, labels = reader.probe("train")
+            entry["probe"] = [(p.shape, p.tobytes()) for p in pictures], labels
+        described[tag] = entry
+    return described
+
+
+def test_every_backend_writes_what_the_tensorflow_run_writes(example_logs):
+    _, log_dirs = example_logs
+    reference = _what_the_tab_reads(log_dirs["tensorflow"])
+    assert any(e["metadata"].kind == metadata.Kind.LAYER for e in reference.values())
+    for backend in ("jax", "torch"):
+        got = _what_the_tab_reads(log_dirs[backend])
+        assert sorted(got) == sorted(reference), backend
+        for tag, entry in reference.items():
+            assert got[tag] == entry, (backend, tag)
+
+
+@pytest.mark.server
+def test_the_tab_lists_the_three_runs_alike(example_logs, tensorboard_factory):
+    root, _ = example_logs
+    server = tensorboard_factory(str(root), "true")
+    names = ["%s/train" % b for b in ("jax", "tensorflow", "torch")]
+    server.wait_until(
+        lambda: sorted(r["run"] for r in server.plugin_json("runs")["runs"]) == names,
+        "the three backends' runs",
+    )
+    runs = {r["run"]: r for r in server.plugin_json("runs")["runs"]}
+    for name in names:
+        assert runs[name]["layers"] == runs["tensorflow/train"]["layers"], name
+        assert runs[name]["kernels"] == runs["tensorflow/train"]["kernels"], name
+        tag = runs[name]["layers"][0]["tag"]
+        status, _, body = server.plugin("blob", run=name, tag=tag, step=0, index=1)
+        assert status == 200 and images.decode_png(body).ndim == 2
