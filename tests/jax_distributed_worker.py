@@ -29,15 +29,10 @@ def main():
     import keras
 
     import strategy_case
-    from tb_actviz import ActivationLogger
     from tb_actviz.capture import backends
 
     assert keras.backend.backend() == "jax", keras.backend.backend()
-    x, y = strategy_case.data()
-    model = strategy_case.model()
-    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    callback = ActivationLogger(log_dir, probe=x[:4], verbose=0)
-    model.fit(x, y, epochs=2, batch_size=8, callbacks=[callback], verbose=0)
+    model, callback = strategy_case.fit_with_logger(log_dir)
     print(
         json.dumps(
             {

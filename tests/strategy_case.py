@@ -21,3 +21,16 @@ def model():
             keras.layers.Dense(2),
         ]
     )
+
+
+def fit_with_logger(log_dir):
+    """`model.fit` of the case for 2 epochs with an ActivationLogger on
+    `log_dir` (the JAX and torch workers); returns (model, logger)."""
+    from tb_actviz import ActivationLogger
+
+    x, y = data()
+    trained = model()
+    trained.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    logger = ActivationLogger(log_dir, probe=x[:4], verbose=0)
+    trained.fit(x, y, epochs=2, batch_size=8, callbacks=[logger], verbose=0)
+    return trained, logger

@@ -122,11 +122,15 @@ def _assert_one_writer(log_dir, writer_pid, other_pid):
     assert LogReader(log_dir).steps("train", LAYER_TAG) == list(range(EPOCHS + 1))
 
 
-@pytest.mark.skipif(
-    keras.backend.backend() != "jax",
-    reason="JAX multi-process test: runs with KERAS_BACKEND=jax (this run: %s)"
-    % keras.backend.backend(),
-)
+def only_on(backend, what):
+    """Skips the test unless this run's Keras backend is `backend`."""
+    return pytest.mark.skipif(
+        keras.backend.backend() != backend,
+        reason="%s: runs with KERAS_BACKEND=%s (this run: %s)" % (what, backend, keras.backend.backend()),
+    )
+
+
+@only_on("jax", "JAX multi-process test")
 def test_jax_multi_process_only_process_0_writes(tmp_path):
     log_dir = str(tmp_path / "run")
     results = _run_two(tmp_path, "jax_distributed_worker.py", "jax", log_dir)
@@ -140,11 +144,7 @@ def test_jax_multi_process_only_process_0_writes(tmp_path):
     _assert_one_writer(log_dir, writer_pid=pids[0], other_pid=pids[1])
 
 
-@pytest.mark.skipif(
-    keras.backend.backend() != "torch",
-    reason="PyTorch multi-process test: runs with KERAS_BACKEND=torch (this run: %s)"
-    % keras.backend.backend(),
-)
+@only_on("torch", "PyTorch multi-process test")
 def test_torch_multi_process_only_rank_0_writes(tmp_path):
     log_dir = str(tmp_path / "run")
     results = _run_two(tmp_path, "torch_distributed_worker.py", "torch", log_dir)
