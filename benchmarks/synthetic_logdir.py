@@ -8,9 +8,11 @@ for 8 probe images, `--steps` logged steps, `--runs` runs, plus the probe tag:
     python benchmarks/synthetic_logdir.py --out /tmp/actviz_synth --layers 13 --steps 300 --runs 2
 
 Runs are `<out>/run<k>/train` (the callback's `<log_dir>/train`). Everything is
-written with tb_actviz's own functions (`summary_v2.activations`,
-`SummaryFileWriter`, `metadata`, `plugin_data_pb2`, `images.encode_png`), so the
-event files are what the callback writes. Pixels are post-ReLU smooth noise
+written with tb_actviz's own functions (`summary_v2.activations_pb`,
+`blob_layout`, `EventFileWriter`, `PixelFileWriter`, `images.encode_png`), so
+the files are what the callback writes: in the current format (version 1:
+a summary per layer-step in the event files, the pixels in the plugin's own
+files) or, with `--format 0`, the old one (every blob in the event files). Pixels are post-ReLU smooth noise
 (bilinear-upsampled coarse Gaussian noise, clipped at a threshold, plus a little
 fine noise), which PNG compresses about as well as real activations of VGG16 on
 photos; to stay fast, each geometry has a pool of encoded strips that steps draw
@@ -102,7 +104,8 @@ def layer_plugin_data(spec, images):
     return blob_layout.layer_plugin_data(spec["name"], spec["index"], "Conv2D", (h, w, c), g, images)
 
 
-def generate(out, layers=13, steps=300, runs=2, images=8, pool=96, seed=0, quiet=False):
+def generate(out, layers=13, steps=300, runs=2, images=8, pool=96, seed=0, quiet=False,
+             format_version=None):
     """Writes the log dir; returns a summary dict (bytes, seconds, runs, tags)."""
     from tensorboard.compat.proto import event_pb2
 
@@ -111,6 +114,10 @@ def generate(out, layers=13, steps=300, runs=2, images=8, pool=96, seed=0, quiet
     from tb_actviz.format import blob_layout
     from tb_actviz.format import images as images_lib
     from tb_actviz.write import event_file_writer
+    from tb_actviz.write import pixel_file_writer
+
+    if format_version is None:
+        format_version = metadata.PROTO_VERSION
 
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -131,34 +138,44 @@ def generate(out, layers=13, steps=300, runs=2, images=8, pool=96, seed=0, quiet
         run_dir = os.path.join(out, "run%d" % (r + 1), "train")
         run_names.append(os.path.relpath(run_dir, out))
         writer = event_file_writer.EventFileWriter(run_dir)
+        pixel_files = pixel_file_writer.PixelFileWriter(run_dir)
         plugin_data = [layer_plugin_data(s, images) for s in specs]
 
-        def event(step, tag, blobs, data):
-            summary = summary_v2.activations_pb(tag, blobs, data)
-            return event_pb2.Event(step=step, wall_time=time.time(), summary=summary)
+        def event(step, wall_time, tag, blobs, data):
+            summary = summary_v2.activations_pb(tag, blobs, data, version=format_version)
+            return event_pb2.Event(step=step, wall_time=wall_time, summary=summary)
 
-        writer.write_events([event(0, metadata.PROBE_TAG, probe_blobs, probe_data)])
+        writer.write_events([event(0, time.time(), metadata.PROBE_TAG, probe_blobs, probe_data)])
         for step in range(steps):
-            def step_events(step=step):
-                for spec, data in zip(specs, plugin_data):
-                    strips = pools[(spec["map_h"], spec["map_w"])]
-                    chosen = rng.choice(len(strips), spec["filters"],
-                                        replace=len(strips) < spec["filters"])
-                    stats = rng.random((spec["filters"], images, len(metadata.STAT_NAMES)),
-                                       dtype=np.float32)
-                    blobs = [stats.astype("<f4").tobytes()] + [strips[i] for i in chosen]
-                    if r == 0 and step == 0:
-                        per_layer_step_bytes[spec["name"]] = sum(len(b) for b in blobs)
-                    yield event(step, metadata.layer_tag(spec["name"]), blobs, data)
-
-            writer.write_events(list(step_events()))
+            wall_time = time.time()
+            events, pixels = [], []
+            for spec, data in zip(specs, plugin_data):
+                strips = pools[(spec["map_h"], spec["map_w"])]
+                chosen = rng.choice(len(strips), spec["filters"],
+                                    replace=len(strips) < spec["filters"])
+                stats = rng.random((spec["filters"], images, len(metadata.STAT_NAMES)),
+                                   dtype=np.float32)
+                blobs = [stats.astype("<f4").tobytes()] + [strips[i] for i in chosen]
+                if r == 0 and step == 0:
+                    per_layer_step_bytes[spec["name"]] = sum(len(b) for b in blobs)
+                tag = metadata.layer_tag(spec["name"])
+                if format_version >= 1:
+                    pixels.append((tag, blobs))
+                    blobs = [blob_layout.layer_summary_blob(stats.transpose(1, 0, 2))]
+                events.append(event(step, wall_time, tag, blobs, data))
+            if pixels:
+                pixel_files.write(step, wall_time, pixels)
+            writer.write_events(events)
             if not quiet and (step + 1) % 100 == 0:
                 print("  %s: %d/%d steps (%.0f s)" % (run_names[-1], step + 1, steps,
                                                     time.perf_counter() - started), flush=True)
         writer.close()
-    total = 0
+    total = plugin_bytes = 0
     for dirpath, _, files in os.walk(out):
-        total += sum(os.path.getsize(os.path.join(dirpath, f)) for f in files)
+        size = sum(os.path.getsize(os.path.join(dirpath, f)) for f in files)
+        total += size
+        if os.sep + os.path.join("plugins", "activations") in dirpath:
+            plugin_bytes += size
     return {
         "out": out,
         "runs": run_names,
@@ -169,6 +186,9 @@ def generate(out, layers=13, steps=300, runs=2, images=8, pool=96, seed=0, quiet
         "bytes_per_step_per_layer": per_layer_step_bytes,
         "bytes_per_step": sum(per_layer_step_bytes.values()),
         "total_bytes": total,
+        "event_bytes": total - plugin_bytes,
+        "plugin_bytes": plugin_bytes,
+        "format": format_version,
         "seconds": time.perf_counter() - started,
     }
 
@@ -184,15 +204,20 @@ def main(argv=None):
                         help="distinct encoded strips per map geometry")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--force", action="store_true", help="write into an existing --out")
+    parser.add_argument("--format", type=int, choices=[0, 1], default=None,
+                        help="stored format version (default: the current one)")
     args = parser.parse_args(argv)
     if os.path.exists(args.out) and os.listdir(args.out) and not args.force:
         parser.error("--out %s exists and is not empty (use --force to add to it)" % args.out)
     summary = generate(args.out, args.layers, args.steps, args.runs, args.images, args.pool,
-                       args.seed)
+                       args.seed, format_version=args.format)
     print("wrote %s: %d run(s) x %d layer(s) x %d step(s), %.1f MB per step "
-          "(all layers), %.2f GB in total, in %.0f s" % (
+          "(all layers), %.2f GB in total (event files %.3f GB, plugin files %.2f GB; "
+          "format %d), in %.0f s" % (
               summary["out"], len(summary["runs"]), len(summary["layers"]), summary["steps"],
-              summary["bytes_per_step"] / 1e6, summary["total_bytes"] / 1e9, summary["seconds"]))
+              summary["bytes_per_step"] / 1e6, summary["total_bytes"] / 1e9,
+              summary["event_bytes"] / 1e9, summary["plugin_bytes"] / 1e9, summary["format"],
+              summary["seconds"]))
     for name, n in summary["bytes_per_step_per_layer"].items():
         print("  %-16s %8.1f KB per step" % (name, n / 1e3))
     import json

@@ -23,6 +23,7 @@ from tensorboard.data import provider
 from tensorboard.plugins import base_plugin
 
 from tb_actviz import metadata
+from tb_actviz import pixel_store
 
 # Steps kept per tag when --samples_per_plugin does not say: every epoch of a
 # long run (TensorBoard's own default for unknown blob plugins is 10).
@@ -212,6 +213,11 @@ class ActivationsPlugin(base_plugin.TBPlugin):
             BLOB_READ_THREADS, thread_name_prefix="tb_actviz_blob_reader"
         )
         self._sequences = _SequenceCache(CACHED_SEQUENCES)
+        flags = context.flags
+        self._pixels = pixel_store.PixelStore(pixel_store.RunLocator(
+            logdir=getattr(flags, "logdir", None) or context.logdir,
+            logdir_spec=getattr(flags, "logdir_spec", None),
+        ))
 
     def get_plugin_apps(self):
         return {
@@ -252,7 +258,7 @@ class ActivationsPlugin(base_plugin.TBPlugin):
         return index
 
     def _read_sequence(self, ctx, experiment, run, tag):
-        """The steps of one tag, sorted: `BlobSequenceDatum`s."""
+        """The tag's metadata and its steps, sorted: (md, `BlobSequenceDatum`s)."""
         run_tag_filter = provider.RunTagFilter(runs=[run], tags=[tag])
         series = self._data_provider.list_blob_sequences(
             ctx,
@@ -272,27 +278,38 @@ class ActivationsPlugin(base_plugin.TBPlugin):
                 run_tag_filter=run_tag_filter,
             )
             data = result.get(run, {}).get(tag) or []
-            return sorted(data, key=lambda datum: datum.step)
+            try:
+                md = metadata.parse_plugin_metadata(series.plugin_content)
+            except (ValueError, TypeError) as e:
+                raise errors.NotFoundError("tag %r of run %r: %s" % (tag, run, e))
+            return md, sorted(data, key=lambda datum: datum.step)
 
         version = (series.max_step, series.max_wall_time, series.max_length)
         return self._sequences.get((experiment, run, tag), version, load)
 
     def _datum_at(self, ctx, experiment, request):
+        """(run, tag, md, datum) of the step a request names."""
         run, tag = _arg(request, "run"), _arg(request, "tag")
         step = _int_arg(request, "step", minimum=0)
         wall_time = _float_arg(request, "wall_time")
-        for datum in self._read_sequence(ctx, experiment, run, tag):
+        md, sequence = self._read_sequence(ctx, experiment, run, tag)
+        for datum in sequence:
             if datum.step == step:
                 if wall_time is not None and datum.wall_time != wall_time:
                     raise errors.NotFoundError(
                         "step %d was rewritten (wall time %r, asked for %r)"
                         % (step, datum.wall_time, wall_time)
                     )
-                return datum
+                return run, tag, md, datum
         raise errors.NotFoundError("no step %d for run %r, tag %r" % (step, run, tag))
 
-    def _read_blobs(self, ctx, datum, indices):
-        """The bytes of blobs `indices` of one step, read in parallel."""
+    def _read_blobs(self, ctx, at, indices):
+        """The bytes of blobs `indices` of one step (`_datum_at`'s result):
+        from the plugin's own file for version-1 layers, else from the data
+        provider, read in parallel."""
+        run, tag, md, datum = at
+        if metadata.pixels_in_plugin_files(md):
+            return self._pixels.read(run, tag, datum.step, datum.wall_time, indices)
         for index in indices:
             if index >= len(datum.values):
                 raise errors.NotFoundError(
@@ -348,10 +365,8 @@ class ActivationsPlugin(base_plugin.TBPlugin):
         ctx = plugin_util.context(request.environ)
         experiment = plugin_util.experiment_id(request.environ)
         run, tag = _arg(request, "run"), _arg(request, "tag")
-        steps = [
-            {"step": d.step, "wallTime": d.wall_time}
-            for d in self._read_sequence(ctx, experiment, run, tag)
-        ]
+        _, sequence = self._read_sequence(ctx, experiment, run, tag)
+        steps = [{"step": d.step, "wallTime": d.wall_time} for d in sequence]
         return http_util.Respond(request, {"steps": steps}, "application/json")
 
     def _blob_response(self, request, body, content_type):
@@ -368,8 +383,8 @@ class ActivationsPlugin(base_plugin.TBPlugin):
         ctx = plugin_util.context(request.environ)
         experiment = plugin_util.experiment_id(request.environ)
         index = _int_arg(request, "index", minimum=0)
-        datum = self._datum_at(ctx, experiment, request)
-        (data,) = self._read_blobs(ctx, datum, [index])
+        at = self._datum_at(ctx, experiment, request)
+        (data,) = self._read_blobs(ctx, at, [index])
         content_type = "image/png" if data[:4] == b"\x89PNG" else "application/octet-stream"
         return self._blob_response(request, data, content_type)
 
@@ -378,9 +393,9 @@ class ActivationsPlugin(base_plugin.TBPlugin):
         ctx = plugin_util.context(request.environ)
         experiment = plugin_util.experiment_id(request.environ)
         indices = parse_index_list(_arg(request, "indices"))
-        datum = self._datum_at(ctx, experiment, request)
+        at = self._datum_at(ctx, experiment, request)
         parts = []
-        for data in self._read_blobs(ctx, datum, indices):
+        for data in self._read_blobs(ctx, at, indices):
             parts.append(struct.pack("<I", len(data)))
             parts.append(data)
         return self._blob_response(request, b"".join(parts), "application/octet-stream")
@@ -391,10 +406,20 @@ class ActivationsPlugin(base_plugin.TBPlugin):
         experiment = plugin_util.experiment_id(request.environ)
         run, tag = _arg(request, "run"), _arg(request, "tag")
         index = _int_arg(request, "index", minimum=0)
-        sequence = [
-            d for d in self._read_sequence(ctx, experiment, run, tag) if index < len(d.values)
-        ]
-        blobs = self._read_keys(ctx, [d.values[index].blob_key for d in sequence])
+        md, sequence = self._read_sequence(ctx, experiment, run, tag)
+        if metadata.pixels_in_plugin_files(md):
+            def read(datum):
+                try:
+                    return self._pixels.read(run, tag, datum.step, datum.wall_time, [index])[0]
+                except errors.NotFoundError:
+                    return None  # that step's file is missing: the others still show
+
+            blobs = list(self._blob_readers.map(read, sequence))
+            sequence = [d for d, data in zip(sequence, blobs) if data is not None]
+            blobs = [data for data in blobs if data is not None]
+        else:
+            sequence = [d for d in sequence if index < len(d.values)]
+            blobs = self._read_keys(ctx, [d.values[index].blob_key for d in sequence])
         parts = []
         for datum, data in zip(sequence, blobs):
             parts.append(struct.pack("<qdI", datum.step, datum.wall_time, len(data)))

@@ -11,7 +11,10 @@ from tb_actviz import plugin_data_pb2
 PLUGIN_NAME = "activations"
 
 # Increment when the stored format changes in a way old readers cannot read.
-PROTO_VERSION = 0
+# 0: every blob inside the event files. 1: LAYER tags keep a compact summary
+# in the event files, their strips and per-map statistics in the plugin's own
+# file of each log (format/pixel_file.py).
+PROTO_VERSION = 1
 
 TAG_PREFIX = "actviz/"
 PROBE_TAG = TAG_PREFIX + "probe"
@@ -29,20 +32,42 @@ STAT_NAMES = (
     "nonfinite_count",
 )
 
+# Per-filter summary over the probe images in blob 0 of a version-1 LAYER
+# event: what the tab shows of a step when its pixel file is missing.
+SUMMARY_NAMES = (
+    "min",
+    "max",
+    "mean",
+    "positive_fraction",
+    "nonfinite_count",
+)
+
 Kind = plugin_data_pb2.ActivationsPluginData.Kind
+
+
+def pixels_in_plugin_files(plugin_data):
+    """Whether a tag's strips and statistics live in the plugin's own files
+    (version 1 LAYER tags) rather than in its events."""
+    return plugin_data.version >= 1 and plugin_data.kind == Kind.LAYER
 
 
 def layer_tag(layer_path):
     return LAYER_TAG_PREFIX + layer_path
 
 
-def create_summary_metadata(plugin_data, description=""):
+def create_summary_metadata(plugin_data, description="", version=PROTO_VERSION):
     """Wraps an `ActivationsPluginData` in a `SummaryMetadata` proto.
+
+    Args:
+      plugin_data: the tag's plugin data; its `version` is set to `version`.
+      description: optional Markdown description.
+      version: the stored format the tag's blobs follow (an older one only to
+        write old-format logs, as the compatibility tests do).
 
     The data class is set explicitly: the Rust data server drops blob
     sequences whose metadata does not say so.
     """
-    plugin_data.version = PROTO_VERSION
+    plugin_data.version = version
     return summary_pb2.SummaryMetadata(
         summary_description=description,
         plugin_data=summary_pb2.SummaryMetadata.PluginData(

@@ -70,6 +70,7 @@ _FIELDS = (
     ("repeated string", "stat_names", 15),
     ("repeated string", "labels", 16),
     ("int32", "channels", 17),
+    ("repeated string", "summary_names", 18),
 )
 
 # enum ActivationsPluginData.Kind

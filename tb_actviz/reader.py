@@ -14,6 +14,7 @@ from tensorboard.backend.event_processing import plugin_event_multiplexer
 from tensorboard.data import provider
 
 from tb_actviz import metadata
+from tb_actviz import pixel_store
 from tb_actviz.format import blob_layout
 from tb_actviz.format import images
 
@@ -54,6 +55,7 @@ class LogReader:
         multiplexer.AddRunsFromDirectory(logdir)
         multiplexer.Reload()
         self._provider = data_provider.MultiplexerDataProvider(multiplexer, logdir)
+        self._pixels = pixel_store.PixelStore(pixel_store.RunLocator(logdir=logdir))
         self._ctx = context.RequestContext()
 
     def tags(self):
@@ -82,30 +84,52 @@ class LogReader:
             raise KeyError("no activations for run %r, tag %r" % (run, tag))
         return sorted(data, key=lambda d: d.step)
 
-    def _blob(self, datum, index):
-        return self._provider.read_blob(self._ctx, blob_key=datum.values[index].blob_key)
+    def _blobs(self, run, tag, info, datum, indices):
+        """Blobs `indices` of one step: from the plugin's own file for
+        version-1 layers (`pixel_store`), else from the event files."""
+        if metadata.pixels_in_plugin_files(info):
+            return self._pixels.read(run, tag, datum.step, datum.wall_time, indices)
+        return [
+            self._provider.read_blob(self._ctx, blob_key=datum.values[i].blob_key)
+            for i in indices
+        ]
+
+    def summary(self, run, tag, step=None):
+        """A version-1 layer's per-filter summary at `step` (default: the
+        last), float32 [F, len(info.summary_names)], from the event files."""
+        info = self.tags()[run][tag]
+        datum = self._datum(run, tag, step)
+        data = self._provider.read_blob(self._ctx, blob_key=datum.values[0].blob_key)
+        return blob_layout.decode_summary(data, info)
 
     def steps(self, run, tag):
         return [d.step for d in self._sequence(run, tag)]
 
-    def layer(self, run, tag, step=None):
-        """The `LayerSnapshot` at `step` (default: the last one)."""
-        info = self.tags()[run][tag]
+    def _datum(self, run, tag, step):
         sequence = self._sequence(run, tag)
         datum = sequence[-1] if step is None else next(
             (d for d in sequence if d.step == step), None
         )
         if datum is None:
             raise KeyError("no step %r for %s %s; steps: %s" % (step, run, tag, [d.step for d in sequence]))
-        stats = blob_layout.decode_stats(self._blob(datum, 0), info)
-        strips = [blob_layout.decode_strip(self._blob(datum, 1 + f), info) for f in range(len(info.filter_indices))]
+        return datum
+
+    def layer(self, run, tag, step=None):
+        """The `LayerSnapshot` at `step` (default: the last one)."""
+        info = self.tags()[run][tag]
+        datum = self._datum(run, tag, step)
+        count = len(info.filter_indices)
+        blobs = self._blobs(run, tag, info, datum, range(1 + count))
+        stats = blob_layout.decode_stats(blobs[0], info)
+        strips = [blob_layout.decode_strip(blob, info) for blob in blobs[1:]]
         return LayerSnapshot(datum.step, info, stats, np.stack(strips))
 
     def filter_series(self, run, tag, filter_position):
         """[(step, uint8 [N, h, w])] of one logged filter over all steps."""
         info = self.tags()[run][tag]
         return [
-            (d.step, blob_layout.decode_strip(self._blob(d, 1 + filter_position), info))
+            (d.step, blob_layout.decode_strip(
+                self._blobs(run, tag, info, d, [1 + filter_position])[0], info))
             for d in self._sequence(run, tag)
         ]
 
@@ -113,5 +137,6 @@ class LogReader:
         """(list of uint8 images, labels) of a run's probe."""
         info = self.tags()[run][metadata.PROBE_TAG]
         datum = self._sequence(run, metadata.PROBE_TAG)[-1]
-        pictures = [images.decode_png(self._blob(datum, i)) for i in range(len(datum.values))]
+        pictures = [images.decode_png(b) for b in self._blobs(
+            run, metadata.PROBE_TAG, info, datum, range(len(datum.values)))]
         return pictures, list(info.labels)

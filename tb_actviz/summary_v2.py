@@ -27,7 +27,7 @@ def _string_tensor(values):
     )
 
 
-def activations_pb(tag, blobs, plugin_data, description=""):
+def activations_pb(tag, blobs, plugin_data, description="", version=metadata.PROTO_VERSION):
     """A blob-sequence summary of the activations plugin.
 
     Args:
@@ -37,6 +37,7 @@ def activations_pb(tag, blobs, plugin_data, description=""):
       plugin_data: the tag's `ActivationsPluginData`; it must be the same for
         every step of a tag (the Rust data server reads it once).
       description: optional Markdown description.
+      version: the stored format version the blobs follow (docs/format.md).
 
     Returns:
       A `summary_pb2.Summary` with one value: a rank-1 string tensor of
@@ -46,7 +47,7 @@ def activations_pb(tag, blobs, plugin_data, description=""):
         value=[
             summary_pb2.Summary.Value(
                 tag=tag,
-                metadata=metadata.create_summary_metadata(plugin_data, description),
+                metadata=metadata.create_summary_metadata(plugin_data, description, version),
                 tensor=_string_tensor(blobs),
             )
         ]

@@ -139,23 +139,62 @@ def area_average(x, factor):
     return out
 
 
-def read_run(run_dir):
+def pixel_file_blobs(run_dir, tag, step, wall_time):
+    """The blobs of `tag` in the plugin's own file of one log, parsed as
+    docs/format.md describes it (independently of tb_actviz's reader)."""
+    import json
+
+    name = "%010d.%d.actviz" % (step, round(wall_time * 1e6))
+    with open(os.path.join(run_dir, "plugins", "activations", name), "rb") as f:
+        data = f.read()
+    assert data[:8] == b"ACTVIZ01"
+    (length,) = struct.unpack_from("<I", data, 8)
+    header = json.loads(data[12:12 + length])
+    assert (header["step"], header["wall_time"]) == (step, wall_time)
+    offset = 12 + length
+    for name, lengths in header["tags"]:
+        blobs = []
+        for n in lengths:
+            blobs.append(data[offset:offset + n])
+            offset += n
+        if name == tag:
+            return blobs
+    raise KeyError(tag)
+
+
+def read_run(run_dir, events_only=False):
     """Every tensor summary of one run directory, read by TensorBoard's Python
     loader: {tag: [(step, wall_time, numpy value), ...]} sorted by step, and
-    {tag: SummaryMetadata}."""
+    {tag: SummaryMetadata}. For the layer tags of format version 1 the value
+    is the blobs of the plugin's own file of that log (the event holds only a
+    summary), unless `events_only`."""
     from tensorboard.backend.event_processing import plugin_event_accumulator as pea
     from tensorboard.util import tensor_util
+
+    from tb_actviz import metadata
 
     accumulator = pea.EventAccumulator(run_dir, size_guidance={pea.TENSORS: 0})
     accumulator.Reload()
     values, metadatas = {}, {}
     for tag in accumulator.Tags()[pea.TENSORS]:
-        events = accumulator.Tensors(tag)
+        md = accumulator.SummaryMetadata(tag)
+        in_plugin_files = (
+            not events_only
+            and md.plugin_data.plugin_name == metadata.PLUGIN_NAME
+            and metadata.pixels_in_plugin_files(
+                metadata.parse_plugin_metadata(md.plugin_data.content))
+        )
+
+        def value(e):
+            if in_plugin_files:
+                return np.array(pixel_file_blobs(run_dir, tag, e.step, e.wall_time), dtype=object)
+            return tensor_util.make_ndarray(e.tensor_proto)
+
         values[tag] = sorted(
-            ((e.step, e.wall_time, tensor_util.make_ndarray(e.tensor_proto)) for e in events),
+            ((e.step, e.wall_time, value(e)) for e in accumulator.Tensors(tag)),
             key=lambda item: item[0],
         )
-        metadatas[tag] = accumulator.SummaryMetadata(tag)
+        metadatas[tag] = md
     return values, metadatas
 
 
@@ -364,9 +403,10 @@ class TensorBoardProcess:
     def start(self):
         for _ in range(3):
             self.port = free_port()
-            args = [
-                tensorboard_executable(),
-                "--logdir", self.logdir,
+            args = [tensorboard_executable()]
+            if self.logdir is not None:  # None: the extra args name the runs (--logdir_spec)
+                args += ["--logdir", self.logdir]
+            args += [
                 "--port", str(self.port),
                 "--host", "127.0.0.1",
                 "--load_fast=%s" % self.load_fast,

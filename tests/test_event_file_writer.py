@@ -49,8 +49,12 @@ FILE_NAME = re.compile(
 # Helpers ---------------------------------------------------------------------
 
 
+# The layer events here hold their blobs, as format version 0 stores them.
+OLD_FORMAT = 0
+
+
 def layer_metadata(path="conv1", filters=2, size=4):
-    return metadata.create_summary_metadata(layer_plugin_data(path, filters, size))
+    return metadata.create_summary_metadata(layer_plugin_data(path, filters, size), version=OLD_FORMAT)
 
 
 def layer_plugin_data(path="conv1", filters=2, size=4):
@@ -80,7 +84,8 @@ def summary_event(summary, step, wall_time):
 
 def blob_event(tag, blobs, step, wall_time):
     """An event of one blob sequence (any plugin data)."""
-    return summary_event(summary_v2.activations_pb(tag, blobs, layer_plugin_data()), step, wall_time)
+    summary = summary_v2.activations_pb(tag, blobs, layer_plugin_data(), version=OLD_FORMAT)
+    return summary_event(summary, step, wall_time)
 
 
 def image_event(tag, png_bytes, width, height, step, wall_time):
@@ -302,7 +307,8 @@ def test_same_summary_as_tf_summary(tmp_path):
     png_bytes = image.summary.value[0].tensor.string_val[2]
     ours = summary_v2.image_pb("grid/conv1", png_bytes, 7, 5)
     assert ours.SerializeToString() == image.summary.SerializeToString()
-    ours = summary_v2.activations_pb("actviz/layers/conv1", [b"a", b"", b"\x00\xff"], layer_plugin_data())
+    ours = summary_v2.activations_pb("actviz/layers/conv1", [b"a", b"", b"\x00\xff"],
+                                     layer_plugin_data(), version=OLD_FORMAT)
     assert ours.SerializeToString() == blobs.summary.SerializeToString()
 
 

@@ -1,6 +1,7 @@
 """The stored format (docs/format.md), read back through BOTH TensorBoard
 loaders: the Python MultiplexerDataProvider and the Rust data server."""
 
+import os
 import time
 
 import numpy as np
@@ -13,7 +14,7 @@ from tensorboard.data import provider as provider_lib
 from tensorboard.data import server_ingester
 from tensorboard.util import grpc_util
 
-from conftest import READY_DEADLINE, area_average, decode_png, dequantize
+from conftest import READY_DEADLINE, area_average, decode_png, dequantize, pixel_file_blobs
 from tb_actviz import metadata
 from tb_actviz.format import images
 
@@ -181,18 +182,34 @@ def test_every_step_of_every_layer(reader, trained_logs):
         assert reader.steps(e.run, e.tag(path)) == e.steps, (reader.name, e.run, path)
 
 
+def layer_blobs(trained_logs, e, path, datum):
+    """A layer step's blobs (format version 1: the plugin's own file of the
+    log, found from the step and wall time this loader gives)."""
+    return pixel_file_blobs(os.path.join(trained_logs.root, e.run), e.tag(path),
+                            datum.step, datum.wall_time)
+
+
 def test_blob_count_stats_shape_and_png_geometry(reader, trained_logs):
     for e, path in layer_cases(trained_logs):
         g = e.layers[path]
         for datum in reader.read(e.run, e.tag(path)):
-            assert len(datum.values) == 1 + g["F"], (path, datum.step)
-            stats_bytes = reader.blob(datum.values[0])
+            assert len(datum.values) == 1, (path, datum.step)  # the summary only
+            summary = np.frombuffer(reader.blob(datum.values[0]), dtype="<f4")
+            assert summary.shape == (g["F"] * len(metadata.SUMMARY_NAMES),)
+            blobs = layer_blobs(trained_logs, e, path, datum)
+            assert len(blobs) == 1 + g["F"], (path, datum.step)
+            stats_bytes = blobs[0]
             assert len(stats_bytes) == g["F"] * g["N"] * K * 4
             stats = np.frombuffer(stats_bytes, dtype="<f4").reshape(g["F"], g["N"], K)
             assert np.isfinite(stats).all()
             assert (stats[..., MIN] <= stats[..., MAX]).all()
-            for reference in datum.values[1:]:
-                png = decode_png(reader.blob(reference))
+            # The event's summary: per filter over the images.
+            summary = summary.reshape(g["F"], -1)
+            np.testing.assert_array_equal(summary[:, 0], stats[..., MIN].min(axis=1))
+            np.testing.assert_array_equal(summary[:, 1], stats[..., MAX].max(axis=1))
+            np.testing.assert_allclose(summary[:, 2], stats[..., 2].mean(axis=1), rtol=1e-6)
+            for blob in blobs[1:]:
+                png = decode_png(blob)
                 assert png.dtype == np.uint8
                 assert png.shape == (g["H"], g["N"] * g["W"]), (path, datum.step)
 
@@ -213,7 +230,8 @@ def test_stored_values_match_the_model(reader, trained_logs, which):
         x = to_nhwc(outputs[path], g["map_kind"])[..., : g["F"]]
         datum = reader.read(e.run, e.tag(path))[0 if which == "initial" else -1]
         assert datum.step == (e.steps[0] if which == "initial" else e.steps[-1])
-        stats = np.frombuffer(reader.blob(datum.values[0]), "<f4").reshape(g["F"], g["N"], K)
+        blobs = layer_blobs(trained_logs, e, path, datum)
+        stats = np.frombuffer(blobs[0], "<f4").reshape(g["F"], g["N"], K)
         # The statistics describe the stored (area-averaged) maps.
         expected = area_average(x, g["factor"])
         for f in range(g["F"]):
@@ -222,7 +240,7 @@ def test_stored_values_match_the_model(reader, trained_logs, which):
             np.testing.assert_allclose(stats[f, :, MAX], stored.max(axis=(1, 2)), rtol=1e-4, atol=1e-5)
             np.testing.assert_allclose(stats[f, :, 2], stored.mean(axis=(1, 2)), rtol=1e-3, atol=1e-5)
         for f in range(g["F"]):
-            strip = decode_png(reader.blob(datum.values[1 + f]))
+            strip = decode_png(blobs[1 + f])
             for i in range(g["N"]):
                 low, high = stats[f, i, MIN], stats[f, i, MAX]
                 got = dequantize(strip[:, i * g["W"]:(i + 1) * g["W"]], low, high)

@@ -46,7 +46,7 @@ def test_summary_metadata_round_trip():
     md = summary_pb2.SummaryMetadata.FromString(md.SerializeToString())
     parsed = metadata.parse_plugin_metadata(md.plugin_data.content)
     assert parsed == data
-    assert parsed.version == metadata.PROTO_VERSION == 0
+    assert parsed.version == metadata.PROTO_VERSION == 1
     assert parsed.layer_path == "vgg16/block1_conv1"
     assert list(parsed.output_shape) == [224, 224, 64]
     assert list(parsed.stat_names) == [
@@ -326,7 +326,8 @@ def test_summary_v2_writes_a_rank_1_string_blob_sequence(tmp_path):
 
     writer = event_file_writer.EventFileWriter(str(tmp_path))
     blobs = [b"\x00stats", b"\x89PNG one", b"\x89PNG two"]
-    summary = summary_v2.activations_pb("actviz/layers/conv", blobs, layer_data())
+    data = layer_data()
+    summary = summary_v2.activations_pb("actviz/layers/conv", blobs, data)
     writer.write_events([event_pb2.Event(step=7, wall_time=1.5, summary=summary)])
     writer.close()
     (event_file,) = [p for p in os.listdir(tmp_path) if "tfevents" in p]
@@ -339,6 +340,7 @@ def test_summary_v2_writes_a_rank_1_string_blob_sequence(tmp_path):
     assert value.tag == "actviz/layers/conv"
     assert value.metadata.plugin_data.plugin_name == "activations"
     assert value.metadata.data_class == summary_pb2.DATA_CLASS_BLOB_SEQUENCE
-    assert metadata.parse_plugin_metadata(value.metadata.plugin_data.content) == layer_data()
+    parsed = metadata.parse_plugin_metadata(value.metadata.plugin_data.content)
+    assert parsed == data and parsed.version == metadata.PROTO_VERSION
     array = tensor_util.make_ndarray(value.tensor)
     assert array.ndim == 1 and list(array) == blobs

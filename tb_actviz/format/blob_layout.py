@@ -43,6 +43,7 @@ def layer_plugin_data(path, index, class_name, output_shape, geometry, num_image
         source_width=geometry.source_width,
         downsample_factor=geometry.factor,
         stat_names=list(metadata.STAT_NAMES),
+        summary_names=list(metadata.SUMMARY_NAMES),
     )
 
 
@@ -85,13 +86,34 @@ def layer_blobs(maps, encode_pngs=images.encode_pngs):
         result, list of PNG bytes for a uint8 stack).
 
     Returns:
-      (blobs, strips): blob 0 the statistics [F, N, K] float32, blob 1 + f the
-      PNG strip of filter f; and the uint8 strips [F, h, N * w].
+      (blobs, summary, strips): blob 0 the statistics [F, N, K] float32, blob
+      1 + f the PNG strip of filter f; the event's compact summary
+      (`layer_summary_blob`); and the uint8 strips [F, h, N * w].
     """
     stats = map_encoding.statistics(maps)
     strips = map_encoding.strips(maps, stats)
     stats_blob = stats.transpose(1, 0, 2).astype(_FLOAT32).tobytes()
-    return [stats_blob] + list(encode_pngs(strips)), strips
+    return [stats_blob] + list(encode_pngs(strips)), layer_summary_blob(stats), strips
+
+
+def layer_summary_blob(stats):
+    """The compact per-filter summary of statistics [N, F, K] (K in
+    `metadata.STAT_NAMES` order): float32 [F, len(SUMMARY_NAMES)], each over
+    the probe images (min of minima, max of maxima, mean of means, mean
+    positive fraction, total non-finite count)."""
+    names = metadata.STAT_NAMES
+    column = {name: stats[..., names.index(name)] for name in names}
+    summary = np.stack(
+        [
+            column["min"].min(axis=0),
+            column["max"].max(axis=0),
+            column["mean"].mean(axis=0),
+            column["positive_fraction"].mean(axis=0),
+            column["nonfinite_count"].sum(axis=0),
+        ],
+        axis=-1,
+    )
+    return summary.astype(_FLOAT32).tobytes()
 
 
 def kernel_strip(weights):
@@ -134,6 +156,12 @@ def decode_stats(data, info):
     """Blob 0 of a LAYER tag -> float32 [F, N, K]."""
     count = len(info.filter_indices)
     return np.frombuffer(data, dtype=_FLOAT32).reshape(count, info.num_images, len(info.stat_names))
+
+
+def decode_summary(data, info):
+    """Blob 0 of a version-1 LAYER event -> float32 [F, len(summary_names)]."""
+    count = len(info.filter_indices)
+    return np.frombuffer(data, dtype=_FLOAT32).reshape(count, len(info.summary_names))
 
 
 def decode_strip(data, info):

@@ -2,8 +2,10 @@
 
 The training thread hands over a `capture.log_capture.CapturedLog` (host
 numpy arrays) with `submit`; a background job turns it into blobs
-(`format.blob_layout`), summaries (`summary_v2`) and events, and writes them
-in one piece (`write.event_file_writer`). At most one log is in flight: the
+(`format.blob_layout`), writes the layers' strips and statistics in the
+plugin's own file of the log (`write.pixel_file_writer`), then the summaries
+(`summary_v2`) as events, in one piece (`write.event_file_writer`). The event
+comes last: a step TensorBoard lists always has its file. At most one log is in flight: the
 next `submit` (or `collect`) first waits for it and counts its outcome with the
 `FailurePolicy`, so a lost log is warned about and never reported as written.
 """
@@ -21,6 +23,7 @@ from tb_actviz.format import colormaps
 from tb_actviz.format import images
 from tb_actviz.write import background
 from tb_actviz.write import event_file_writer
+from tb_actviz.write import pixel_file_writer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +77,7 @@ class LogWriter:
         self._image_grids = image_grids
         self._on_first_written = on_first_written
         self._events = event_file_writer.EventFileWriter(run_dir)
+        self._pixel_files = pixel_file_writer.PixelFileWriter(run_dir)
         self._worker = background.BackgroundWorker()
         self._encode_pngs = functools.partial(self._worker.map_shares, images.encode_pngs)
         self._in_flight = None  # (step, with_probe)
@@ -119,13 +123,14 @@ class LogWriter:
 
     def _write(self, step, captured, with_probe):
         """The background job: returns the bytes of each layer and kernel tag."""
-        summaries, sizes = [], []
+        summaries, pixels, sizes = [], [], []
         if with_probe:
             summaries.append(self._probe_summary())
         for series, maps in zip(self._layers, captured.layer_maps):
-            blobs, strips = blob_layout.layer_blobs(maps, self._encode_pngs)
-            summaries.append(summary_v2.activations_pb(series.tag, blobs, series.plugin_data))
-            sizes.append(sum(len(b) for b in blobs))
+            blobs, summary, strips = blob_layout.layer_blobs(maps, self._encode_pngs)
+            pixels.append((series.tag, blobs))
+            summaries.append(summary_v2.activations_pb(series.tag, [summary], series.plugin_data))
+            sizes.append(sum(len(b) for b in blobs) + len(summary))
             if self._image_grids:
                 grid = images.filter_grid(strips, 0, series.plugin_data.num_images)
                 summaries.append(summary_v2.grid_image_pb(
@@ -137,9 +142,15 @@ class LogWriter:
             summaries.append(summary_v2.activations_pb(series.tag, blobs, series.plugin_data))
             sizes.append(sum(len(b) for b in blobs))
         wall_time = time.time()
-        self._events.write_events(
-            [event_pb2.Event(wall_time=wall_time, step=step, summary=s) for s in summaries]
-        )
+        pixel_file = self._pixel_files.write(step, wall_time, pixels) if pixels else None
+        try:
+            self._events.write_events(
+                [event_pb2.Event(wall_time=wall_time, step=step, summary=s) for s in summaries]
+            )
+        except OSError:
+            if pixel_file is not None:
+                self._pixel_files.remove(pixel_file)  # no step refers to it
+            raise
         return sizes
 
     def _probe_summary(self):

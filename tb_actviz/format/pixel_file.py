@@ -1,0 +1,129 @@
+"""The plugin's own files: one file per log holding every tag's large blobs.
+
+Format version 1 keeps TensorBoard's event files small (what TensorBoard
+must index, and a compact per-step summary) and puts the pixel strips and
+per-map statistics of a log in one file of the plugin's own, after
+TensorBoard's convention for plugin-owned files:
+
+    <run dir>/plugins/activations/<step>.<wall time in microseconds>.actviz
+
+The name follows from the event's step and wall time, which the data
+provider gives for every datum, so no index is needed to find it. The file:
+
+    b"ACTVIZ01"                 magic and layout version
+    uint32 LE                   header length
+    header                      JSON: {"step": s, "wall_time": t,
+                                       "tags": [[tag, [len0, len1, ...]], ...]}
+    blobs                       each tag's blobs, in header order, back to back
+
+A file is written whole (a temporary name, then renamed), so a reader sees a
+complete file or none.
+"""
+
+import json
+import struct
+
+PLUGIN_DIR = ("plugins", "activations")
+SUFFIX = ".actviz"
+MAGIC = b"ACTVIZ01"
+_HEADER_LENGTH = struct.Struct("<I")
+# Enough for the magic, the length and the header of a typical log (16
+# layers x 50 blobs of lengths): one read usually gets the whole header.
+HEADER_READ_SIZE = 16 * 1024
+
+
+def file_name(step, wall_time):
+    """The file name of the log written at `step` and `wall_time` (a float, as
+    the event stores it)."""
+    return "%010d.%d%s" % (step, round(wall_time * 1e6), SUFFIX)
+
+
+def encode(step, wall_time, tag_blobs):
+    """The bytes of one log's file.
+
+    Args:
+      step: the log's step.
+      wall_time: the wall time of its events.
+      tag_blobs: a list of (tag, list of bytes).
+    """
+    header = json.dumps(
+        {
+            "step": int(step),
+            "wall_time": wall_time,
+            "tags": [[tag, [len(b) for b in blobs]] for tag, blobs in tag_blobs],
+        },
+        separators=(",", ":"),
+    ).encode()
+    parts = [MAGIC, _HEADER_LENGTH.pack(len(header)), header]
+    for _, blobs in tag_blobs:
+        parts.extend(blobs)
+    return b"".join(parts)
+
+
+class Layout:
+    """Where each tag's blobs are in one log's file.
+
+    Attributes:
+      step, wall_time: as written.
+      tags: {tag: (offset of its first blob, [blob lengths])}.
+    """
+
+    def __init__(self, step, wall_time, tags):
+        self.step = step
+        self.wall_time = wall_time
+        self.tags = tags
+
+    def blob_ranges(self, tag, indices):
+        """[(offset, length)] of blobs `indices` of `tag`.
+
+        Raises:
+          KeyError: the tag is not in this file.
+          IndexError: an index is out of range.
+        """
+        offset, lengths = self.tags[tag]
+        starts = [offset]
+        for length in lengths[:-1]:
+            starts.append(starts[-1] + length)
+        return [(starts[i], lengths[i]) for i in indices]
+
+    def blob_count(self, tag):
+        return len(self.tags[tag][1])
+
+
+def header_size(prefix):
+    """The total size of magic + length + header, from the file's first 12
+    bytes or more.
+
+    Raises:
+      ValueError: not a tb_actviz pixel file.
+    """
+    if len(prefix) < len(MAGIC) + _HEADER_LENGTH.size or not prefix.startswith(MAGIC):
+        raise ValueError("not a tb_actviz pixel file (no %r magic)" % MAGIC)
+    (length,) = _HEADER_LENGTH.unpack_from(prefix, len(MAGIC))
+    return len(MAGIC) + _HEADER_LENGTH.size + length
+
+
+def parse_layout(head, file_size):
+    """The `Layout` of a file from its first `header_size` bytes.
+
+    Raises:
+      ValueError: the header is not valid, or its blobs do not fit the file.
+    """
+    start = header_size(head)
+    if len(head) < start:
+        raise ValueError("truncated pixel file header")
+    try:
+        header = json.loads(head[len(MAGIC) + _HEADER_LENGTH.size:start])
+        offset, tags = start, {}
+        for tag, lengths in header["tags"]:
+            lengths = [int(n) for n in lengths]
+            if any(n < 0 for n in lengths):
+                raise ValueError("negative blob length")
+            tags[str(tag)] = (offset, lengths)
+            offset += sum(lengths)
+        step, wall_time = int(header["step"]), float(header["wall_time"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError("bad pixel file header: %s" % e) from None
+    if offset > file_size:
+        raise ValueError("pixel file holds %d bytes, its header describes %d" % (file_size, offset))
+    return Layout(step, wall_time, tags)

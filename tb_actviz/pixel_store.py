@@ -1,0 +1,203 @@
+"""Reads version-1 blobs from the plugin's own files (`format.pixel_file`).
+
+TensorBoard gives the plugin run names, not paths: `RunLocator` finds a
+run's directory from `--logdir` or `--logdir_spec` as TensorBoard names its
+runs. `PixelStore` reads only the byte ranges a request needs, and keeps what
+it read within a fixed budget, so the plugin's memory does not grow with the
+pixels of a log dir.
+"""
+
+import collections
+import os
+import re
+import threading
+
+from tensorboard import errors
+
+from tb_actviz.format import pixel_file
+
+# Bytes of blobs kept between requests: a grid of 49 strips at one step is
+# ~300 KB at the defaults, a 300-step filmstrip ~2 MB.
+DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
+# Parsed file headers kept: ~1-2 KB each at 16 layers.
+DEFAULT_CACHED_LAYOUTS = 4096
+_URI = re.compile(r"[a-zA-Z][0-9a-zA-Z.]*://.*")
+
+
+def _parse_logdir_spec(spec):
+    """[(path, group name or None)] of a `--logdir_spec`, as TensorBoard
+    parses it ('name:/path,/other/path'; a leading '/' or a URI is a path)."""
+    groups = []
+    for item in spec.split(","):
+        if not item:
+            continue
+        if (_URI.match(item) is None and ":" in item and item[0] != "/"
+                and not os.path.splitdrive(item)[0]):
+            name, _, path = item.partition(":")
+        else:
+            name, path = None, item
+        groups.append((path, name))
+    return groups
+
+
+def _normalized(path):
+    return path if _URI.match(path) else os.path.realpath(os.path.expanduser(path))
+
+
+class RunLocator:
+    """Run name -> run directory, for a TensorBoard started with `logdir` or
+    `logdir_spec` (one of them)."""
+
+    def __init__(self, logdir=None, logdir_spec=None):
+        if logdir:
+            groups = [(logdir, None)]
+        else:
+            groups = _parse_logdir_spec(logdir_spec or "")
+        self._groups = [(_normalized(path), name) for path, name in groups]
+
+    def candidates(self, run):
+        """The directories `run` may name, most likely first."""
+        found = []
+        for path, name in self._groups:
+            if name is None:
+                found.append(path if run == "." else os.path.join(path, run))
+            elif run == name:
+                found.append(path)
+            elif run.startswith(name + "/"):
+                found.append(os.path.join(path, run[len(name) + 1:]))
+        return found
+
+    def locate(self, run):
+        """The run's directory, or None when no candidate exists."""
+        for candidate in self.candidates(run):
+            if os.path.isdir(candidate):
+                return candidate
+        return None
+
+
+class _LRU:
+    """A thread-safe LRU map bounded by a total cost."""
+
+    def __init__(self, budget):
+        self._budget = budget
+        self._used = 0
+        self._entries = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            self._entries.move_to_end(key)
+            return entry[0]
+
+    def put(self, key, value, cost):
+        if cost > self._budget:
+            return
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._used -= old[1]
+            self._entries[key] = (value, cost)
+            self._used += cost
+            while self._used > self._budget:
+                _, (_, dropped) = self._entries.popitem(last=False)
+                self._used -= dropped
+
+
+class PixelStore:
+    """Reads blobs of version-1 tags.
+
+    Args:
+      locator: a `RunLocator`.
+      cache_bytes: the budget of blob bytes kept between requests.
+    """
+
+    def __init__(self, locator, cache_bytes=DEFAULT_CACHE_BYTES):
+        self._locator = locator
+        self._layouts = _LRU(DEFAULT_CACHED_LAYOUTS)
+        self._blobs = _LRU(cache_bytes)
+
+    def path(self, run, step, wall_time):
+        """The log file of `run` at (`step`, `wall_time`).
+
+        Raises:
+          errors.NotFoundError: the run's directory cannot be located.
+        """
+        run_dir = self._locator.locate(run)
+        if run_dir is None:
+            raise errors.NotFoundError(
+                "cannot locate the directory of run %r under the log dir (tried %s): its "
+                "pixels are in plugins/activations/ of that directory"
+                % (run, ", ".join(self._locator.candidates(run)) or "nothing")
+            )
+        return os.path.join(run_dir, *pixel_file.PLUGIN_DIR, pixel_file.file_name(step, wall_time))
+
+    def blob_count(self, run, tag, step, wall_time):
+        return self._layout(self.path(run, step, wall_time), tag).blob_count(tag)
+
+    def read(self, run, tag, step, wall_time, indices):
+        """The bytes of blobs `indices` of `tag` at one step.
+
+        Raises:
+          errors.NotFoundError: the run, its log file, the tag in it or an
+            index is missing (the message says which file).
+        """
+        path = self.path(run, step, wall_time)
+        wanted = [(path, tag, i) for i in indices]
+        found = {key: self._blobs.get(key) for key in wanted}
+        missing = sorted({key[2] for key, value in found.items() if value is None})
+        if missing:
+            layout = self._layout(path, tag)
+            try:
+                ranges = layout.blob_ranges(tag, missing)
+            except IndexError:
+                raise errors.NotFoundError(
+                    "blob index out of range (step %d of %r has %d)"
+                    % (step, tag, layout.blob_count(tag))
+                ) from None
+            start = min(offset for offset, _ in ranges)
+            end = max(offset + length for offset, length in ranges)
+            chunk = self._read_range(path, start, end - start)  # one read: strips are adjacent
+            for index, (offset, length) in zip(missing, ranges):
+                data = chunk[offset - start:offset - start + length]
+                found[(path, tag, index)] = data
+                self._blobs.put((path, tag, index), data, len(data) + 100)
+        return [found[key] for key in wanted]
+
+    def _layout(self, path, tag):
+        layout = self._layouts.get(path)
+        if layout is None:
+            layout = self._read_layout(path)
+            self._layouts.put(path, layout, 1)
+        if tag not in layout.tags:
+            raise errors.NotFoundError("tag %r is not in pixel file %s" % (tag, path))
+        return layout
+
+    def _read_layout(self, path):
+        try:
+            with open(path, "rb") as f:
+                head = f.read(pixel_file.HEADER_READ_SIZE)
+                size = pixel_file.header_size(head)
+                if size > len(head):
+                    head += f.read(size - len(head))
+                return pixel_file.parse_layout(head, os.fstat(f.fileno()).st_size)
+        except FileNotFoundError:
+            raise errors.NotFoundError(
+                "pixel file %s is missing (a log dir copied without its plugins/activations/ "
+                "folder?): the step's statistics summary is in the event files" % path
+            ) from None
+        except (OSError, ValueError) as e:
+            raise errors.NotFoundError("pixel file %s cannot be read: %s" % (path, e)) from None
+
+    def _read_range(self, path, offset, length):
+        try:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                data = f.read(length)
+        except OSError as e:
+            raise errors.NotFoundError("pixel file %s cannot be read: %s" % (path, e)) from None
+        if len(data) != length:
+            raise errors.NotFoundError("pixel file %s is truncated" % path)
+        return data
