@@ -47,8 +47,12 @@ test-tensorflow: setup
 	bash tools/ensure_chromium.sh
 	KERAS_BACKEND=tensorflow $(BIN)/python -m pytest -q tests --ignore=tests/test_backends_agree.py
 
+# s3:// log dirs, served by a real TensorBoard: only where TensorFlow is not
+# installed (TensorBoard then reads with its own file layer, which has s3://).
+EXTRA_TESTS_jax := tests/test_remote_logdir.py
+
 test-jax test-torch: test-%: .venv-%/.installed
-	KERAS_BACKEND=$* .venv-$*/bin/python -m pytest -q $(BACKEND_TESTS)
+	KERAS_BACKEND=$* .venv-$*/bin/python -m pytest -q $(BACKEND_TESTS) $(EXTRA_TESTS_$*)
 
 # The examples on all three backends give log dirs the tab shows alike.
 test-backends-agree: setup setup-backends

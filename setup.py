@@ -45,6 +45,12 @@ setuptools.setup(
         "tensorflow": ["keras>=3.15", "tensorflow>=2.21"],
         "jax": ["keras>=3.15", "jax>=0.10"],
         "torch": ["keras>=3.15", "torch>=2.14"],
+        # s3:// log dirs go through TensorBoard's own file layer, which
+        # reaches S3 with boto3 (tested against an S3-compatible server).
+        # An extra, not a requirement: most logs go to a local disk. Other
+        # schemes go through fsspec and the scheme's package (gcsfs for
+        # gs://), not declared here because not tested against the service.
+        "s3": ["boto3>=1.28"],
         "test": ["pytest", "playwright", "hypothesis", "scikit-image", "scikit-learn"],
     },
     entry_points={

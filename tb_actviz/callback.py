@@ -7,6 +7,7 @@ import tempfile
 import keras
 import numpy as np
 
+from tb_actviz import remote_files
 from tb_actviz.capture import backends
 from tb_actviz.capture import extractor
 from tb_actviz.capture import kernels as kernels_lib
@@ -291,10 +292,21 @@ class ActivationLogger(keras.callbacks.Callback):
 
     def _check_log_dir(self):
         try:
+            if remote_files.is_remote(self.run_dir):
+                # One small object, uploaded and deleted: a store has no temporary files.
+                remote_files.check_reachable(self.run_dir)
+                check = remote_files.join(
+                    self.run_dir, ".tb_actviz_write_check.%d.%s" % (os.getpid(), os.urandom(4).hex()))
+                remote_files.write(check, b"")
+                try:
+                    remote_files.remove(check)
+                except OSError:
+                    pass  # allowed to write, not to delete: the logs need only the former
+                return
             os.makedirs(self.run_dir, exist_ok=True)
             with tempfile.TemporaryFile(dir=self.run_dir):
                 pass
-        except OSError as e:
+        except (OSError, ValueError) as e:
             raise ValueError(
                 "ActivationLogger cannot write to log_dir %r: %s. Choose a "
                 "writable directory." % (self.log_dir, e)

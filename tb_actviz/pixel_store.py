@@ -4,7 +4,8 @@ TensorBoard gives the plugin run names, not paths: `RunLocator` finds a
 run's directory from `--logdir` or `--logdir_spec` as TensorBoard names its
 runs. `PixelStore` reads only the byte ranges a request needs, and keeps what
 it read within a fixed budget, so the plugin's memory does not grow with the
-pixels of a log dir.
+pixels of a log dir. Local files are read with plain `open`; remote ones
+(`s3://...`, `gs://...`) through `remote_files` (ranged GETs).
 """
 
 import collections
@@ -14,6 +15,7 @@ import threading
 
 from tensorboard import errors
 
+from tb_actviz import remote_files
 from tb_actviz.format import pixel_file
 
 # Bytes of blobs kept between requests: a grid of 49 strips at one step is
@@ -44,6 +46,10 @@ def _normalized(path):
     return path if _URI.match(path) else os.path.realpath(os.path.expanduser(path))
 
 
+def _join(path, name):
+    return remote_files.join(path, name) if _URI.match(path) else os.path.join(path, name)
+
+
 class RunLocator:
     """Run name -> run directory, for a TensorBoard started with `logdir` or
     `logdir_spec` (one of them)."""
@@ -54,23 +60,36 @@ class RunLocator:
         else:
             groups = _parse_logdir_spec(logdir_spec or "")
         self._groups = [(_normalized(path), name) for path, name in groups]
+        self._remote_found = {}  # run -> remote directory: each check is a LIST request
 
     def candidates(self, run):
         """The directories `run` may name, most likely first."""
         found = []
         for path, name in self._groups:
             if name is None:
-                found.append(path if run == "." else os.path.join(path, run))
+                found.append(path if run == "." else _join(path, run))
             elif run == name:
                 found.append(path)
             elif run.startswith(name + "/"):
-                found.append(os.path.join(path, run[len(name) + 1:]))
+                found.append(_join(path, run[len(name) + 1:]))
         return found
 
     def locate(self, run):
         """The run's directory, or None when no candidate exists."""
+        found = self._remote_found.get(run)
+        if found is not None:
+            return found
         for candidate in self.candidates(run):
-            if os.path.isdir(candidate):
+            if not _URI.match(candidate):
+                if os.path.isdir(candidate):
+                    return candidate
+                continue
+            try:
+                exists = remote_files.isdir(candidate)
+            except OSError:
+                continue  # unreachable: as missing (the error names the candidates)
+            if exists:
+                self._remote_found[run] = candidate
                 return candidate
         return None
 
@@ -132,7 +151,9 @@ class PixelStore:
                 "pixels are in plugins/activations/ of that directory"
                 % (run, ", ".join(self._locator.candidates(run)) or "nothing")
             )
-        return os.path.join(run_dir, *pixel_file.PLUGIN_DIR, pixel_file.file_name(step, wall_time))
+        for name in pixel_file.PLUGIN_DIR + (pixel_file.file_name(step, wall_time),):
+            run_dir = _join(run_dir, name)
+        return run_dir
 
     def blob_count(self, run, tag, step, wall_time):
         return self._layout(self.path(run, step, wall_time), tag).blob_count(tag)
@@ -177,6 +198,8 @@ class PixelStore:
 
     def _read_layout(self, path):
         try:
+            if _URI.match(path):
+                return _remote_layout(path)
             with open(path, "rb") as f:
                 head = f.read(pixel_file.HEADER_READ_SIZE)
                 size = pixel_file.header_size(head)
@@ -193,11 +216,24 @@ class PixelStore:
 
     def _read_range(self, path, offset, length):
         try:
-            with open(path, "rb") as f:
-                f.seek(offset)
-                data = f.read(length)
+            if _URI.match(path):
+                data = remote_files.read_range(path, offset, length)
+            else:
+                with open(path, "rb") as f:
+                    f.seek(offset)
+                    data = f.read(length)
         except OSError as e:
             raise errors.NotFoundError("pixel file %s cannot be read: %s" % (path, e)) from None
         if len(data) != length:
             raise errors.NotFoundError("pixel file %s is truncated" % path)
         return data
+
+
+def _remote_layout(path):
+    """`_read_layout` of a remote file: its size, then its first bytes."""
+    file_size = remote_files.size(path)
+    head = remote_files.read_range(path, 0, min(pixel_file.HEADER_READ_SIZE, file_size))
+    size = pixel_file.header_size(head)
+    if size > len(head):
+        head += remote_files.read_range(path, len(head), size - len(head))
+    return pixel_file.parse_layout(head, file_size)

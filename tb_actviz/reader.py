@@ -1,10 +1,16 @@
 """Reading a tb_actviz log dir without TensorBoard's server or TensorFlow.
 
 Goes through the same data-provider interface as the plugin (TensorBoard's
-Python loader), and decodes blobs into numpy arrays (docs/format.md).
+Python loader), and decodes blobs into numpy arrays (docs/format.md). A
+remote log dir (`s3://bucket/logs`) is read as TensorBoard reads it: the
+events through TensorBoard's file layer (TensorFlow's `tf.io.gfile` where
+TensorFlow is installed, else TensorBoard's own, which has s3:// through
+boto3), the pixel files through `remote_files`.
 """
 
 import dataclasses
+import os
+import re
 
 import numpy as np
 
@@ -15,6 +21,7 @@ from tensorboard.data import provider
 
 from tb_actviz import metadata
 from tb_actviz import pixel_store
+from tb_actviz import remote_files
 from tb_actviz.format import blob_layout
 from tb_actviz.format import images
 
@@ -45,14 +52,55 @@ class LayerSnapshot:
         return low + self.quantized.astype(np.float32) * ((high - low) / 255.0)
 
 
+def _add_remote_runs(multiplexer, logdir):
+    if re.fullmatch(r"s3://[^/]+/*", logdir):
+        raise ValueError(
+            "%r is a bucket's root, which TensorBoard's S3 file layer cannot list "
+            "(tensorboard --logdir cannot either): keep logs under a prefix, e.g. "
+            "%s/logs, and read that" % (logdir, logdir.rstrip("/"))
+        )
+    from tensorboard.compat import tf  # what TensorBoard's loader reads with
+
+    with_tensorflow = tf.__name__ == "tensorflow"
+    if not with_tensorflow:
+        remote_files.check_reachable(logdir)  # ValueError: says what to install
+    try:
+        multiplexer.AddRunsFromDirectory(logdir)
+    # TensorFlow's and TensorBoard's file layers raise types of their own.
+    except Exception as e:  # noqa: BLE001
+        hint = ""
+        if with_tensorflow:
+            hint = (
+                "; TensorFlow is installed, so TensorBoard reads through tf.io.gfile, "
+                "which has no s3:// file system in TensorFlow 2.21 (tensorflow-io adds "
+                "one): read s3:// log dirs where TensorFlow is not installed"
+            )
+        raise OSError("cannot list log dir %s: %s: %s%s" % (logdir, type(e).__name__, e, hint)) from e
+
+
 class LogReader:
     """Reads activations from a log dir (all steps kept)."""
 
     def __init__(self, logdir):
+        """Loads every run under `logdir`.
+
+        Args:
+          logdir: a local directory, or a remote one (`s3://bucket/logs`).
+
+        Raises:
+          ValueError: `logdir` is the root of an S3 bucket, which
+            TensorBoard's S3 layer cannot list, or no installed package
+            reaches its store (the message says what to install).
+          OSError: a remote `logdir` cannot be listed (the message says why).
+        """
+        logdir = os.fspath(logdir)
         multiplexer = plugin_event_multiplexer.EventMultiplexer(
             tensor_size_guidance={metadata.PLUGIN_NAME: 0}
         )
-        multiplexer.AddRunsFromDirectory(logdir)
+        if remote_files.is_remote(logdir):
+            _add_remote_runs(multiplexer, logdir)
+        else:
+            multiplexer.AddRunsFromDirectory(logdir)
         multiplexer.Reload()
         self._provider = data_provider.MultiplexerDataProvider(multiplexer, logdir)
         self._pixels = pixel_store.PixelStore(pixel_store.RunLocator(logdir=logdir))

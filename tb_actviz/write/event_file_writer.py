@@ -45,9 +45,25 @@ and google-crc32c is Apache-2.0 like this project (crc32c is LGPL). Without it
 pure-Python implementation, with a warning, since every log then costs a few
 hundred milliseconds of CPU.
 
-Remote log directories (`s3://`, `gs://`) are not supported yet; the file
-system calls live in `_make_dir`, `_open_new`, `_append`, `_sync`,
-`_names_open_file` and `_truncate`, so that they can be replaced.
+Remote log directories (`s3://bucket/logs`, `gs://...`). Object stores have
+no append, so there an event file is an object uploaded whole: the writer
+keeps the file's bytes in memory and each `write_events` uploads all of them
+(header and every record so far) in one request, which the store applies
+atomically: a reader sees the previous version or the new one, whole batches
+either way. Before each upload a size check (one HEAD) makes sure the object
+is still the one last uploaded; if it was removed or replaced, the call
+raises, as locally, and the next one starts a new event file instead of
+bringing back logs whose pixel files went with it. A failed upload raises
+(`OSError`, naming the file) and the next write starts a new file too: the
+store may have taken the upload after all, and rewriting bytes a reader
+already read would stop TensorBoard's reader of that file. Once an object
+holds `REMOTE_FILE_BYTES`, the next write starts a new file, so uploads stay
+bounded (a version-1 log is ~1.5 KB per layer: ~170 logs of 16 layers a
+file).
+
+File system access: locally, `_make_dir`, `_open_new`, `_append`, `_sync`,
+`_names_open_file` and `_truncate` (plain `os` calls); remotely,
+`tb_actviz.remote_files` (`write` and `size`).
 """
 
 import atexit
@@ -62,6 +78,8 @@ import warnings
 import weakref
 
 from tensorboard.compat.proto import event_pb2
+
+from tb_actviz import remote_files
 
 try:
     import google_crc32c
@@ -82,6 +100,10 @@ _U32 = 0xFFFFFFFF
 # How long the exit handler waits for a write in flight before leaving the
 # file descriptor to the OS (the file holds whole records either way).
 _EXIT_LOCK_TIMEOUT = 10.0
+# A remote event file is re-uploaded whole at every write: the next write
+# after it reaches this size starts a new file.
+REMOTE_FILE_BYTES = 4 * 1024 * 1024
+_REMOTE_COUNTER_DIGITS = 6
 
 _file_counter = itertools.count()
 _counter_lock = threading.Lock()
@@ -114,13 +136,17 @@ def _frame(data, parts):
     )
 
 
-def _next_file_name(filename_suffix):
+def _next_file_name(filename_suffix, counter_digits=1):
+    """A new event file name. A remote writer rolls to new files, maybe within
+    a second: its counter is zero-padded, since TensorBoard's Python loader
+    reads a run's files in name order ("...7.10" sorts before "...7.9")."""
     with _counter_lock:
         counter = next(_file_counter)
-    return "events.out.tfevents.%010d.%s.%d.%d%s" % (
+    return "events.out.tfevents.%010d.%s.%d.%0*d%s" % (
         time.time(),
         socket.gethostname(),
         os.getpid(),
+        counter_digits,
         counter,
         filename_suffix,
     )
@@ -196,26 +222,28 @@ class EventFileWriter:
         """Creates the log directory; the event file comes with the first write.
 
         Args:
-          logdir: a local directory (str or path-like).
+          logdir: a local directory (str or path-like), or a remote one
+            (`s3://bucket/logs/run`, `gs://...`; see the module docstring).
           filename_suffix: appended to the event file's name.
 
         Raises:
-          ValueError: `logdir` is a remote path (contains "://").
-          OSError: the directory cannot be created.
+          ValueError: `logdir` is remote and no installed package reaches its
+            store (the message says what to install).
+          OSError: the local directory cannot be created.
         """
         logdir = os.fspath(logdir)
-        if "://" in logdir:
-            raise ValueError(
-                "remote log directories are not supported yet: %r; "
-                "use a local directory" % logdir
-            )
-        _make_dir(logdir)
+        self._remote = remote_files.is_remote(logdir)
+        if self._remote:
+            remote_files.check_reachable(logdir)  # object stores have no directories
+        else:
+            _make_dir(logdir)
         self._logdir = logdir
         self._suffix = filename_suffix
         self._lock = threading.Lock()
         self._path = None
         self._fd = None
         self._size = 0  # bytes of whole records in the open file
+        self._uploaded = None  # remote: the bytes of the event file, as uploaded
         self._closed = False
         _warn_if_slow_crc()
 
@@ -246,7 +274,9 @@ class EventFileWriter:
           OSError: the directory or file could not be created, written or
             synced (the file is then truncated back to its length before the
             call), or it was removed or replaced since the last write (the
-            next call starts a new file). The message names the file.
+            next call starts a new file). Remotely: the upload failed, or the
+            object was removed or replaced since the last one (the next call
+            starts a new file either way). The message names the file.
         """
         parts = []
         for event in events:
@@ -260,6 +290,8 @@ class EventFileWriter:
         with self._lock:
             if self._closed:
                 raise ValueError("write_events on a closed EventFileWriter")
+            if self._remote:
+                return self._upload(parts)
             self._ensure_file()
             if self._size == 0:
                 header = []
@@ -289,6 +321,56 @@ class EventFileWriter:
             self._drop_file()
         finally:
             self._lock.release()
+
+    def _upload(self, parts):
+        """`write_events` on a remote log dir: uploads the whole event file
+        with the new records (`parts`); the caller holds the lock."""
+        if self._uploaded is None:
+            self._path = remote_files.join(
+                self._logdir, _next_file_name(self._suffix, _REMOTE_COUNTER_DIGITS))
+            header = []
+            _frame(_file_version_event().SerializeToString(), header)
+            parts[:0] = header
+            self._uploaded = b""
+        path, previous = self._path, self._uploaded
+        data = b"".join(parts)
+        try:
+            stored = remote_files.size(path) if previous else 0
+        except OSError as e:
+            self._drop_file()
+            if isinstance(e, FileNotFoundError):
+                raise OSError(
+                    errno.ENOENT,
+                    "event file %s was removed (or its bucket was); nothing was "
+                    "written, the next write starts a new file" % path,
+                ) from e
+            raise OSError(
+                e.errno,
+                "checking event file %s: %s; nothing was written, the next write "
+                "starts a new file" % (path, e.strerror or e),
+            ) from e
+        if stored != len(previous):
+            self._drop_file()
+            raise OSError(
+                errno.ESTALE,
+                "event file %s was replaced (it holds %d bytes, not the %d last uploaded); "
+                "nothing was written, the next write starts a new file"
+                % (path, stored, len(previous)),
+            )
+        contents = previous + data
+        try:
+            remote_files.write(path, contents)
+        except OSError as e:
+            self._drop_file()
+            raise OSError(
+                e.errno,
+                "uploading event file %s: %s; the next write starts a new file"
+                % (path, e.strerror or e),
+            ) from e
+        self._uploaded = contents
+        if len(contents) >= REMOTE_FILE_BYTES:
+            self._drop_file()  # the next write starts a new file: uploads stay bounded
+        return len(data)
 
     def __del__(self):
         try:
@@ -334,6 +416,7 @@ class EventFileWriter:
         fd, self._fd = self._fd, None
         self._path = None
         self._size = 0
+        self._uploaded = None
         _open_writers.discard(self)
         if fd is not None:
             try:

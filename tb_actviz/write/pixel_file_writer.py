@@ -2,11 +2,15 @@
 
 A file is written under a temporary name, fsynced, then renamed into place,
 so a reader (or a crash) never meets half a file; on any OSError the
-temporary file is removed and the error raised, naming the file.
+temporary file is removed and the error raised, naming the file. In a remote
+run directory (`s3://...`) the file is one upload of the whole object
+(`remote_files.write`), which the store applies atomically: no temporary
+object, no rename (stores have none).
 """
 
 import os
 
+from tb_actviz import remote_files
 from tb_actviz.format import pixel_file
 
 
@@ -14,11 +18,15 @@ class PixelFileWriter:
     """Writes log files into `<run dir>/plugins/activations/`.
 
     Args:
-      run_dir: the run's directory (local; created when first needed).
+      run_dir: the run's directory: local (created when first needed) or
+        remote (`s3://bucket/logs/run/train`).
     """
 
     def __init__(self, run_dir):
-        self.directory = os.path.join(os.fspath(run_dir), *pixel_file.PLUGIN_DIR)
+        run_dir = os.fspath(run_dir)
+        self._remote = remote_files.is_remote(run_dir)
+        self._join = remote_files.join if self._remote else os.path.join
+        self.directory = self._join(run_dir, *pixel_file.PLUGIN_DIR)
 
     def write(self, step, wall_time, tag_blobs):
         """Writes one log's file.
@@ -34,7 +42,13 @@ class PixelFileWriter:
           OSError: the file could not be written; nothing is left behind.
         """
         data = pixel_file.encode(step, wall_time, tag_blobs)
-        path = os.path.join(self.directory, pixel_file.file_name(step, wall_time))
+        path = self._join(self.directory, pixel_file.file_name(step, wall_time))
+        if self._remote:
+            try:
+                remote_files.write(path, data)
+            except OSError as e:
+                raise OSError(e.errno, "uploading pixel file %s: %s" % (path, e.strerror or e)) from e
+            return path
         temporary = path + ".tmp"
         what = "creating the directory of"
         try:
@@ -59,6 +73,9 @@ class PixelFileWriter:
         """Removes a file no event refers to (its events could not be
         written); a failure here changes nothing for readers."""
         try:
-            os.remove(path)
+            if self._remote:
+                remote_files.remove(path)
+            else:
+                os.remove(path)
         except OSError:
             pass
