@@ -105,8 +105,10 @@ def _records(path):
 def _assert_one_writer(log_dir, writer_pid, other_pid):
     assert os.listdir(log_dir) == ["train"], os.listdir(log_dir)
     run_dir = os.path.join(log_dir, "train")
-    files = os.listdir(run_dir)
+    files = [n for n in os.listdir(run_dir) if n != "plugins"]  # plugins/: the pixel files
     assert len(files) == 1, files  # one writer
+    pixel_files = os.listdir(os.path.join(run_dir, "plugins", "activations"))
+    assert len(pixel_files) == EPOCHS + 1, pixel_files  # one per step, written once
     # events.out.tfevents.<time>.<host>.<pid>.<counter>: the host may hold dots.
     name = files[0]
     assert name.startswith("events.out.tfevents."), name
