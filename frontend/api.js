@@ -1,5 +1,5 @@
 // Fetch and parse the plugin's HTTP routes (docs/http_api.md), including the
-// binary framing of /blobs and /series. URLs are relative to <base href>.
+// binary framing of /blobs, /series and /summaries. URLs are relative to <base href>.
 
 const MAX_BLOBS_PER_REQUEST = 1024;
 
@@ -99,8 +99,17 @@ export async function fetchBlobs(run, tag, step, wallTime, indices) {
 }
 
 /** Blob `index` at every logged step: [{step, wallTime, bytes}] ascending. */
-export async function fetchSeries(run, tag, index) {
-  const response = await fetchOk(query("series", { run, tag, index }), { cache: "no-store" });
+export function fetchSeries(run, tag, index) {
+  return fetchStepFrames(query("series", { run, tag, index }));
+}
+
+/** A version-1 layer's summary (from the event files) at every logged step: [{step, wallTime, bytes}]. */
+export function fetchSummaries(run, tag) {
+  return fetchStepFrames(query("summaries", { run, tag }));
+}
+
+async function fetchStepFrames(url) {
+  const response = await fetchOk(url, { cache: "no-store" });
   return splitFrames(await response.arrayBuffer(), 20, (view, offset) => ({
     step: Number(view.getBigInt64(offset, true)),
     wallTime: view.getFloat64(offset + 8, true),

@@ -16,6 +16,7 @@ import { EvolutionView } from "./views/evolution_view.js";
 import { FiltersView } from "./views/filters_view.js";
 import { ImagesView } from "./views/images_view.js";
 import { KernelsView } from "./views/kernels_view.js";
+import { SummaryPanel } from "./views/summary_panel.js";
 import { IMAGE_ORDERS, RANKINGS } from "./insight.js";
 import { ZoomDialog } from "./zoom.js";
 
@@ -68,8 +69,9 @@ class App {
     this.message = el("div", { class: "message", "data-testid": "message", role: "alert", hidden: true });
     this.empty = el("div", { class: "empty-state", "data-testid": "empty-state", hidden: true });
     this.viewHost = el("main", { class: "view-host", "data-testid": "view-host" }, Object.values(this.views).map((view) => view.element));
+    this.summary = new SummaryPanel();
     this.root = el("div", { id: "actviz-app", "data-testid": "actviz-app", class: "app" }, [
-      this.controls.element, el("div", { class: "status-row" }, [this.loading, this.message]), this.empty, this.viewHost, this.zoom.element,
+      this.controls.element, el("div", { class: "status-row" }, [this.loading, this.message]), this.empty, this.viewHost, this.summary.element, this.zoom.element,
     ]);
     body.append(this.root);
     followHostTheme(document.documentElement);
@@ -137,6 +139,7 @@ class App {
     if (!resolved) return this.showEmpty(EMPTY_LOG_DIR);
     const { runs, run, layer, compareRun, compareLayer, kernels, patch } = resolved;
     this.setLoading(1);
+    let ctx = null;
     try {
       const steps = await this.store.stepsOf(run.run, layer.tag);
       if (!current()) return;
@@ -150,7 +153,7 @@ class App {
         compare.stepInfo = compareSteps.filter(({ step }) => step <= state.step).at(-1) ?? null;
       }
       if (!current()) return;
-      const ctx = this.context({ state, runs, run, layer, steps, stepIndex, compare, kernels });
+      ctx = this.context({ state, runs, run, layer, steps, stepIndex, compare, kernels });
       this.lastCtx = ctx;
       this.present(ctx);
       await this.views[state.view].update(ctx);
@@ -159,9 +162,20 @@ class App {
       await this.syncZoom(ctx);
       this.prefetchAround(ctx);
     } catch (error) {
-      if (current()) this.showMessage(`Could not show activations: ${error.message}`);
+      if (!current()) return;
+      this.showMessage(`Could not show activations: ${error.message}`);
+      if (ctx && ctx.layer.summaryNames?.length) await this.showSummaryInstead(ctx, current);
     } finally {
       this.setLoading(-1);
+    }
+  }
+
+  /** Where a step's pixels cannot be read: its statistics from the event files in place of the view. */
+  async showSummaryInstead(ctx, current) {
+    try {
+      if (await this.summary.show(ctx, current)) this.viewHost.hidden = true;
+    } catch {
+      // the message above already says what failed
     }
   }
 
@@ -183,6 +197,7 @@ class App {
   present(ctx) {
     this.empty.hidden = true;
     this.viewHost.hidden = false;
+    this.summary.hide();
     this.controls.element.hidden = false;
     this.controls.update(ctx);
     this.root.style.setProperty("--tile", `${ctx.state.size}px`);

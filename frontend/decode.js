@@ -1,4 +1,4 @@
-// Decode stored blobs: quantized gray PNG strips, probe images, statistics.
+// Decode stored blobs: quantized gray PNG strips, probe images, statistics, summaries.
 
 const BITMAP_OPTIONS = { colorSpaceConversion: "none", premultiplyAlpha: "none" };
 
@@ -49,5 +49,25 @@ export class LayerStats {
 
   record(filterPosition, image) {
     return Object.fromEntries(this.statNames.map((name) => [name, this.get(filterPosition, image, name)]));
+  }
+}
+
+/** Per-filter summary of one step (version-1 layers, kept in the event files): float32 LE [F, S]. */
+export class LayerSummary {
+  constructor(bytes, numFilters, summaryNames) {
+    const expected = numFilters * summaryNames.length;
+    if (bytes.byteLength !== expected * 4) {
+      throw new Error(`summary blob has ${bytes.byteLength} bytes, expected ${expected * 4}`);
+    }
+    const view = new DataView(bytes);
+    this.values = Float32Array.from({ length: expected }, (_, k) => view.getFloat32(k * 4, true));
+    this.numFilters = numFilters;
+    this.summaryNames = summaryNames;
+    this.nameIndex = new Map(summaryNames.map((name, k) => [name, k]));
+  }
+
+  get(filterPosition, name) {
+    const k = this.nameIndex.get(name);
+    return k === undefined ? NaN : this.values[filterPosition * this.summaryNames.length + k];
   }
 }

@@ -15,7 +15,7 @@ export const MODULES = [
   "render_maps.js", "state.js", "store.js", "tb_bridge.js", "theme.js", "tile_grid.js", "zoom.js",
   "views/compare_view.js", "views/evolution_view.js", "views/filter_stats_panel.js",
   "views/filters_view.js", "views/images_view.js", "views/kernels_view.js",
-  "views/layer_filters.js", "views/probe_panel.js", "views/view_helpers.js",
+  "views/layer_filters.js", "views/probe_panel.js", "views/summary_panel.js", "views/view_helpers.js",
 ];
 
 const staticUrl = (path) => new URL(`./static/${path}`, import.meta.url).href;

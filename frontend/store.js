@@ -1,8 +1,8 @@
 // Cached, de-duplicated access to decoded activation data.
 // Keys carry the step's wallTime, so a rewritten step never hits a stale entry.
 
-import { fetchBlobs, fetchSeries, fetchSteps } from "./api.js";
-import { decodeBitmap, decodeQuantized, LayerStats } from "./decode.js";
+import { fetchBlobs, fetchSeries, fetchSteps, fetchSummaries } from "./api.js";
+import { decodeBitmap, decodeQuantized, LayerStats, LayerSummary } from "./decode.js";
 import { LruCache } from "./lru_cache.js";
 
 const CACHE_BYTES = 256 * 1024 * 1024;
@@ -43,6 +43,18 @@ export class ActivationStore {
       this.statsSeries.set(key, request, 1);
     }
     return this.statsSeries.get(key);
+  }
+
+  /**
+   * A version-1 layer's summaries at every step ([{stepInfo, value: LayerSummary}]), from
+   * the event files: what the tab shows where the pixel files cannot be read. Not cached.
+   */
+  async summarySeriesOf(run, layer) {
+    const frames = await fetchSummaries(run, layer.tag);
+    return frames.map(({ step, wallTime, bytes }) => ({
+      stepInfo: { step, wallTime },
+      value: new LayerSummary(bytes, layer.filterIndices.length, layer.summaryNames),
+    }));
   }
 
   /** `layerStep` if every blob is already decoded, else null (never fetches). */

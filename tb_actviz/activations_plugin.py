@@ -147,6 +147,7 @@ def _layer_json(tag, md):
         sourceWidth=md.source_width,
         downsampleFactor=md.downsample_factor,
         statNames=list(md.stat_names),
+        summaryNames=list(md.summary_names) if metadata.pixels_in_plugin_files(md) else [],
     )
 
 
@@ -167,6 +168,15 @@ def _probe_json(tag, md):
         "channels": md.channels,
         "labels": list(md.labels),
     }
+
+
+def _series_response(request, sequence, blobs):
+    """The framing of /series and /summaries: (step, wall time, length, bytes) per step."""
+    parts = []
+    for datum, data in zip(sequence, blobs):
+        parts.append(struct.pack("<qdI", datum.step, datum.wall_time, len(data)))
+        parts.append(data)
+    return http_util.Respond(request, b"".join(parts), "application/octet-stream")
 
 
 class _SequenceCache:
@@ -228,6 +238,7 @@ class ActivationsPlugin(base_plugin.TBPlugin):
             "/blob": self._serve_blob,
             "/blobs": self._serve_blobs,
             "/series": self._serve_series,
+            "/summaries": self._serve_summaries,
         }
 
     def is_active(self):
@@ -420,11 +431,22 @@ class ActivationsPlugin(base_plugin.TBPlugin):
         else:
             sequence = [d for d in sequence if index < len(d.values)]
             blobs = self._read_keys(ctx, [d.values[index].blob_key for d in sequence])
-        parts = []
-        for datum, data in zip(sequence, blobs):
-            parts.append(struct.pack("<qdI", datum.step, datum.wall_time, len(data)))
-            parts.append(data)
-        return http_util.Respond(request, b"".join(parts), "application/octet-stream")
+        return _series_response(request, sequence, blobs)
+
+    @_route
+    def _serve_summaries(self, request):
+        ctx = plugin_util.context(request.environ)
+        experiment = plugin_util.experiment_id(request.environ)
+        run, tag = _arg(request, "run"), _arg(request, "tag")
+        md, sequence = self._read_sequence(ctx, experiment, run, tag)
+        if not metadata.pixels_in_plugin_files(md):
+            raise _BadRequest(
+                "tag %r of run %r has no summaries (format version %d, or not a layer): "
+                "its statistics are blob 0 of /series" % (tag, run, md.version)
+            )
+        sequence = [d for d in sequence if d.values]
+        blobs = self._read_keys(ctx, [d.values[0].blob_key for d in sequence])
+        return _series_response(request, sequence, blobs)
 
     # Static files --------------------------------------------------------------
 

@@ -14,7 +14,8 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import parse_blobs
+from conftest import parse_blobs, parse_series
+from browser_support import new_tab, tab_url
 from tb_actviz import metadata
 from tb_actviz.format import blob_layout, pixel_file
 from tb_actviz.reader import LogReader
@@ -121,12 +122,68 @@ def test_a_log_dir_copied_without_its_pixel_files(tmp_path, tensorboard_factory,
     assert "is missing" in message and missing in message, message
     status, _, body = server.plugin("series", run="run1/train", tag=TAG, index=1)
     assert status == 200 and body == b""  # no step has its file
-    # The statistics summary is still in the event files.
+    # The statistics summary is still in the event files, and served.
+    reader = LogReader(root)
+    info = reader.tags()["run1/train"][TAG]
+    status, _, body = server.plugin("summaries", run="run1/train", tag=TAG)
+    assert status == 200
+    served = parse_series(body)
+    assert [step for step, _, _ in served] == list(range(STEPS))
+    for step, _, blob in served:
+        summary = reader.summary("run1/train", TAG, step=step)
+        assert summary.shape == (len(info.filter_indices), len(metadata.SUMMARY_NAMES))
+        assert blob == summary.astype("<f4").tobytes()
+
+
+@pytest.mark.server
+def test_version_0_layers_have_no_summaries_route(tmp_path, tensorboard_factory):
+    root = _log_dir(tmp_path / "v0", format_version=0)
+    server = tensorboard_factory(root, "true")
+    _wait_listed(server, ["run1/train"])
+    (layer,) = [l for r in server.plugin_json("runs")["runs"] for l in r["layers"] if l["tag"] == TAG]
+    assert layer["summaryNames"] == []
+    status, _, body = server.plugin("summaries", run="run1/train", tag=TAG)
+    assert status == 400 and b"/series" in body
+
+
+@pytest.mark.server
+def test_the_tab_shows_the_summary_of_a_step_whose_pixel_file_is_missing(
+        tmp_path, tensorboard_factory, browser):
+    root = _log_dir(tmp_path / "one-missing", format_version=1)
+    pixel_dir = os.path.join(root, "run1", "train", *pixel_file.PLUGIN_DIR)
+    (missing,) = [os.path.join(pixel_dir, name) for name in os.listdir(pixel_dir)
+                  if name.startswith("%010d." % 1)]
+    os.remove(missing)
+    server = tensorboard_factory(root, "true")
+    _wait_listed(server, ["run1/train"])
     reader = LogReader(root)
     summary = reader.summary("run1/train", TAG, step=1)
-    info = reader.tags()["run1/train"][TAG]
-    assert summary.shape == (len(info.filter_indices), len(metadata.SUMMARY_NAMES))
-    assert np.all(summary[:, 0] <= summary[:, 1])
+    filters = reader.tags()["run1/train"][TAG].filter_indices
+    with new_tab(browser) as t:
+        t.open(tab_url(server, layer="block1_conv1", step=0))  # a step with its file: the grid
+        assert len(t.grid("filters-grid")) == len(filters)
+        t.f.locator("[data-testid=step-next]").click()
+        panel = t.f.locator("[data-testid=summary-panel]")
+        panel.wait_for(state="visible")
+        assert t.f.locator("[data-testid=view-host]").is_hidden()
+        message = t.f.locator("[data-testid=message]").inner_text()
+        assert missing in message and "is missing" in message, message
+        table = t.f.locator("[data-testid=summary-table]")
+        assert table.get_attribute("data-step") == "1"
+        assert "step 1" in t.f.locator("[data-testid=summary-title]").inner_text()
+        means = table.locator("td[data-stat=mean]").all_inner_texts()
+        dead = table.locator("td[data-stat=dead]").all_inner_texts()
+        mean_column = list(metadata.SUMMARY_NAMES).index("mean")
+        positive_column = list(metadata.SUMMARY_NAMES).index("positive_fraction")
+        assert len(means) == len(filters)
+        np.testing.assert_allclose([float(m) for m in means], summary[:, mean_column], rtol=5e-3, atol=1e-3)
+        assert dead == ["no" if p > 0 else "yes" for p in summary[:, positive_column]]
+        assert t.f.locator("[data-testid=summary-dead-chart-readout]").inner_text().startswith("step 1:")
+        # Back to a step whose file is there: the view again, no message.
+        t.f.locator("[data-testid=step-prev]").click()
+        t.wait_painted(step=0)
+        assert panel.is_hidden()
+        t.assert_clean()
 
 
 def test_version_1_summary_is_small():
