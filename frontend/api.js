@@ -35,10 +35,15 @@ async function checkOk(response, url) {
   return response;
 }
 
-/** `inFlight`: an already started `fetch("runs", {cache: "no-store"})` to adopt (index.js starts one early). */
+/**
+ * The catalog: {runs, unreadable: [{run, tag, reason, newerVersion}]} (tags whose metadata
+ * cannot be read). `inFlight`: an already started `fetch("runs", {cache: "no-store"})` to
+ * adopt (index.js starts one early).
+ */
 export async function fetchRuns(inFlight = null) {
   const response = inFlight ? await checkOk(await inFlight, "runs") : await fetchOk("runs", { cache: "no-store" });
-  return (await response.json()).runs;
+  const { runs, unreadable = [] } = await response.json();
+  return { runs, unreadable };
 }
 
 export async function fetchSteps(run, tag) {

@@ -27,6 +27,22 @@ const LOADING_DELAY_MS = 120;
 const EMPTY_LOG_DIR = "No activations in this log dir: add ActivationLogger to model.fit, then reload.";
 
 const clamp = (value, lo, hi) => Math.min(hi, Math.max(lo, value));
+const UNREADABLE_LISTED = 3;
+
+/** What to tell about tags that cannot be read; `nothingElse`: no readable layer in the log dir. */
+function unreadableText(unreadable, nothingElse) {
+  const newer = unreadable.filter(({ newerVersion }) => newerVersion !== null && newerVersion !== undefined);
+  const count = (n) => `${n} tag${n === 1 ? "" : "s"}`;
+  const upgrade = newer.length
+    ? `${count(newer.length)} written by a newer tb_actviz (format version ${Math.max(...newer.map(({ newerVersion }) => newerVersion))}): upgrade tb_actviz (pip install --upgrade tb_actviz) and reload to see ${newer.length === 1 ? "it" : "them"}.`
+    : "";
+  const damaged = unreadable.filter((entry) => !newer.includes(entry));
+  const listed = damaged.slice(0, UNREADABLE_LISTED).map(({ run, tag, reason }) => `${run} · ${tag}: ${reason}`);
+  const more = damaged.length > UNREADABLE_LISTED ? ` (and ${damaged.length - UNREADABLE_LISTED} more)` : "";
+  const broken = damaged.length ? `${count(damaged.length)} with damaged metadata: ${listed.join("; ")}${more}.` : "";
+  const lead = nothingElse ? "No activations this tb_actviz can read in this log dir:" : "Not shown:";
+  return [lead, upgrade, broken].filter(Boolean).join(" ");
+}
 const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Index of the last step <= `step` (or 0), in ascending `steps`. */
@@ -53,6 +69,7 @@ class App {
     this.bridge = new TensorBoardBridge(PLUGIN_NAME);
     this.url = new UrlState(this.bridge);
     this.runs = [];
+    this.unreadable = [];
     this.generation = 0;
     this.pendingLoads = 0;
     this.playing = false;
@@ -67,11 +84,12 @@ class App {
     this.zoom = new ZoomDialog(() => this.setState({ zoom: "" }));
     this.loading = el("span", { class: "loading", "data-testid": "loading", role: "status", "aria-live": "polite", hidden: true }, [el("span", { class: "spinner" }), "Loading…"]);
     this.message = el("div", { class: "message", "data-testid": "message", role: "alert", hidden: true });
+    this.notice = el("div", { class: "hint notice", "data-testid": "unreadable-notice", role: "status", hidden: true });
     this.empty = el("div", { class: "empty-state", "data-testid": "empty-state", hidden: true });
     this.viewHost = el("main", { class: "view-host", "data-testid": "view-host" }, Object.values(this.views).map((view) => view.element));
     this.summary = new SummaryPanel();
     this.root = el("div", { id: "actviz-app", "data-testid": "actviz-app", class: "app" }, [
-      this.controls.element, el("div", { class: "status-row" }, [this.loading, this.message]), this.empty, this.viewHost, this.summary.element, this.zoom.element,
+      this.controls.element, el("div", { class: "status-row" }, [this.loading, this.message, this.notice]), this.empty, this.viewHost, this.summary.element, this.zoom.element,
     ]);
     body.append(this.root);
     followHostTheme(document.documentElement);
@@ -85,7 +103,7 @@ class App {
     let started = false;
     this.url.reconcile().then((changed) => changed && started && this.refresh());
     try {
-      this.runs = await fetchRuns(this.runsRequest);
+      ({ runs: this.runs, unreadable: this.unreadable } = await fetchRuns(this.runsRequest));
     } catch (error) {
       this.showMessage(`Could not load activations: ${error.message}`);
       return;
@@ -136,7 +154,8 @@ class App {
     const generation = ++this.generation;
     const current = () => generation === this.generation;
     const resolved = this.resolve(this.url.get());
-    if (!resolved) return this.showEmpty(EMPTY_LOG_DIR);
+    this.showUnreadable();
+    if (!resolved) return this.showEmpty(this.unreadable.length ? unreadableText(this.unreadable, true) : EMPTY_LOG_DIR);
     const { runs, run, layer, compareRun, compareLayer, kernels, patch } = resolved;
     this.setLoading(1);
     let ctx = null;
@@ -294,7 +313,7 @@ class App {
     const before = this.lastCtx;
     try {
       this.store.forgetSteps();
-      this.runs = await fetchRuns();
+      ({ runs: this.runs, unreadable: this.unreadable } = await fetchRuns());
       if (before && before.stepIndex === before.steps.length - 1 && this.url.get().run === before.run.run && this.url.get().layer === before.layer.path) {
         const steps = await this.store.stepsOf(before.run.run, before.layer.tag);
         if (steps.length > 0 && this.url.get().step === before.stepInfo.step) this.url.update({ step: steps.at(-1).step });
@@ -319,6 +338,12 @@ class App {
     this.empty.hidden = false;
     this.viewHost.hidden = true;
     this.controls.element.hidden = true;
+  }
+
+  /** Says which tags are not shown because their metadata cannot be read (a newer tb_actviz, damage). */
+  showUnreadable() {
+    this.notice.hidden = this.unreadable.length === 0;
+    this.notice.textContent = this.unreadable.length ? unreadableText(this.unreadable, false) : "";
   }
 
   showMessage(text) {

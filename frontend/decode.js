@@ -2,13 +2,47 @@
 
 const BITMAP_OPTIONS = { colorSpaceConversion: "none", premultiplyAlpha: "none" };
 
-export function decodeBitmap(bytes) {
+// Probe images are stored at most 2 * max_map_size a side (tb_actviz/format/blob_checks.py).
+const MAX_PROBE_SIDE = 4096;
+
+/** A blob that could not be fetched or decoded, in place of its value: what failed. */
+export class BrokenBlob {
+  constructor(message) {
+    this.message = message;
+  }
+}
+
+/** {width, height} a PNG declares in its header, read before anything is decoded. */
+export function pngSize(bytes) {
+  const view = new DataView(bytes);
+  if (bytes.byteLength < 24 || view.getUint32(0) !== 0x89504e47 || view.getUint32(12) !== 0x49484452) {
+    throw new Error(`not a PNG (${bytes.byteLength} bytes)`);
+  }
+  return { width: view.getUint32(16), height: view.getUint32(20) };
+}
+
+/**
+ * Refuses, before decoding, a PNG whose size is not `expected` ({width, height}
+ * from the metadata) or, for probe images ({maxSide}), larger than that.
+ */
+function checkSize(bytes, expected) {
+  const { width, height } = pngSize(bytes);
+  if (expected.maxSide !== undefined) {
+    if (width > expected.maxSide || height > expected.maxSide) throw new Error(`a PNG of ${width}x${height}; probe images are at most ${expected.maxSide} a side`);
+  } else if (width !== expected.width || height !== expected.height) {
+    throw new Error(`a PNG of ${width}x${height} where the metadata says ${expected.width}x${expected.height}`);
+  }
+}
+
+/** `expected`: {width, height}, or {maxSide} (default: the probe images' bound). */
+export function decodeBitmap(bytes, expected = { maxSide: MAX_PROBE_SIDE }) {
+  checkSize(bytes, expected);
   return createImageBitmap(new Blob([bytes], { type: "image/png" }), BITMAP_OPTIONS);
 }
 
-/** Gray PNG -> {width, height, q: Uint8Array of width*height quantized values}. */
-export async function decodeQuantized(bytes) {
-  const bitmap = await decodeBitmap(bytes);
+/** Gray PNG of `expected` size ({width, height}) -> {width, height, q: Uint8Array of width*height quantized values}. */
+export async function decodeQuantized(bytes, expected) {
+  const bitmap = await decodeBitmap(bytes, expected);
   const { width, height } = bitmap;
   const canvas = new OffscreenCanvas(width, height);
   const context = canvas.getContext("2d", { willReadFrequently: true });

@@ -82,7 +82,7 @@ export function changeFromMaps(layer, previous, current) {
   for (const position of positions) {
     const a = previous.strips.get(position);
     const b = current.strips.get(position);
-    if (!a || !b || a.q.length !== b.q.length) return null;
+    if (!a?.q || !b?.q || a.q.length !== b.q.length) return null; // missing or unreadable
     let total = 0;
     const w = layer.mapWidth;
     for (let image = 0; image < layer.numImages; image++) {

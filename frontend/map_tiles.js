@@ -1,6 +1,7 @@
 // Tile specs shared by the views: one map (or a row of maps) of a layer,
 // coloured with the current colormap / normalization / posterization.
 
+import { BrokenBlob } from "./decode.js";
 import { el } from "./dom.js";
 import { filterSummaries, summaryText } from "./insight.js";
 import { kindNote, tileShape } from "./map_kinds.js";
@@ -57,6 +58,7 @@ export function nonfiniteText(count) {
  */
 export function mapTile(ctx, { run, layer, stepInfo, stats, strip, resolve, position, images, caption, dataset, current, sparkline }) {
   const filter = layer.filterIndices[position];
+  if (strip instanceof BrokenBlob) return brokenTile({ run, layer, stepInfo, filter, images, caption, dataset, current, sparkline, message: strip.message });
   const summary = filterSummaries(stats)[position];
   // NaN / Inf in the shown maps at this step: badge + data-nonfinite (absent when none).
   const nonfinite = nonfiniteOf(stats, position, images);
@@ -81,6 +83,28 @@ export function mapTile(ctx, { run, layer, stepInfo, stats, strip, resolve, posi
     open: (fraction) => {
       const slot = Math.min(images.length - 1, Math.max(0, Math.floor(fraction * images.length)));
       ctx.openZoom({ run: run.run, layer: layer.path, step: stepInfo.step, filter, image: images[slot] });
+    },
+  };
+}
+
+/** A tile whose strip could not be read: blank, marked, saying what failed (its neighbours still show). */
+function brokenTile({ run, layer, stepInfo, filter, images, caption, dataset, current, sparkline, message }) {
+  const what = `filter ${filter} at step ${stepInfo.step} cannot be shown: ${message}`;
+  return {
+    key: JSON.stringify([run.run, layer.tag, stepInfo.step, stepInfo.wallTime, filter, images, "broken", message]),
+    caption,
+    dataset: { filter, step: stepInfo.step, ...(images.length === 1 ? { image: images[0] } : {}), broken: "true", ...dataset },
+    note: what,
+    badge: { kind: "broken", text: "unreadable", title: what },
+    title: what,
+    sparkline,
+    aspect: [layer.mapWidth * images.length, layer.mapHeight],
+    shape: tileShape(layer),
+    current,
+    paint: (canvas) => {
+      canvas.width = 1;
+      canvas.height = 1;
+      canvas.getContext("2d").clearRect(0, 0, 1, 1);
     },
   };
 }

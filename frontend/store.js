@@ -2,7 +2,7 @@
 // Keys carry the step's wallTime, so a rewritten step never hits a stale entry.
 
 import { fetchBlobs, fetchSeries, fetchSteps, fetchSummaries } from "./api.js";
-import { decodeBitmap, decodeQuantized, LayerStats, LayerSummary } from "./decode.js";
+import { BrokenBlob, decodeBitmap, decodeQuantized, LayerStats, LayerSummary } from "./decode.js";
 import { LruCache } from "./lru_cache.js";
 
 const CACHE_BYTES = 256 * 1024 * 1024;
@@ -73,7 +73,8 @@ export class ActivationStore {
 
   /** Kernels of one step (docs/format.md, KERNELS tag): {ranges: Float32Array [F,2], bitmap}. */
   async kernelStep(run, kernels, stepInfo) {
-    const decode = (index, bytes) => (index === 0 ? new KernelRanges(bytes, kernels.numFilters) : decodeBitmap(bytes));
+    const size = { width: kernels.numFilters * kernels.kernelWidth, height: kernels.kernelHeight };
+    const decode = (index, bytes) => (index === 0 ? new KernelRanges(bytes, kernels.numFilters) : decodeBitmap(bytes, size));
     const values = await this.blobs(run, kernels.tag, stepInfo, [0, 1], decode);
     return { ranges: values.get(0), bitmap: values.get(1) };
   }
@@ -106,14 +107,19 @@ export class ActivationStore {
     return this.series.get(key);
   }
 
-  /** Decoded blobs of one layer step: {stats, strips: Map filterPosition -> strip}. */
+  /**
+   * Decoded blobs of one layer step: {stats, strips: Map filterPosition -> strip}. A strip
+   * that cannot be read is a `BrokenBlob` saying why (the others still show); without
+   * the statistics nothing can be shown, so their failure rejects.
+   */
   async layerStep(run, layer, stepInfo, filterPositions) {
-    const decode = (index, bytes) =>
-      index === 0 ? this.decodeStats(layer, bytes) : decodeQuantized(bytes);
+    const decode = (index, bytes) => (index === 0 ? this.decodeStats(layer, bytes) : this.decodeStrip(layer, bytes));
     const indices = [0, ...filterPositions.map((position) => position + 1)];
-    const values = await this.blobs(run, layer.tag, stepInfo, indices, decode);
+    const values = await this.blobs(run, layer.tag, stepInfo, indices, decode, { settle: true });
+    const stats = values.get(0);
+    if (stats instanceof BrokenBlob) throw new Error(stats.message);
     const strips = new Map(filterPositions.map((position) => [position, values.get(position + 1)]));
-    return { stats: values.get(0), strips };
+    return { stats, strips };
   }
 
   /** Probe images as ImageBitmaps (the probe is logged once; use its last step). */
@@ -133,7 +139,7 @@ export class ActivationStore {
         const stepInfo = { step, wallTime };
         const key = blobKey(run, layer.tag, step, wallTime, index);
         const known = this.cache.get(key) ?? this.pending.get(key);
-        const decode = async () => (index === 0 ? this.decodeStats(layer, bytes) : decodeQuantized(bytes));
+        const decode = async () => (index === 0 ? this.decodeStats(layer, bytes) : this.decodeStrip(layer, bytes));
         const value = await (known ?? this.remember(key, decode()));
         return { stepInfo, value };
       }),
@@ -144,20 +150,43 @@ export class ActivationStore {
     return new LayerStats(bytes, layer.filterIndices.length, layer.numImages, layer.statNames);
   }
 
-  /** Fetch (one request) and decode whichever of `indices` are neither cached nor in flight. */
-  async blobs(run, tag, stepInfo, indices, decode) {
+  decodeStrip(layer, bytes) {
+    return decodeQuantized(bytes, { width: layer.numImages * layer.mapWidth, height: layer.mapHeight });
+  }
+
+  /**
+   * Fetch (one request) and decode whichever of `indices` are neither cached nor in flight.
+   * If that request is refused (a damaged blob fails the whole request), the blobs are
+   * fetched one by one, so only the bad ones fail. With `settle`, a blob that fails is a
+   * `BrokenBlob` in the result instead of rejecting it.
+   */
+  async blobs(run, tag, stepInfo, indices, decode, { settle = false } = {}) {
     const { step, wallTime } = stepInfo;
     const keyOf = (index) => blobKey(run, tag, step, wallTime, index);
     const missing = indices.filter((index) => !this.cache.has(keyOf(index)) && !this.pending.has(keyOf(index)));
     if (missing.length > 0) {
+      const one = (index) => fetchBlobs(run, tag, step, wallTime, [index]).then((buffers) => buffers.get(index));
       const request = fetchBlobs(run, tag, step, wallTime, missing);
-      for (const index of missing) {
-        const decoded = request.then((buffers) => decode(index, buffers.get(index)));
-        this.remember(keyOf(index), decoded).catch(() => {});
+      // One by one only if the first blob alone can be had: a missing step or file fails them all.
+      const fallback = missing.length > 1 ? request.then(() => null, (error) => (error.status === 404 ? one(missing[0]) : Promise.reject(error))) : null;
+      for (const [k, index] of missing.entries()) {
+        const bytes = request.then(
+          (buffers) => buffers.get(index),
+          (error) => (fallback ? fallback.then((first) => (k === 0 ? first : one(index))) : Promise.reject(error)),
+        );
+        this.remember(keyOf(index), bytes.then((data) => decode(index, data))).catch(() => {});
       }
     }
     const entries = await Promise.all(
-      indices.map(async (index) => [index, this.cache.get(keyOf(index)) ?? (await this.pending.get(keyOf(index)))]),
+      indices.map(async (index) => {
+        const value = this.cache.get(keyOf(index)) ?? this.pending.get(keyOf(index));
+        if (!settle) return [index, await value];
+        try {
+          return [index, await value];
+        } catch (error) {
+          return [index, new BrokenBlob(error.message)];
+        }
+      }),
     );
     return new Map(entries);
   }

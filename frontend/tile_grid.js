@@ -5,7 +5,8 @@
 // paint(canvas), current?: bool, open?(fractionX), title?: tooltip text,
 // note?: text added to the tile's accessible name (e.g. "dead"),
 // sparkline?: {key, paint(canvas)} drawn in a small canvas under the caption,
-// badge?: {text, title} a warning badge in the tile's top-right corner (e.g. NaN/Inf),
+// badge?: {text, title, kind?: "nonfinite" (default) | "broken"} a warning badge in the
+// tile's top-right corner (NaN/Inf in the map; a strip that cannot be read),
 // shape?: "map" (default) | "strip" (1-row heat strip, stretched to a readable
 // height) | "wide-strip" (a strip that spans the grid's whole row)}.
 
@@ -69,11 +70,12 @@ export class TileGrid {
     }
     if (!element) {
       element = document.createElement("span");
-      element.className = "tile-badge nonfinite-badge";
-      element.dataset.testid = "nonfinite-badge";
       element.setAttribute("aria-hidden", "true"); // the tile's accessible name says it
       tile.appendChild(element);
     }
+    const kind = badge.kind ?? "nonfinite";
+    element.className = `tile-badge ${kind}-badge`;
+    element.dataset.testid = `${kind}-badge`;
     element.textContent = badge.text;
     element.title = badge.title ?? "";
   }

@@ -1,6 +1,7 @@
 // Zoom dialog: one map at full stored resolution, pixelated, with the real
 // (de-quantized) activation under the cursor and the map's statistics.
 
+import { BrokenBlob } from "./decode.js";
 import { el } from "./dom.js";
 import { filterLabel, geometryText, isStrip, kindShort, positionLabel } from "./map_kinds.js";
 import { nonfiniteText, resolverFor } from "./map_tiles.js";
@@ -56,6 +57,7 @@ export class ZoomDialog {
     const { stats, strips } = await ctx.store.layerStep(run.run, layer, stepInfo, [position]);
     const resolve = await resolverFor(ctx, run, layer, stats);
     const strip = strips.get(position);
+    if (strip instanceof BrokenBlob) throw new Error(`filter ${ref.filter} at step ${ref.step} cannot be shown: ${strip.message}`);
     const mapRange = stats.mapRange(position, ref.image);
     paintMaps(this.canvas, strip, layer.mapWidth, [{ image: ref.image, mapRange, displayRange: resolve(position, ref.image) }], ctx.style);
     this.shown = { layer, strip, image: ref.image, mapRange };

@@ -8,6 +8,7 @@ TensorFlow nor Keras. Routes are documented in docs/http_api.md.
 import collections
 import concurrent.futures
 import functools
+import math
 import os
 import re
 import struct
@@ -24,6 +25,7 @@ from tensorboard.plugins import base_plugin
 
 from tb_actviz import metadata
 from tb_actviz import pixel_store
+from tb_actviz.format import blob_checks
 
 # Steps kept per tag when --samples_per_plugin does not say: every epoch of a
 # long run (TensorBoard's own default for unknown blob plugins is 10).
@@ -31,6 +33,9 @@ DEFAULT_SAMPLES = 1000
 
 BLOB_CACHE_SECONDS = 365 * 24 * 3600
 MAX_BLOBS_PER_REQUEST = 1024
+MAX_INDEX_LIST_CHARS = 8192
+# The largest step a browser's numbers hold exactly (Number.MAX_SAFE_INTEGER).
+MAX_ADDRESSABLE_STEP = 2**53 - 1
 # Each read from the Rust data server is a gRPC call of about 45 ms on the
 # measured machines, mostly waiting: blobs of one request are read in parallel.
 BLOB_READ_THREADS = 16
@@ -86,7 +91,7 @@ def _arg(request, name):
 
 def _int_arg(request, name, minimum=None):
     value = _arg(request, name)
-    if not re.fullmatch(r"-?\d{1,18}", value):
+    if not re.fullmatch(r"-?[0-9]{1,18}", value):
         raise _BadRequest("query parameter %r must be an integer, got %r" % (name, value))
     number = int(value)
     if minimum is not None and number < minimum:
@@ -108,20 +113,25 @@ def _float_arg(request, name):
 
 
 def parse_index_list(text):
-    """'0,3,5-9' -> [0, 3, 5, 6, 7, 8, 9]."""
-    indices = []
+    """'0,3,5-9' -> [0, 3, 5, 6, 7, 8, 9]; an index given twice is kept once
+    (where it first appears)."""
+    if len(text) > MAX_INDEX_LIST_CHARS:
+        raise _BadRequest("indices: at most %d characters" % MAX_INDEX_LIST_CHARS)
+    indices = {}
     for part in text.split(","):
-        match = re.fullmatch(r"(\d{1,6})(?:-(\d{1,6}))?", part.strip())
+        match = re.fullmatch(r"([0-9]{1,6})(?:-([0-9]{1,6}))?", part.strip())
         if not match:
             raise _BadRequest("indices must look like '1-64' or '0,3,5-9', got %r" % text)
         first = int(match.group(1))
         last = int(match.group(2)) if match.group(2) is not None else first
         if last < first:
             raise _BadRequest("index range %r is reversed" % part)
-        indices.extend(range(first, last + 1))
+        if last - first + 1 > MAX_BLOBS_PER_REQUEST:
+            raise _BadRequest("at most %d blobs per request" % MAX_BLOBS_PER_REQUEST)
+        indices.update(dict.fromkeys(range(first, last + 1)))
         if len(indices) > MAX_BLOBS_PER_REQUEST:
             raise _BadRequest("at most %d blobs per request" % MAX_BLOBS_PER_REQUEST)
-    return indices
+    return list(indices)
 
 
 def _identity_json(tag, md):
@@ -168,6 +178,40 @@ def _probe_json(tag, md):
         "channels": md.channels,
         "labels": list(md.labels),
     }
+
+
+def _unaddressable(datum):
+    """Why the tab cannot address a step (None if it can)."""
+    if datum.step < 0:
+        return "negative step"
+    if datum.step > MAX_ADDRESSABLE_STEP:
+        return "step above 2**53 - 1, the largest a browser's numbers hold exactly"
+    if not math.isfinite(datum.wall_time):
+        return "wall time %r is not a finite number" % datum.wall_time
+    return None
+
+
+def _check_blob(md, index, data, run, tag, step, summary=False):
+    try:
+        blob_checks.check(md, index, data, summary=summary)
+    except ValueError as e:
+        raise errors.NotFoundError(
+            "blob %d of step %d of tag %r (run %r) is damaged: %s"
+            % (index, step, tag, run, e)
+        ) from None
+
+
+def _unique_paths(layers):
+    """Gives layer JSONs that share a `path` (two tags of one layer) distinct
+    ones: the first keeps it, the others get " [tag]" after it; `layerPath`
+    keeps the stored path."""
+    seen = set()
+    for layer in layers:
+        layer["layerPath"] = layer["path"]
+        if layer["path"] in seen:
+            layer["path"] = "%s [%s]" % (layer["path"], layer["tag"])
+        seen.add(layer["path"])
+    return layers
 
 
 def _series_response(request, sequence, blobs):
@@ -251,25 +295,26 @@ class ActivationsPlugin(base_plugin.TBPlugin):
 
     # Data access ----------------------------------------------------------
 
-    def _metadata_index(self, ctx, experiment, run_tag_filter=None):
+    def _metadata_index(self, ctx, experiment):
+        """({run: {tag: plugin data}}, [(run, tag, error)] of the tags whose
+        metadata cannot be read: damaged, or of a newer tb_actviz)."""
         mapping = self._data_provider.list_blob_sequences(
-            ctx,
-            experiment_id=experiment,
-            plugin_name=self.plugin_name,
-            run_tag_filter=run_tag_filter,
+            ctx, experiment_id=experiment, plugin_name=self.plugin_name
         )
-        index = {}
+        index, unreadable = {}, []
         for run, tags in mapping.items():
             for tag, series in tags.items():
                 try:
                     md = metadata.parse_plugin_metadata(series.plugin_content)
-                except (ValueError, TypeError):
-                    continue  # newer or damaged metadata: skip the tag
+                except (ValueError, TypeError) as e:
+                    unreadable.append((run, tag, e))
+                    continue
                 index.setdefault(run, {})[tag] = md
-        return index
+        return index, unreadable
 
     def _read_sequence(self, ctx, experiment, run, tag):
-        """The tag's metadata and its steps, sorted: (md, `BlobSequenceDatum`s)."""
+        """The tag's metadata, its steps a browser can address (sorted
+        `BlobSequenceDatum`s) and the others, as (datum, reason)."""
         run_tag_filter = provider.RunTagFilter(runs=[run], tags=[tag])
         series = self._data_provider.list_blob_sequences(
             ctx,
@@ -281,6 +326,10 @@ class ActivationsPlugin(base_plugin.TBPlugin):
             raise errors.NotFoundError("no activations for run %r, tag %r" % (run, tag))
 
         def load():
+            try:
+                md = metadata.parse_plugin_metadata(series.plugin_content)
+            except (ValueError, TypeError) as e:
+                raise errors.NotFoundError("tag %r of run %r: %s" % (tag, run, e))
             result = self._data_provider.read_blob_sequences(
                 ctx,
                 experiment_id=experiment,
@@ -288,12 +337,15 @@ class ActivationsPlugin(base_plugin.TBPlugin):
                 downsample=self._downsample_to,
                 run_tag_filter=run_tag_filter,
             )
-            data = result.get(run, {}).get(tag) or []
-            try:
-                md = metadata.parse_plugin_metadata(series.plugin_content)
-            except (ValueError, TypeError) as e:
-                raise errors.NotFoundError("tag %r of run %r: %s" % (tag, run, e))
-            return md, sorted(data, key=lambda datum: datum.step)
+            data = sorted(result.get(run, {}).get(tag) or [], key=lambda datum: datum.step)
+            steps, skipped = [], []
+            for datum in data:
+                reason = _unaddressable(datum)
+                if reason:
+                    skipped.append((datum, reason))
+                else:
+                    steps.append(datum)
+            return md, steps, skipped
 
         version = (series.max_step, series.max_wall_time, series.max_length)
         return self._sequences.get((experiment, run, tag), version, load)
@@ -303,7 +355,7 @@ class ActivationsPlugin(base_plugin.TBPlugin):
         run, tag = _arg(request, "run"), _arg(request, "tag")
         step = _int_arg(request, "step", minimum=0)
         wall_time = _float_arg(request, "wall_time")
-        md, sequence = self._read_sequence(ctx, experiment, run, tag)
+        md, sequence, _ = self._read_sequence(ctx, experiment, run, tag)
         for datum in sequence:
             if datum.step == step:
                 if wall_time is not None and datum.wall_time != wall_time:
@@ -317,22 +369,56 @@ class ActivationsPlugin(base_plugin.TBPlugin):
     def _read_blobs(self, ctx, at, indices):
         """The bytes of blobs `indices` of one step (`_datum_at`'s result):
         from the plugin's own file for version-1 layers, else from the data
-        provider, read in parallel."""
+        provider, read in parallel; each checked against the tag's metadata.
+
+        Raises:
+          errors.NotFoundError: a blob is missing, or not what the metadata
+            says it is (the message names the run, tag, step and blob).
+        """
         run, tag, md, datum = at
         if metadata.pixels_in_plugin_files(md):
-            return self._pixels.read(run, tag, datum.step, datum.wall_time, indices)
-        for index in indices:
-            if index >= len(datum.values):
-                raise errors.NotFoundError(
-                    "blob index %d out of range (step %d has %d)"
-                    % (index, datum.step, len(datum.values))
-                )
-        keys = [datum.values[index].blob_key for index in indices]
-        return self._read_keys(ctx, keys)
+            blobs = self._pixels.read(run, tag, datum.step, datum.wall_time, indices)
+        else:
+            for index in indices:
+                if index >= len(datum.values):
+                    raise errors.NotFoundError(
+                        "blob index %d out of range (step %d has %d)"
+                        % (index, datum.step, len(datum.values))
+                    )
+            keys = [datum.values[index].blob_key for index in indices]
+            blobs = self._read_keys(ctx, keys, lambda k: (run, tag, datum.step, indices[k]))
+        for index, data in zip(indices, blobs):
+            _check_blob(md, index, data, run, tag, datum.step)
+        return blobs
 
-    def _read_keys(self, ctx, keys):
+    def _read_keys(self, ctx, keys, where, unreadable_as_none=False):
+        """Blobs of the data provider, read in parallel; `where(k)` -> (run,
+        tag, step, index) of key k, for the error of a blob TensorBoard cannot
+        give (or None in its place, with `unreadable_as_none`)."""
         read = functools.partial(self._data_provider.read_blob, ctx)
-        return list(self._blob_readers.map(lambda key: read(blob_key=key), keys))
+
+        def read_one(k):
+            try:
+                return read(blob_key=keys[k])
+            except errors.NotFoundError:
+                if unreadable_as_none:
+                    return None
+                raise
+            except errors.PublicError:
+                raise
+            # What TensorBoard's Python loader raises for a tensor that is not
+            # a rank-1 string tensor (IndexError, TypeError, ValueError).
+            except (IndexError, TypeError, ValueError, KeyError) as e:
+                if unreadable_as_none:
+                    return None
+                run, tag, step, index = where(k)
+                raise errors.NotFoundError(
+                    "blob %d of step %d of tag %r (run %r) cannot be read: %s: %s "
+                    "(the tag's tensor is not a list of blobs)"
+                    % (index, step, tag, run, type(e).__name__, e)
+                ) from None
+
+        return list(self._blob_readers.map(read_one, range(len(keys))))
 
     # Routes ------------------------------------------------------------------
 
@@ -340,45 +426,60 @@ class ActivationsPlugin(base_plugin.TBPlugin):
     def _serve_runs(self, request):
         ctx = plugin_util.context(request.environ)
         experiment = plugin_util.experiment_id(request.environ)
+        index, unreadable = self._metadata_index(ctx, experiment)
         runs = []
-        for run, tags in sorted(self._metadata_index(ctx, experiment).items()):
+        for run, tags in sorted(index.items()):
             layers = [
                 _layer_json(tag, md)
                 for tag, md in tags.items()
                 if md.kind == metadata.Kind.LAYER
             ]
-            layers.sort(key=lambda layer: (layer["index"], layer["path"]))
-            probes = [
-                _probe_json(tag, md)
-                for tag, md in tags.items()
-                if md.kind == metadata.Kind.PROBE
-            ]
+            layers.sort(key=lambda layer: (layer["index"], layer["path"], layer["tag"]))
+            probes = sorted(
+                (_probe_json(tag, md) for tag, md in tags.items() if md.kind == metadata.Kind.PROBE),
+                key=lambda probe: probe["tag"],
+            )
             kernels = sorted(
                 (
                     _kernels_json(tag, md)
                     for tag, md in tags.items()
                     if md.kind == metadata.Kind.KERNELS
                 ),
-                key=lambda k: (k["index"], k["path"]),
+                key=lambda k: (k["index"], k["path"], k["tag"]),
             )
             runs.append(
                 {
                     "run": run,
                     "probe": probes[0] if probes else None,
-                    "layers": layers,
-                    "kernels": kernels,
+                    "layers": _unique_paths(layers),
+                    "kernels": _unique_paths(kernels),
                 }
             )
-        return http_util.Respond(request, {"runs": runs}, "application/json")
+        skipped = [
+            {
+                "run": run,
+                "tag": tag,
+                "reason": str(error),
+                "newerVersion": getattr(error, "version", None),
+            }
+            for run, tag, error in sorted(unreadable, key=lambda entry: entry[:2])
+        ]
+        return http_util.Respond(
+            request, {"runs": runs, "unreadable": skipped}, "application/json"
+        )
 
     @_route
     def _serve_steps(self, request):
         ctx = plugin_util.context(request.environ)
         experiment = plugin_util.experiment_id(request.environ)
         run, tag = _arg(request, "run"), _arg(request, "tag")
-        _, sequence = self._read_sequence(ctx, experiment, run, tag)
+        _, sequence, skipped = self._read_sequence(ctx, experiment, run, tag)
         steps = [{"step": d.step, "wallTime": d.wall_time} for d in sequence]
-        return http_util.Respond(request, {"steps": steps}, "application/json")
+        # A string: a JSON number would not hold such steps exactly.
+        skipped = [{"step": str(d.step), "reason": reason} for d, reason in skipped]
+        return http_util.Respond(
+            request, {"steps": steps, "skipped": skipped}, "application/json"
+        )
 
     def _blob_response(self, request, body, content_type):
         cached = request.args.get("wall_time") not in (None, "")
@@ -413,39 +514,62 @@ class ActivationsPlugin(base_plugin.TBPlugin):
 
     @_route
     def _serve_series(self, request):
+        """Blob `index` at every step that has it; a step whose blob is missing
+        or damaged is left out (the others still show)."""
         ctx = plugin_util.context(request.environ)
         experiment = plugin_util.experiment_id(request.environ)
         run, tag = _arg(request, "run"), _arg(request, "tag")
         index = _int_arg(request, "index", minimum=0)
-        md, sequence = self._read_sequence(ctx, experiment, run, tag)
+        md, sequence, _ = self._read_sequence(ctx, experiment, run, tag)
+        try:
+            blob_checks.expected(md, index)
+        except ValueError as e:
+            raise errors.NotFoundError("tag %r of run %r: %s" % (tag, run, e))
+
         if metadata.pixels_in_plugin_files(md):
             def read(datum):
                 try:
                     return self._pixels.read(run, tag, datum.step, datum.wall_time, [index])[0]
                 except errors.NotFoundError:
-                    return None  # that step's file is missing: the others still show
+                    return None  # that step's file is missing or damaged
 
             blobs = list(self._blob_readers.map(read, sequence))
-            sequence = [d for d, data in zip(sequence, blobs) if data is not None]
-            blobs = [data for data in blobs if data is not None]
         else:
             sequence = [d for d in sequence if index < len(d.values)]
-            blobs = self._read_keys(ctx, [d.values[index].blob_key for d in sequence])
-        return _series_response(request, sequence, blobs)
+            blobs = self._read_keys(
+                ctx,
+                [d.values[index].blob_key for d in sequence],
+                lambda k: (run, tag, sequence[k].step, index),
+                unreadable_as_none=True,
+            )
+        kept = []
+        for datum, data in zip(sequence, blobs):
+            if data is not None and blob_checks.is_valid(md, index, data):
+                kept.append((datum, data))
+        return _series_response(request, [d for d, _ in kept], [data for _, data in kept])
 
     @_route
     def _serve_summaries(self, request):
         ctx = plugin_util.context(request.environ)
         experiment = plugin_util.experiment_id(request.environ)
         run, tag = _arg(request, "run"), _arg(request, "tag")
-        md, sequence = self._read_sequence(ctx, experiment, run, tag)
+        md, sequence, _ = self._read_sequence(ctx, experiment, run, tag)
         if not metadata.pixels_in_plugin_files(md):
             raise _BadRequest(
                 "tag %r of run %r has no summaries (format version %d, or not a layer): "
                 "its statistics are blob 0 of /series" % (tag, run, md.version)
             )
-        sequence = [d for d in sequence if d.values]
-        blobs = self._read_keys(ctx, [d.values[0].blob_key for d in sequence])
+        for datum in sequence:
+            if len(datum.values) != 1:
+                raise errors.NotFoundError(
+                    "step %d of tag %r (run %r) holds %d blobs where a layer event holds "
+                    "one, its summary" % (datum.step, tag, run, len(datum.values))
+                )
+        blobs = self._read_keys(
+            ctx, [d.values[0].blob_key for d in sequence], lambda k: (run, tag, sequence[k].step, 0)
+        )
+        for datum, data in zip(sequence, blobs):
+            _check_blob(md, 0, data, run, tag, datum.step, summary=True)
         return _series_response(request, sequence, blobs)
 
     # Static files --------------------------------------------------------------

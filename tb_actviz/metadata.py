@@ -4,6 +4,7 @@ Neither this module nor the plugin side imports TensorFlow, so a machine with
 TensorBoard alone can serve logs.
 """
 
+from google.protobuf import message
 from tensorboard.compat.proto import summary_pb2
 
 from tb_actviz import plugin_data_pb2
@@ -86,14 +87,27 @@ def parse_plugin_metadata(content):
 
     Raises:
       TypeError: `content` is not bytes.
-      ValueError: the content was written by a newer tb_actviz.
+      NewerVersionError: the content was written by a newer tb_actviz.
+      ValueError: the content is not an `ActivationsPluginData`.
     """
     if not isinstance(content, bytes):
         raise TypeError("Content type must be bytes, got %r" % type(content))
-    result = plugin_data_pb2.ActivationsPluginData.FromString(content)
+    try:
+        result = plugin_data_pb2.ActivationsPluginData.FromString(content)
+    except message.DecodeError as e:
+        raise ValueError("activations metadata does not parse (%d bytes): %s" % (len(content), e)) from None
     if result.version > PROTO_VERSION:
-        raise ValueError(
+        raise NewerVersionError(
             "activations metadata version %d is newer than this tb_actviz "
-            "reads (%d): upgrade tb_actviz" % (result.version, PROTO_VERSION)
+            "reads (%d): upgrade tb_actviz" % (result.version, PROTO_VERSION),
+            result.version,
         )
     return result
+
+
+class NewerVersionError(ValueError):
+    """Metadata of a stored format newer than this tb_actviz reads."""
+
+    def __init__(self, text, version):
+        super().__init__(text)
+        self.version = version

@@ -274,6 +274,49 @@ def test_probe_tuple_labels_capped_with_images():
     assert p.inputs.shape[0] == 2 and p.labels == ("0", "1")
 
 
+@pytest.mark.parametrize("labels", [3, 9], ids=["fewer", "more"])
+def test_probe_labels_must_match_the_images(labels):
+    x = np.zeros((6, 4, 4, 1))
+    with pytest.raises(ValueError, match="probe= has 6 images but %d labels.*y\\[:8\\]" % labels):
+        probe_lib.make_probe((x, np.arange(labels) % 2), max_images=8)
+
+
+@pytest.mark.parametrize("label", [2, -1], ids=["past the end", "negative"])
+def test_a_label_outside_class_names_says_so(label):
+    x = np.zeros((3, 4, 4, 1))
+    with pytest.raises(ValueError, match=r"label %d of image 1 is not an index into class_names "
+                                         r"\(2 names: 0 to 1\)" % label):
+        probe_lib.make_probe((x, np.array([0, label, 1])), 8, class_names=["cat", "dog"])
+
+
+def test_byte_labels_that_are_not_utf8_are_shown_escaped():
+    x = np.zeros((2, 4, 4, 1))
+    p = probe_lib.make_probe((x, np.array([b"caf\xe9", b"ok"], dtype=object)), 8)
+    assert p.labels == ("caf\\xe9", "ok")
+
+
+def test_inputs_of_different_batch_sizes_are_refused():
+    with pytest.raises(ValueError, match=r"different batch sizes \[4, 3\]"):
+        probe_lib.make_probe([np.zeros((4, 2)), np.zeros((3, 2))], 8)
+
+
+def test_a_single_sample_as_the_probe_suggests_a_batch(tmp_path):
+    x, y = data()
+    model = tiny()
+    cb = ActivationLogger(tmp_path, probe=x[0], layers="c", verbose=0)
+    with pytest.raises(ValueError, match=r"one sample of shape \(6, 6, 1\).*dataset.batch\(8\)"):
+        fit(model, x, y, [cb])
+
+
+def test_an_unbatched_dataset_as_the_probe_suggests_batch(tmp_path):
+    tf = pytest.importorskip("tensorflow")
+    x, y = data()
+    model = tiny()
+    cb = ActivationLogger(tmp_path, probe=tf.data.Dataset.from_tensor_slices(x), layers="c", verbose=0)
+    with pytest.raises(ValueError, match=r"not a batch.*dataset.batch\(8\)"):
+        fit(model, x, y, [cb])
+
+
 def test_probe_from_dataset_first_batch():
     tf = pytest.importorskip("tensorflow")
     x = np.arange(10 * 2 * 2).reshape(10, 2, 2, 1).astype("float32")

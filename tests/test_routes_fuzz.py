@@ -15,6 +15,7 @@ import urllib.parse
 import keras
 import numpy as np
 import pytest
+from conftest import parse_blobs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.test import Client
@@ -22,12 +23,33 @@ from werkzeug.test import Client
 from tensorboard import default, program
 from tensorboard.backend import application
 
+import hostile_logdirs
 from tb_actviz import ActivationLogger
+from tb_actviz import metadata
 from tb_actviz.activations_plugin import _frontend_dir
 
 PREFIX = "/data/plugin/activations"
-DATA_ROUTES = ["runs", "steps", "blob", "blobs", "series"]
+DATA_ROUTES = ["runs", "steps", "blob", "blobs", "series", "summaries"]
 RUN, TAG = "run/train", "actviz/layers/c1"
+
+
+def _client_of(root, expected):
+    """TensorBoard's WSGI app (Python loader) over `root`, once `expected` is in /runs."""
+    tensorboard = program.TensorBoard(plugins=default.get_plugins())  # ours by entry point
+    # Loaded once, blocking: no reloader thread left inside TensorFlow's
+    # record reader when the interpreter exits (that aborts the process).
+    tensorboard.configure(logdir=str(root), load_fast="false", reload_interval=0,
+                          reload_task="blocking")
+    data_provider, multiplexer = tensorboard._make_data_provider()
+    app = application.TensorBoardWSGIApp(
+        tensorboard.flags, tensorboard.plugin_loaders, data_provider, None, multiplexer
+    )
+    test_client = Client(app)
+    deadline = time.monotonic() + 60
+    while expected not in test_client.get(PREFIX + "/runs").data:
+        assert time.monotonic() < deadline, "the log dir never loaded"
+        time.sleep(0.2)
+    return test_client
 
 
 @pytest.fixture(scope="module")
@@ -41,22 +63,29 @@ def client(tmp_path_factory):
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x, y, epochs=2, verbose=0,
               callbacks=[ActivationLogger(str(root / "run"), probe=x[:2], verbose=0)])
+    return _client_of(root, b"c1")
 
-    tensorboard = program.TensorBoard(plugins=default.get_plugins())  # ours by entry point
-    # Loaded once, blocking: no reloader thread left inside TensorFlow's
-    # record reader when the interpreter exits (that aborts the process).
-    tensorboard.configure(logdir=str(root), load_fast="false", reload_interval=0,
-                          reload_task="blocking")
-    data_provider, multiplexer = tensorboard._make_data_provider()
-    app = application.TensorBoardWSGIApp(
-        tensorboard.flags, tensorboard.plugin_loaders, data_provider, None, multiplexer
-    )
-    test_client = Client(app)
-    deadline = time.monotonic() + 60
-    while b"c1" not in test_client.get(PREFIX + "/runs").data:
-        assert time.monotonic() < deadline, "the log dir never loaded"
-        time.sleep(0.2)
-    return test_client
+
+@pytest.fixture(scope="module")
+def hostile_client(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fuzz_hostile")
+    hostile_logdirs.write(str(root))
+    return _client_of(root, b"duplicate_path")
+
+
+@pytest.fixture(scope="module")
+def hostile_server(tmp_path_factory):
+    """The same log dir served by a real `tensorboard --load_fast=true` (the Rust data server)."""
+    from conftest import TensorBoardProcess
+
+    root = tmp_path_factory.mktemp("fuzz_hostile_rust")
+    hostile_logdirs.write(str(root))
+    server = TensorBoardProcess(str(root), "true").start()
+    try:
+        server.wait_until(lambda: b"duplicate_path" in server.get(PREFIX + "/runs")[2], "every run listed")
+        yield server
+    finally:
+        server.stop()
 
 
 PARAM_NAMES = st.sampled_from(["run", "tag", "step", "index", "indices", "wall_time", "x"])
@@ -84,7 +113,54 @@ def test_random_queries_never_fail_the_server(client, route, query):
     _check_answer(client.get(PREFIX + "/" + route + "?" + urllib.parse.urlencode(query)))
 
 
-@pytest.mark.parametrize("route", ["steps", "blob", "blobs", "series"])
+HOSTILE_RUNS = st.sampled_from(["%s/train" % case for case in hostile_logdirs.CASES] + [hostile_logdirs.HEALTHY_RUN])
+HOSTILE_TAGS = st.sampled_from([metadata.layer_tag(case) for case in hostile_logdirs.CASES]
+                               + [metadata.layer_tag("twin"), metadata.layer_tag("conv")])
+HOSTILE_PARAMS = st.fixed_dictionaries({
+    "run": HOSTILE_RUNS,
+    "tag": HOSTILE_TAGS,
+    "step": st.sampled_from(["0", "1", "2", "-5", str(2**60), "7"]),
+    "index": st.sampled_from(["0", "1", "2", "3", "4", "99"]),
+    "indices": st.sampled_from(["0-3", "0", "1", "0,0,0", "1-2", "2-1", "0-99"]),
+})
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(route=st.sampled_from(DATA_ROUTES), params=HOSTILE_PARAMS)
+def test_blob_routes_never_fail_on_hostile_log_dirs_python_loader(hostile_client, route, params):
+    _check_answer(hostile_client.get(PREFIX + "/" + route + "?" + urllib.parse.urlencode(params)))
+
+
+@pytest.mark.server
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(route=st.sampled_from(DATA_ROUTES), params=HOSTILE_PARAMS)
+def test_blob_routes_never_fail_on_hostile_log_dirs_rust_data_server(hostile_server, route, params):
+    status, headers, body = hostile_server.get(PREFIX + "/" + route, params)
+    assert status in (200, 400, 404), (route, params, status, body[:300])
+    assert b"Traceback" not in body
+    if status != 200:
+        assert "error" in json.loads(body), body[:300]
+
+
+def test_request_bounds(client):
+    def get(route, **params):
+        return client.get(PREFIX + "/" + route + "?" + urllib.parse.urlencode(params))
+
+    step = dict(run=RUN, tag=TAG, step=0)
+    response = get("series", run=RUN, tag=TAG, index=99)  # past the layer's 2 filters
+    assert response.status_code == 404 and "past" in json.loads(response.data)["error"]
+    assert get("blob", **step, index="\u0663").status_code == 400  # an Arabic-Indic 3
+    assert get("steps", run=RUN, tag=TAG).status_code == 200
+    assert get("blob", run=RUN, tag=TAG, step="\u0661", index=0).status_code == 400
+    response = get("blobs", **step, indices=",".join(["1"] * 1024))
+    assert response.status_code == 200 and len(parse_blobs(response.data)) == 1
+    response = get("blobs", **step, indices="0-999999")
+    assert response.status_code == 400 and "at most 1024" in json.loads(response.data)["error"]
+    response = get("blobs", **step, indices="1," * 5000)
+    assert response.status_code == 400 and "characters" in json.loads(response.data)["error"]
+
+
+@pytest.mark.parametrize("route", ["steps", "blob", "blobs", "series", "summaries"])
 def test_missing_parameters_answer_400(client, route):
     response = client.get(PREFIX + "/" + route)
     assert response.status_code == 400 and "missing" in json.loads(response.data)["error"]

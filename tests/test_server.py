@@ -75,6 +75,8 @@ def test_runs(tensorboard_server, trained_logs):
                 "sourceWidth": g["source"][1],
                 "downsampleFactor": g["factor"],
                 "statNames": list(metadata.STAT_NAMES),
+                "summaryNames": list(metadata.SUMMARY_NAMES),
+                "layerPath": layer["path"],
             }
 
 

@@ -13,10 +13,13 @@ class Probe:
       inputs: the model input, an array (or a list/dict of arrays for
         multi-input models), batch axis first.
       labels: one string per image ("" where there were no labels).
+      given_shape: the first input's shape as passed (before `max_images`),
+        to tell a single sample passed as a batch.
     """
 
     inputs: object
     labels: tuple
+    given_shape: tuple = ()  # the first input's shape as passed, before max_images
 
     @property
     def size(self):
@@ -50,29 +53,52 @@ def _take(value, count):
     return value[:count]
 
 
-def _batch_size(value):
+def _arrays(value):
     if isinstance(value, dict):
-        value = next(iter(value.values()))
-    elif isinstance(value, list):
-        value = value[0]
-    return value.shape[0] if value.ndim else 0
+        return list(value.values())
+    if isinstance(value, list):
+        return value
+    return [value]
+
+
+def _batch_size(value):
+    """The batch size all inputs share.
+
+    Raises:
+      ValueError: inputs of different batch sizes.
+    """
+    sizes = [array.shape[0] if array.ndim else 0 for array in _arrays(value)]
+    if len(set(sizes)) > 1:
+        raise ValueError(
+            "probe= inputs have different batch sizes %s: pass one batch, the same "
+            "images in each input" % sizes
+        )
+    return sizes[0] if sizes else 0
 
 
 def _label_strings(y, count, class_names):
+    """One string per image for labels `y` (already as many as the images)."""
     if y is None:
         return ("",) * count
-    y = np.asarray(y)[:count]
     if y.ndim == 2 and y.shape[1] > 1:
         y = y.argmax(axis=1)
     y = y.reshape(len(y), -1)[:, 0] if y.ndim > 1 else y
+    names = None if class_names is None else list(class_names)
     labels = []
-    for value in y:
-        if class_names is not None and np.issubdtype(y.dtype, np.integer):
-            labels.append(str(class_names[int(value)]))
+    for position, value in enumerate(y):
+        if names is not None and np.issubdtype(y.dtype, np.integer):
+            if not 0 <= int(value) < len(names):
+                raise ValueError(
+                    "probe= label %d of image %d is not an index into class_names "
+                    "(%d names: 0 to %d)" % (int(value), position, len(names), len(names) - 1)
+                )
+            labels.append(str(names[int(value)]))
         elif np.issubdtype(y.dtype, np.floating) and float(value).is_integer():
             labels.append(str(int(value)))
+        elif isinstance(value, bytes):
+            labels.append(value.decode("utf-8", errors="backslashreplace"))
         else:
-            labels.append(value.decode() if isinstance(value, bytes) else str(value))
+            labels.append(str(value))
     return tuple(labels)
 
 
@@ -116,8 +142,20 @@ def make_probe(probe, max_images, class_names=None):
     count = _batch_size(x)
     if count == 0:
         raise ValueError("probe= holds no images: pass a batch such as x_val[:8]")
+    if y is not None:
+        y = _to_numpy(y)
+        if isinstance(y, (list, dict)):
+            raise TypeError("probe= labels must be one array (one label per image), got a %s"
+                            % type(y).__name__)
+        if y.ndim == 0 or len(y) != count:
+            raise ValueError(
+                "probe= has %d images but %s labels: pass as many labels as images, "
+                "e.g. (x[:8], y[:8])" % (count, len(y) if y.ndim else "a scalar for")
+            )
+    given_shape = tuple(_arrays(x)[0].shape)
     count = min(count, max_images)
-    return Probe(inputs=_take(x, count), labels=_label_strings(y, count, class_names))
+    labels = _label_strings(None if y is None else y[:count], count, class_names)
+    return Probe(inputs=_take(x, count), labels=labels, given_shape=given_shape)
 
 
 def check_fits(probe, model):
@@ -141,9 +179,16 @@ def check_fits(probe, model):
             e is None or e == g for e, g in zip(expected, got)
         )
         if not fits:
+            hint = "Pass a batch of model inputs such as x_val[:8]."
+            given = probe.given_shape if array is arrays[0] else ()
+            if len(given) == len(expected) and all(e is None or e == g for e, g in zip(expected, given)):
+                hint = (
+                    "It looks like one sample of shape %s, not a batch: pass x_val[:8] "
+                    "rather than x_val[0], and for a tf.data.Dataset, dataset.batch(8) "
+                    "(its first element is used)." % (given,)
+                )
             raise ValueError(
                 "probe= does not fit the model's input: expected samples "
-                "of shape %s (batch first: (N,) + %s), got %s. Pass a batch "
-                "of model inputs such as x_val[:8]."
-                % (expected, expected, (array.shape[0],) + got)
+                "of shape %s (batch first: (N,) + %s), got %s. %s"
+                % (expected, expected, (array.shape[0],) + got, hint)
             )

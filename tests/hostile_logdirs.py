@@ -1,0 +1,205 @@
+"""Hostile log dirs, written with TensorBoard's own protos: one run per case,
+each holding one tag (or file) that a careless or malicious writer could
+produce, beside a healthy run that must stay served.
+
+`write(root)` writes every case; `CASES` names them with what is wrong. The
+server, the tab and `tb-actviz export` are tested against these in
+test_hostile_logdirs.py (and test_export.py).
+"""
+
+import math
+import os
+import time
+import zlib
+import struct
+
+import numpy as np
+
+from tensorboard.compat.proto import event_pb2
+from tensorboard.compat.proto import summary_pb2
+from tensorboard.compat.proto import tensor_pb2
+from tensorboard.compat.proto import tensor_shape_pb2
+from tensorboard.compat.proto import types_pb2
+
+from tb_actviz import metadata
+from tb_actviz import plugin_data_pb2
+from tb_actviz import summary_v2
+from tb_actviz.format import blob_layout
+from tb_actviz.format import geometry
+from tb_actviz.format import pixel_file
+from tb_actviz.write import event_file_writer
+from tb_actviz.write import pixel_file_writer
+
+FILTERS, IMAGES, SIZE = 3, 2, 8
+HEALTHY_RUN = "healthy/train"
+HEALTHY_LAYER = "conv"
+BOMB_SIDE = 12000
+
+CASES = {
+    "undecodable_metadata": "plugin_data.content is not a protobuf (DecodeError)",
+    "newer_version": "metadata of a format version newer than this tb_actviz reads",
+    "float_tensor": "a layer tag whose tensor is float, not a string tensor",
+    "string_matrix": "a layer tag whose string tensor is 2-D",
+    "scalar_string": "a layer tag whose string tensor is a scalar",
+    "no_blobs": "a layer tag whose string tensor is empty",
+    "bad_png": "version 0: strip blobs that are not PNGs",
+    "png_bomb": "version 0: a strip PNG declaring %dx%d" % (BOMB_SIDE, BOMB_SIDE),
+    "wrong_stats_size": "version 0: a statistics blob of the wrong length",
+    "wrong_summary_size": "version 1: a summary blob of the wrong length",
+    "pixel_file_garbage": "version 1: a pixel file that is not one",
+    "pixel_png_bomb": "version 1: a pixel file whose strip PNG declares %dx%d" % (BOMB_SIDE, BOMB_SIDE),
+    "huge_steps": "a step above 2**53 and one below 0",
+    "nan_wall_time": "a step whose wall time is NaN",
+    "duplicate_path": "two tags of one layer path",
+}
+
+
+def _maps(seed=0):
+    rng = np.random.default_rng(seed)
+    return np.maximum(rng.standard_normal((IMAGES, FILTERS, SIZE, SIZE)), 0).astype(np.float32)
+
+
+def layer_data(path="conv", index=1):
+    g = geometry.MapGeometry("maps", False, SIZE, SIZE, FILTERS, 1)
+    return blob_layout.layer_plugin_data(path, index, "Conv2D", (SIZE, SIZE, FILTERS), g, IMAGES)
+
+
+def _event(step, tag, blobs, data, version=metadata.PROTO_VERSION, wall_time=None):
+    summary = summary_v2.activations_pb(tag, blobs, data, version=version)
+    return event_pb2.Event(step=step, wall_time=time.time() if wall_time is None else wall_time,
+                           summary=summary)
+
+
+def _raw_event(step, tag, content, tensor):
+    """An event of an activations tag with any metadata bytes and any tensor."""
+    md = summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(
+            plugin_name=metadata.PLUGIN_NAME, content=content),
+        data_class=summary_pb2.DATA_CLASS_BLOB_SEQUENCE,
+    )
+    value = summary_pb2.Summary.Value(tag=tag, metadata=md, tensor=tensor)
+    return event_pb2.Event(step=step, wall_time=time.time(), summary=summary_pb2.Summary(value=[value]))
+
+
+def _tensor(dtype, shape, **values):
+    return tensor_pb2.TensorProto(
+        dtype=dtype,
+        tensor_shape=tensor_shape_pb2.TensorShapeProto(
+            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in shape]),
+        **values,
+    )
+
+
+def _content(version=metadata.PROTO_VERSION, **fields):
+    data = layer_data(**fields)
+    data.version = version
+    return data.SerializeToString()
+
+
+def png_bomb(side=BOMB_SIDE):
+    """A valid gray PNG of side x side zeros (~140 KB for 12000)."""
+    row = b"\x00" + bytes(side)
+    compressor = zlib.compressobj(9)
+    body = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+
+
+def _v0_layer(tag, step=0, break_blobs=None):
+    blobs, _, _ = blob_layout.layer_blobs(_maps(step))
+    if break_blobs:
+        blobs = break_blobs(blobs)
+    return _event(step, tag, blobs, layer_data(), version=0)
+
+
+def _write_v1_steps(run_dir, tag, steps, data=None, summary=None, pixels=None, wall_times=None):
+    """Version-1 events (and pixel files) of `tag` at `steps`."""
+    writer = event_file_writer.EventFileWriter(run_dir)
+    files = pixel_file_writer.PixelFileWriter(run_dir)
+    for k, step in enumerate(steps):
+        wall_time = wall_times[k] if wall_times else time.time()
+        blobs, summary_blob, _ = blob_layout.layer_blobs(_maps(k))
+        if pixels is not None:
+            blobs = pixels(blobs)
+        if not (isinstance(wall_time, float) and math.isnan(wall_time)):
+            files.write(step, wall_time, [(tag, blobs)])
+        event = _event(step, tag, [summary if summary is not None else summary_blob],
+                       data or layer_data(), wall_time=wall_time)
+        writer.write_events([event])
+    writer.close()
+
+
+def _write_events(run_dir, events):
+    writer = event_file_writer.EventFileWriter(run_dir)
+    writer.write_events(events)
+    writer.close()
+
+
+def write_case(root, case):
+    """Writes run `<case>/train` under `root`; returns its run name."""
+    run_dir = os.path.join(root, case, "train")
+    tag = metadata.layer_tag(case)
+    if case == "undecodable_metadata":
+        _write_events(run_dir, [_raw_event(0, tag, b"\xff\xff\xff\xff", _tensor(
+            types_pb2.DT_STRING, [1], string_val=[b"x"]))])
+    elif case == "newer_version":
+        _write_events(run_dir, [_raw_event(0, tag, _content(version=metadata.PROTO_VERSION + 98, path=case),
+                                           _tensor(types_pb2.DT_STRING, [1], string_val=[b"x"]))])
+    elif case == "float_tensor":
+        _write_events(run_dir, [_raw_event(0, tag, _content(version=0, path=case), _tensor(
+            types_pb2.DT_FLOAT, [4], float_val=[1.0, 2.0, 3.0, 4.0]))])
+    elif case == "string_matrix":
+        _write_events(run_dir, [_raw_event(0, tag, _content(version=0, path=case), _tensor(
+            types_pb2.DT_STRING, [2, 2], string_val=[b"a", b"b", b"c", b"d"]))])
+    elif case == "scalar_string":
+        _write_events(run_dir, [_raw_event(0, tag, _content(version=0, path=case), _tensor(
+            types_pb2.DT_STRING, [], string_val=[b"a"]))])
+    elif case == "no_blobs":
+        _write_events(run_dir, [_raw_event(0, tag, _content(version=1, path=case), _tensor(
+            types_pb2.DT_STRING, [0]))])
+    elif case == "bad_png":
+        _write_events(run_dir, [_v0_layer(tag, break_blobs=lambda b: [b[0]] + [b"not a png"] * (len(b) - 1))])
+    elif case == "png_bomb":
+        _write_events(run_dir, [_v0_layer(tag, break_blobs=lambda b: [b[0], png_bomb()] + b[2:])])
+    elif case == "wrong_stats_size":
+        _write_events(run_dir, [_v0_layer(tag, break_blobs=lambda b: [b[0][:-8]] + b[1:])])
+    elif case == "wrong_summary_size":
+        _write_v1_steps(run_dir, tag, [0], summary=b"\x00" * 12)
+    elif case == "pixel_file_garbage":
+        _write_v1_steps(run_dir, tag, [0])
+        folder = os.path.join(run_dir, *pixel_file.PLUGIN_DIR)
+        for name in os.listdir(folder):
+            with open(os.path.join(folder, name), "wb") as f:
+                f.write(b"ACTVIZ01" + b"\xff" * 64)
+    elif case == "pixel_png_bomb":
+        _write_v1_steps(run_dir, tag, [0], pixels=lambda b: [b[0], png_bomb()] + b[2:])
+    elif case == "huge_steps":
+        # Ascending: TensorBoard's Python loader drops the steps after one that goes back.
+        _write_v1_steps(run_dir, tag, [-5, 2**60])
+    elif case == "nan_wall_time":
+        # The Rust data server stops reading a file at such an event; the Python loader reads it.
+        _write_v1_steps(run_dir, tag, [1, 2], wall_times=[time.time(), float("nan")])
+    elif case == "duplicate_path":
+        _write_v1_steps(run_dir, tag, [0], data=layer_data(path="twin", index=1))
+        _write_v1_steps(run_dir, metadata.layer_tag("twin"), [0], data=layer_data(path="twin", index=2))
+    else:
+        raise KeyError(case)
+    return "%s/train" % case
+
+
+def write_healthy(root):
+    run_dir = os.path.join(root, HEALTHY_RUN)
+    _write_v1_steps(run_dir, metadata.layer_tag(HEALTHY_LAYER), [0, 1, 2])
+    return HEALTHY_RUN
+
+
+def write(root, cases=None):
+    """The healthy run and every case (or `cases`) under `root`; returns run names."""
+    runs = [write_healthy(root)]
+    for case in cases or CASES:
+        runs.append(write_case(root, case))
+    return runs

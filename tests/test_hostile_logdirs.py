@@ -1,0 +1,218 @@
+"""Hostile log dirs (tests/hostile_logdirs.py: one bad tag or file per run,
+written with TensorBoard's own protos) against the real `tensorboard`, both
+loaders: the healthy run stays served, every route answers 200, 400 or 404
+with a JSON error (never a 500), and what is skipped is said.
+"""
+
+import json
+
+import pytest
+
+import hostile_logdirs
+from browser_support import assert_drawn, new_tab, tab_url
+from conftest import parse_blobs, parse_series
+from tb_actviz import metadata
+
+LOADERS = ["true", "false"]
+ROUTES_OF_A_TAG = [
+    ("steps", {}),
+    ("blob", {"step": 0, "index": 0}),
+    ("blob", {"step": 0, "index": 1}),
+    ("blobs", {"step": 0, "indices": "0-3"}),
+    ("series", {"index": 0}),
+    ("series", {"index": 1}),
+    ("summaries", {}),
+]
+
+
+@pytest.fixture(scope="module")
+def hostile_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hostile")
+    hostile_logdirs.write(str(root))
+    return str(root)
+
+
+def _server(tensorboard_factory, hostile_dir, load_fast):
+    server = tensorboard_factory(hostile_dir, load_fast)
+    tag = metadata.layer_tag(hostile_logdirs.HEALTHY_LAYER)
+    server.wait_until(lambda: server.served_steps(hostile_logdirs.HEALTHY_RUN, tag) == [0, 1, 2],
+                      "the healthy run's steps")
+    # The hostile runs load with it (one directory): wait for the last one written.
+    server.wait_until(lambda: server.get("/data/plugin/activations/runs")[0] == 200 and
+                      b"duplicate_path" in server.get("/data/plugin/activations/runs")[2],
+                      "every run listed")
+    return server
+
+
+def _assert_json_answer(status, body, what):
+    assert status in (200, 400, 404), (what, status, body[:300])
+    assert b"Traceback" not in body, what
+    if status != 200:
+        assert "error" in json.loads(body), (what, body[:300])
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("load_fast", LOADERS)
+def test_the_healthy_run_is_served_and_what_is_skipped_is_said(hostile_dir, tensorboard_factory, load_fast):
+    server = _server(tensorboard_factory, hostile_dir, load_fast)
+    answer = server.plugin_json("runs")
+    runs = {run["run"]: run for run in answer["runs"]}
+    assert [layer["path"] for layer in runs[hostile_logdirs.HEALTHY_RUN]["layers"]] == ["conv"]
+    tag = metadata.layer_tag("conv")
+    status, _, body = server.plugin("blobs", run=hostile_logdirs.HEALTHY_RUN, tag=tag, step=2,
+                                    indices="0-%d" % hostile_logdirs.FILTERS)
+    assert status == 200 and len(parse_blobs(body)) == 1 + hostile_logdirs.FILTERS
+    unreadable = {(u["run"], u["tag"]): u for u in answer["unreadable"]}
+    undecodable = unreadable[("undecodable_metadata/train", metadata.layer_tag("undecodable_metadata"))]
+    assert "does not parse" in undecodable["reason"] and undecodable["newerVersion"] is None
+    newer = unreadable[("newer_version/train", metadata.layer_tag("newer_version"))]
+    assert newer["newerVersion"] == metadata.PROTO_VERSION + 98 and "upgrade tb_actviz" in newer["reason"]
+    assert len(unreadable) == 2, unreadable
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("load_fast", LOADERS)
+def test_no_route_answers_500_on_a_hostile_tag(hostile_dir, tensorboard_factory, load_fast):
+    server = _server(tensorboard_factory, hostile_dir, load_fast)
+    for case in hostile_logdirs.CASES:
+        run = "%s/train" % case
+        for tag in (metadata.layer_tag(case), metadata.layer_tag("twin")):
+            for route, params in ROUTES_OF_A_TAG:
+                status, _, body = server.plugin(route, run=run, tag=tag, **params)
+                _assert_json_answer(status, body, (case, tag, route, params))
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("load_fast", LOADERS)
+def test_damaged_blobs_are_refused_naming_what_is_wrong(hostile_dir, tensorboard_factory, load_fast):
+    server = _server(tensorboard_factory, hostile_dir, load_fast)
+    side = hostile_logdirs.BOMB_SIDE
+    for case, index, expected in [
+        ("png_bomb", 1, "%dx%d" % (side, side)),
+        ("pixel_png_bomb", 1, "%dx%d" % (side, side)),
+        ("bad_png", 1, "not a PNG"),
+        ("wrong_stats_size", 0, "bytes"),
+    ]:
+        run, tag = "%s/train" % case, metadata.layer_tag(case)
+        status, _, body = server.plugin("blob", run=run, tag=tag, step=0, index=index)
+        assert status == 404, (case, status, body[:200])
+        message = json.loads(body)["error"]
+        assert expected in message and "step 0" in message and ("blob %d" % index) in message, message
+        # A grid request holding that blob is refused the same way; the other blobs of the step are served.
+        status, _, body = server.plugin("blobs", run=run, tag=tag, step=0, indices="0-%d" % hostile_logdirs.FILTERS)
+        assert status == 404 and expected in json.loads(body)["error"]
+        other = 2 if index == 1 else 1
+        if case != "bad_png":
+            status, _, body = server.plugin("blob", run=run, tag=tag, step=0, index=other)
+            assert status == 200 and body[:4] == b"\x89PNG", (case, status, body[:200])
+    status, _, body = server.plugin("summaries", run="wrong_summary_size/train",
+                                    tag=metadata.layer_tag("wrong_summary_size"))
+    assert status == 404 and "summary" in json.loads(body)["error"]
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("load_fast", LOADERS)
+def test_steps_the_tab_cannot_address_are_listed_apart(hostile_dir, tensorboard_factory, load_fast):
+    server = _server(tensorboard_factory, hostile_dir, load_fast)
+    run, tag = "huge_steps/train", metadata.layer_tag("huge_steps")
+    answer = server.plugin_json("steps", run=run, tag=tag)
+    assert answer["steps"] == []
+    skipped = {entry["step"]: entry["reason"] for entry in answer["skipped"]}
+    assert set(skipped) == {str(2**60), "-5"}, skipped  # exact: a string, not a float
+    assert "2**53" in skipped[str(2**60)] and "negative" in skipped["-5"]
+    status, _, body = server.plugin("series", run=run, tag=tag, index=1)
+    assert status == 200 and parse_series(body) == []
+    run, tag = "nan_wall_time/train", metadata.layer_tag("nan_wall_time")
+    answer = server.plugin_json("steps", run=run, tag=tag)
+    assert [entry["step"] for entry in answer["steps"]] == [1]
+    if load_fast == "false":  # the Rust data server stops reading the file at that event
+        assert [(e["step"], "wall time" in e["reason"]) for e in answer["skipped"]] == [("2", True)]
+    status, _, body = server.plugin("series", run=run, tag=tag, index=1)
+    assert status == 200 and [step for step, _, _ in parse_series(body)] == [1]
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("load_fast", LOADERS)
+def test_two_tags_of_one_layer_path_are_told_apart(hostile_dir, tensorboard_factory, load_fast):
+    server = _server(tensorboard_factory, hostile_dir, load_fast)
+    (run,) = [r for r in server.plugin_json("runs")["runs"] if r["run"] == "duplicate_path/train"]
+    paths = [layer["path"] for layer in run["layers"]]
+    assert len(set(paths)) == 2, paths
+    assert paths[0] == "twin" and paths[1].startswith("twin [") and metadata.layer_tag("twin") in paths[1], paths
+    assert {layer["layerPath"] for layer in run["layers"]} == {"twin"}
+
+
+# The tab -------------------------------------------------------------------------
+
+
+@pytest.mark.server
+def test_the_tab_shows_the_healthy_run_and_says_what_it_cannot_read(hostile_dir, tensorboard_factory, browser):
+    server = _server(tensorboard_factory, hostile_dir, "true")
+    with new_tab(browser) as t:
+        t.open(tab_url(server, run=hostile_logdirs.HEALTHY_RUN, layer=hostile_logdirs.HEALTHY_LAYER))
+        assert len(t.grid("filters-grid")) == hostile_logdirs.FILTERS
+        for stats in t.grid("filters-grid"):
+            assert_drawn(stats, "healthy map")
+        notice = t.f.locator("[data-testid=unreadable-notice]").inner_text()
+        assert "newer tb_actviz (format version %d)" % (metadata.PROTO_VERSION + 98) in notice, notice
+        assert "upgrade tb_actviz" in notice and "undecodable_metadata/train" in notice, notice
+        t.assert_clean()
+    with new_tab(browser) as t:  # two tags of one layer path: two picker entries
+        t.open(tab_url(server, run="duplicate_path/train", layer="twin"))
+        options = t.f.locator("#layer-select option").all_inner_texts()
+        assert len(options) == 2 and len(set(options)) == 2, options
+        t.assert_clean()
+
+
+@pytest.mark.server
+def test_a_log_dir_of_a_newer_tb_actviz_says_upgrade(tmp_path, tensorboard_factory, browser):
+    hostile_logdirs.write_case(str(tmp_path), "newer_version")
+    server = tensorboard_factory(str(tmp_path), "true")
+    server.wait_until(lambda: server.plugin_json("runs")["unreadable"], "the tag listed as unreadable")
+    with new_tab(browser) as t:
+        t.open(tab_url(server), painted=False)
+        empty = t.f.locator("[data-testid=empty-state]")
+        empty.wait_for(state="visible")
+        text = empty.inner_text()
+        assert "newer tb_actviz (format version %d)" % (metadata.PROTO_VERSION + 98) in text, text
+        assert "upgrade tb_actviz" in text and "add ActivationLogger" not in text, text
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("case, failure", [("png_bomb", "12000x12000"), ("pixel_png_bomb", "12000x12000")])
+def test_one_bad_strip_marks_its_tile_and_the_rest_are_drawn(hostile_dir, tensorboard_factory, browser, case, failure):
+    server = _server(tensorboard_factory, hostile_dir, "true")
+    with new_tab(browser) as t:
+        t.open(tab_url(server, run="%s/train" % case, layer="conv"))
+        tiles = t.f.locator("[data-testid=filters-grid] [data-testid=tile]")
+        assert tiles.count() == hostile_logdirs.FILTERS
+        broken = t.f.locator("[data-testid=filters-grid] [data-testid=tile][data-broken=true]")
+        assert broken.count() == 1 and broken.get_attribute("data-filter") == "0"
+        title = broken.get_attribute("title")
+        assert "filter 0 at step 0" in title and failure in title, title
+        assert broken.locator("[data-testid=broken-badge]").inner_text() == "unreadable"
+        for k, stats in enumerate(t.grid("filters-grid")[1:], start=1):
+            assert_drawn(stats, "filter %d beside the bad one" % k)
+        t.assert_clean()
+
+
+@pytest.mark.server
+def test_the_browser_refuses_a_png_larger_than_its_metadata_before_decoding(hostile_dir, tensorboard_factory, browser):
+    # The server refuses such blobs first; the tab checks again, from the PNG header.
+    server = _server(tensorboard_factory, hostile_dir, "true")
+    bomb = list(hostile_logdirs.png_bomb())
+    with new_tab(browser) as t:
+        t.open(tab_url(server, run=hostile_logdirs.HEALTHY_RUN, layer=hostile_logdirs.HEALTHY_LAYER))
+        message = t.frame.evaluate(
+            """async (bytes) => {
+              const { decodeQuantized } = await import(new URL("static/decode.js", document.baseURI).href);
+              try {
+                await decodeQuantized(new Uint8Array(bytes).buffer, { width: 16, height: 8 });
+                return "decoded";
+              } catch (error) {
+                return error.message;
+              }
+            }""",
+            bomb,
+        )
+        assert message == "a PNG of 12000x12000 where the metadata says 16x8", message
