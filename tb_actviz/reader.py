@@ -11,10 +11,12 @@ boto3), the pixel files through `remote_files`.
 import dataclasses
 import os
 import re
+import typing
 
 import numpy as np
 
 from tensorboard import context
+from tensorboard import errors
 from tensorboard.backend.event_processing import data_provider
 from tensorboard.backend.event_processing import plugin_event_multiplexer
 from tensorboard.data import provider
@@ -52,6 +54,49 @@ class LayerSnapshot:
         return low + self.quantized.astype(np.float32) * ((high - low) / 255.0)
 
 
+class SkippedTag(typing.NamedTuple):
+    """An activations tag `LogReader` cannot read, left out of `tags()`.
+
+    Attributes:
+      run, tag: where it is.
+      reason: why it was skipped (the metadata's parse error).
+      newer_version: the stored format version, when the tag was written by
+        a newer tb_actviz than this one (`metadata.PROTO_VERSION`); else None.
+    """
+
+    run: str
+    tag: str
+    reason: str
+    newer_version: typing.Optional[int] = None
+
+
+class UnreadableDataError(ValueError):
+    """Stored data of a readable tag does not decode as its metadata says.
+
+    The message names the run, the tag, the step and the blob, and what is
+    wrong with it.
+
+    Attributes:
+      run, tag, step: where.
+      blob: the blob index (None: the step as a whole).
+    """
+
+    def __init__(self, run, tag, step, blob, problem):
+        where = "run %s, tag %s, step %s" % (run, tag, step)
+        if blob is not None:
+            where += ", blob %d (%s)" % (blob, _blob_name(tag, blob))
+        super().__init__("%s: %s" % (where, problem))
+        self.run, self.tag, self.step, self.blob = run, tag, step, blob
+
+
+def _blob_name(tag, index):
+    if tag == metadata.PROBE_TAG:
+        return "probe image %d" % index
+    if index == 0:
+        return "statistics"
+    return "strip of logged filter %d" % (index - 1)
+
+
 def _add_remote_runs(multiplexer, logdir):
     if re.fullmatch(r"s3://[^/]+/*", logdir):
         raise ValueError(
@@ -79,7 +124,20 @@ def _add_remote_runs(multiplexer, logdir):
 
 
 class LogReader:
-    """Reads activations from a log dir (all steps kept)."""
+    """Reads activations from a log dir (all steps kept).
+
+    Hostile or damaged input never costs the rest of the log dir:
+
+    - A tag whose metadata does not parse, or was written by a newer
+      tb_actviz, is left out of `tags()` and listed by `skipped()` (run, tag,
+      reason; and the format version for a newer one).
+    - Stored data that does not match its metadata (a blob of the wrong
+      length, a strip that is not a PNG, a PNG of another size than the
+      metadata's maps, which is refused before it is decoded, a missing
+      blob) raises `UnreadableDataError`, naming run, tag, step and blob.
+    - A version-1 step whose pixel file is missing or damaged raises
+      `tensorboard.errors.NotFoundError` naming the file.
+    """
 
     def __init__(self, logdir):
         """Loads every run under `logdir`.
@@ -106,18 +164,49 @@ class LogReader:
         self._pixels = pixel_store.PixelStore(pixel_store.RunLocator(logdir=logdir))
         self._ctx = context.RequestContext()
 
-    def tags(self):
-        """{run: {tag: ActivationsPluginData}}."""
+    def _listing(self):
+        """({run: {tag: ActivationsPluginData}}, [SkippedTag])."""
         listing = self._provider.list_blob_sequences(
             self._ctx, experiment_id="", plugin_name=metadata.PLUGIN_NAME
         )
-        return {
-            run: {
-                tag: metadata.parse_plugin_metadata(series.plugin_content)
-                for tag, series in tags.items()
-            }
-            for run, tags in listing.items()
-        }
+        readable, skipped = {}, []
+        for run, tags in sorted(listing.items()):
+            readable[run] = {}
+            for tag, series in sorted(tags.items()):
+                try:
+                    readable[run][tag] = metadata.parse_plugin_metadata(series.plugin_content)
+                except (TypeError, ValueError) as e:
+                    skipped.append(SkippedTag(run, tag, str(e), getattr(e, "version", None)))
+        return readable, skipped
+
+    def tags(self):
+        """{run: {tag: ActivationsPluginData}} of every tag whose metadata
+        this tb_actviz reads (a run whose tags are all skipped maps to {});
+        the others are in `skipped()`."""
+        return self._listing()[0]
+
+    def skipped(self):
+        """[SkippedTag(run, tag, reason, newer_version)]: the activations
+        tags left out of `tags()` because their metadata does not parse or
+        was written by a newer tb_actviz (`newer_version` is then its
+        format version), sorted by run and tag."""
+        return self._listing()[1]
+
+    def _info(self, run, tag):
+        """The tag's metadata.
+
+        Raises:
+          KeyError: no such run or tag, or the tag is skipped (the message
+            says why).
+        """
+        tags, skipped = self._listing()
+        info = tags.get(run, {}).get(tag)
+        if info is not None:
+            return info
+        for entry in skipped:
+            if (entry.run, entry.tag) == (run, tag):
+                raise KeyError("run %r, tag %r cannot be read: %s" % (run, tag, entry.reason))
+        raise KeyError("no activations for run %r, tag %r" % (run, tag))
 
     def _sequence(self, run, tag):
         result = self._provider.read_blob_sequences(
@@ -132,23 +221,61 @@ class LogReader:
             raise KeyError("no activations for run %r, tag %r" % (run, tag))
         return sorted(data, key=lambda d: d.step)
 
+    def _event_blob(self, run, tag, datum, index):
+        """Blob `index` of an event's blob sequence."""
+        if index >= len(datum.values):
+            raise UnreadableDataError(
+                run, tag, datum.step, index,
+                "missing: the step's event holds %d blobs" % len(datum.values))
+        try:
+            data = self._provider.read_blob(self._ctx, blob_key=datum.values[index].blob_key)
+        # A tensor that is not a rank-1 string tensor (TensorBoard's reader
+        # raises what numpy raises for it).
+        except (IndexError, KeyError, TypeError, ValueError) as e:
+            raise UnreadableDataError(
+                run, tag, datum.step, index,
+                "the event's tensor is not a list of blobs (%s: %s)" % (type(e).__name__, e)) from None
+        if not isinstance(data, bytes):
+            raise UnreadableDataError(
+                run, tag, datum.step, index,
+                "the event's tensor holds %s values, not blobs (a string tensor)"
+                % getattr(data, "dtype", type(data).__name__))
+        return data
+
     def _blobs(self, run, tag, info, datum, indices):
         """Blobs `indices` of one step: from the plugin's own file for
         version-1 layers (`pixel_store`), else from the event files."""
         if metadata.pixels_in_plugin_files(info):
-            return self._pixels.read(run, tag, datum.step, datum.wall_time, indices)
-        return [
-            self._provider.read_blob(self._ctx, blob_key=datum.values[i].blob_key)
-            for i in indices
-        ]
+            try:
+                return self._pixels.read(run, tag, datum.step, datum.wall_time, indices)
+            except (ValueError, OverflowError) as e:  # a NaN or infinite wall time
+                raise UnreadableDataError(
+                    run, tag, datum.step, None,
+                    "no pixel file name for wall time %r (%s)" % (datum.wall_time, e)) from None
+        return [self._event_blob(run, tag, datum, i) for i in indices]
+
+    @staticmethod
+    def _decode(run, tag, step, index, decode, data, info):
+        try:
+            return decode(data, info)
+        except ValueError as e:
+            raise UnreadableDataError(run, tag, step, index, str(e)) from None
 
     def summary(self, run, tag, step=None):
         """A version-1 layer's per-filter summary at `step` (default: the
-        last), float32 [F, len(info.summary_names)], from the event files."""
-        info = self.tags()[run][tag]
+        last), float32 [F, len(info.summary_names)], from the event files.
+
+        Raises:
+          KeyError: no such run, tag (or it is skipped) or step.
+          UnreadableDataError: the summary does not match the metadata.
+        """
+        info = self._info(run, tag)
         datum = self._datum(run, tag, step)
-        data = self._provider.read_blob(self._ctx, blob_key=datum.values[0].blob_key)
-        return blob_layout.decode_summary(data, info)
+        data = self._event_blob(run, tag, datum, 0)
+        try:
+            return blob_layout.decode_summary(data, info)
+        except ValueError as e:
+            raise UnreadableDataError(run, tag, datum.step, 0, "summary: %s" % e) from None
 
     def steps(self, run, tag):
         return [d.step for d in self._sequence(run, tag)]
@@ -163,28 +290,65 @@ class LogReader:
         return datum
 
     def layer(self, run, tag, step=None):
-        """The `LayerSnapshot` at `step` (default: the last one)."""
-        info = self.tags()[run][tag]
+        """The `LayerSnapshot` at `step` (default: the last one).
+
+        Raises:
+          KeyError: no such run, tag (or it is skipped) or step.
+          UnreadableDataError: a blob does not match the metadata.
+          tensorboard.errors.NotFoundError: the step's pixel file is missing
+            or damaged.
+        """
+        info = self._info(run, tag)
         datum = self._datum(run, tag, step)
         count = len(info.filter_indices)
         blobs = self._blobs(run, tag, info, datum, range(1 + count))
-        stats = blob_layout.decode_stats(blobs[0], info)
-        strips = [blob_layout.decode_strip(blob, info) for blob in blobs[1:]]
+        stats = self._decode(run, tag, datum.step, 0, blob_layout.decode_stats, blobs[0], info)
+        strips = [self._decode(run, tag, datum.step, 1 + f, blob_layout.decode_strip, blob, info)
+                  for f, blob in enumerate(blobs[1:])]
         return LayerSnapshot(datum.step, info, stats, np.stack(strips))
 
-    def filter_series(self, run, tag, filter_position):
-        """[(step, uint8 [N, h, w])] of one logged filter over all steps."""
-        info = self.tags()[run][tag]
-        return [
-            (d.step, blob_layout.decode_strip(
-                self._blobs(run, tag, info, d, [1 + filter_position])[0], info))
-            for d in self._sequence(run, tag)
-        ]
+    def filter_series(self, run, tag, filter_position, unreadable=None):
+        """[(step, uint8 [N, h, w])] of one logged filter over all steps.
+
+        Args:
+          run, tag: the layer.
+          filter_position: the position in `info.filter_indices`.
+          unreadable: None to raise at the first step that cannot be read;
+            or a list, to skip such steps and append (step, error) to it.
+
+        Raises:
+          KeyError, UnreadableDataError, tensorboard.errors.NotFoundError:
+            as `layer` (only with `unreadable=None`, but for KeyError).
+        """
+        info = self._info(run, tag)
+        series = []
+        for d in self._sequence(run, tag):
+            try:
+                (data,) = self._blobs(run, tag, info, d, [1 + filter_position])
+                series.append((d.step, self._decode(
+                    run, tag, d.step, 1 + filter_position, blob_layout.decode_strip, data, info)))
+            except (UnreadableDataError, errors.NotFoundError) as e:
+                if unreadable is None:
+                    raise
+                unreadable.append((d.step, e))
+        return series
+
+    def labels(self, run):
+        """The labels of a run's probe images ([] without a readable probe)."""
+        info = self.tags().get(run, {}).get(metadata.PROBE_TAG)
+        return list(info.labels) if info is not None else []
 
     def probe(self, run):
-        """(list of uint8 images, labels) of a run's probe."""
-        info = self.tags()[run][metadata.PROBE_TAG]
+        """(list of uint8 images, labels) of a run's probe.
+
+        Raises:
+          KeyError: no readable probe tag in `run`.
+          UnreadableDataError: a probe image is not a PNG that decodes.
+        """
+        info = self._info(run, metadata.PROBE_TAG)
         datum = self._sequence(run, metadata.PROBE_TAG)[-1]
-        pictures = [images.decode_png(b) for b in self._blobs(
-            run, metadata.PROBE_TAG, info, datum, range(len(datum.values)))]
+        blobs = self._blobs(run, metadata.PROBE_TAG, info, datum, range(len(datum.values)))
+        pictures = [self._decode(run, metadata.PROBE_TAG, datum.step, i,
+                                 lambda data, _: images.decode_png(data), blob, info)
+                    for i, blob in enumerate(blobs)]
         return pictures, list(info.labels)

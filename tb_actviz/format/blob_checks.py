@@ -1,31 +1,18 @@
 """What each stored blob must be, checked from its bytes alone (no decoding):
 the length of a float32 blob, the dimensions a PNG declares in its header.
 
-Used by the plugin before it serves a blob, and by the readers before they
-decode one, so that a damaged or hostile log (a PNG declaring 12000x12000, a
+Used by the plugin before it serves a blob (the readers check as they
+decode, in `blob_layout`), so that a damaged or hostile log (a PNG declaring 12000x12000, a
 statistics blob of the wrong length) is refused with a message naming what
 was expected, instead of being decoded.
 """
 
-import struct
-
 from tb_actviz import metadata
+from tb_actviz.format import images
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Probe images are stored at most 2 * max_map_size a side; no sane probe needs more.
 MAX_PROBE_SIDE = 4096
 _FLOAT32_BYTES = 4
-
-
-def png_size(data):
-    """(width, height) a PNG declares in its IHDR chunk.
-
-    Raises:
-      ValueError: `data` is not a PNG.
-    """
-    if len(data) < 24 or data[:8] != PNG_SIGNATURE or data[12:16] != b"IHDR":
-        raise ValueError("not a PNG (%d bytes starting %r)" % (len(data), bytes(data[:8])))
-    return struct.unpack(">II", data[16:24])
 
 
 def expected(plugin_data, index, summary=False):
@@ -78,7 +65,7 @@ def check(plugin_data, index, data, summary=False):
             raise ValueError("%d bytes where %d float32 (%d bytes) belong"
                              % (len(data), spec[1], spec[1] * _FLOAT32_BYTES))
         return
-    width, height = png_size(data)
+    width, height = images.png_size(data)
     if spec[1] is None:
         if not (0 < width <= MAX_PROBE_SIDE and 0 < height <= MAX_PROBE_SIDE):
             raise ValueError("a PNG of %dx%d; probe images are at most %d a side"

@@ -19,7 +19,7 @@ _FLOAT32 = "<f4"
 # Plugin data: constant for a tag ------------------------------------------------
 
 
-def layer_plugin_data(path, index, class_name, output_shape, geometry, num_images):
+def layer_plugin_data(path, index, class_name, output_shape, geometry, num_images, step_unit=""):
     """The `ActivationsPluginData` of a LAYER tag.
 
     Args:
@@ -27,6 +27,7 @@ def layer_plugin_data(path, index, class_name, output_shape, geometry, num_image
       output_shape: the output shape without the batch axis (None: unknown).
       geometry: the layer's `format.geometry.MapGeometry`.
       num_images: probe images per step.
+      step_unit: what a step counts: "epoch", "batch", or "" (not known).
     """
     return plugin_data_pb2.ActivationsPluginData(
         kind=metadata.Kind.LAYER,
@@ -44,6 +45,7 @@ def layer_plugin_data(path, index, class_name, output_shape, geometry, num_image
         downsample_factor=geometry.factor,
         stat_names=list(metadata.STAT_NAMES),
         summary_names=list(metadata.SUMMARY_NAMES),
+        step_unit=step_unit,
     )
 
 
@@ -152,21 +154,69 @@ def probe_blobs(inputs, max_side, channels_first):
 # Decoding -----------------------------------------------------------------------
 
 
+def check_layer_geometry(info):
+    """Raises ValueError unless a LAYER tag's metadata describes maps that
+    can be decoded: at least one filter and one probe image, map sides of
+    at least one pixel."""
+    problems = []
+    if not info.filter_indices:
+        problems.append("no filter_indices")
+    if info.num_images < 1:
+        problems.append("num_images %d" % info.num_images)
+    if info.map_height < 1 or info.map_width < 1:
+        problems.append("map size %dx%d" % (info.map_height, info.map_width))
+    if problems:
+        raise ValueError("the layer's metadata describes no maps (%s)" % ", ".join(problems))
+
+
+def _floats(data, shape, names):
+    """float32 LE bytes -> an array of `shape`, checking the length first."""
+    expected = 4 * int(np.prod(shape, dtype=np.int64))
+    if len(data) != expected:
+        raise ValueError(
+            "the blob holds %d bytes; the metadata's %s float32 values make %d"
+            % (len(data), " x ".join("%d %s" % (n, name) for n, name in zip(shape, names)), expected)
+        )
+    return np.frombuffer(data, dtype=_FLOAT32).reshape(shape)
+
+
 def decode_stats(data, info):
-    """Blob 0 of a LAYER tag -> float32 [F, N, K]."""
-    count = len(info.filter_indices)
-    return np.frombuffer(data, dtype=_FLOAT32).reshape(count, info.num_images, len(info.stat_names))
+    """Blob 0 of a LAYER tag -> float32 [F, N, K].
+
+    Raises:
+      ValueError: the blob's length is not what the metadata says.
+    """
+    check_layer_geometry(info)
+    shape = (len(info.filter_indices), info.num_images, len(info.stat_names))
+    return _floats(data, shape, ("filters", "images", "statistics"))
 
 
 def decode_summary(data, info):
-    """Blob 0 of a version-1 LAYER event -> float32 [F, len(summary_names)]."""
-    count = len(info.filter_indices)
-    return np.frombuffer(data, dtype=_FLOAT32).reshape(count, len(info.summary_names))
+    """Blob 0 of a version-1 LAYER event -> float32 [F, len(summary_names)].
+
+    Raises:
+      ValueError: the blob's length is not what the metadata says.
+    """
+    shape = (len(info.filter_indices), len(info.summary_names))
+    return _floats(data, shape, ("filters", "summary values"))
+
+
+def strip_size(info):
+    """(width, height) of a LAYER tag's strip PNGs: `N * w` by `h`."""
+    return info.num_images * info.map_width, info.map_height
 
 
 def decode_strip(data, info):
-    """Blob 1 + f of a LAYER tag -> uint8 [N, h, w]."""
-    strip = images.decode_png(data)
-    h, w = strip.shape[0], strip.shape[1] // info.num_images
-    return strip.reshape(h, info.num_images, w).transpose(1, 0, 2)
+    """Blob 1 + f of a LAYER tag -> uint8 [N, h, w].
 
+    The PNG's declared size is checked against the metadata before it is
+    decoded: a strip of another size (a decompression bomb among them) is
+    refused without decoding.
+
+    Raises:
+      ValueError: not an 8-bit gray PNG of `strip_size(info)`.
+    """
+    check_layer_geometry(info)
+    strip = images.decode_png(data, size=strip_size(info), mode="L")
+    h, w = info.map_height, info.map_width
+    return strip.reshape(h, info.num_images, w).transpose(1, 0, 2)

@@ -75,9 +75,51 @@ def _png_chunk(kind, data):
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def decode_png(data):
-    """uint8 array of PNG bytes (for readers and tests)."""
-    return np.asarray(Image.open(io.BytesIO(data)))
+def png_size(data):
+    """(width, height) that PNG bytes declare in their IHDR chunk, read
+    without decoding anything.
+
+    Raises:
+      ValueError: `data` does not start as a PNG does.
+    """
+    data = bytes(data[:24])
+    if len(data) < 24 or not data.startswith(_PNG_SIGNATURE) or data[12:16] != b"IHDR":
+        raise ValueError("not a PNG (%s)" % ("no PNG signature" if not data.startswith(_PNG_SIGNATURE)
+                                              else "no IHDR chunk first"))
+    return struct.unpack(">II", data[16:24])
+
+
+def decode_png(data, size=None, mode=None):
+    """uint8 array of PNG bytes (for readers and tests).
+
+    Args:
+      data: the PNG bytes.
+      size: if given, the (width, height) the PNG must have: checked from
+        its header before anything is decoded, so a PNG declaring a huge
+        image (a decompression bomb) costs nothing.
+      mode: if given, the Pillow mode the PNG must decode to ("L": 8-bit
+        gray, "RGB").
+
+    Raises:
+      ValueError: `data` is not a PNG that decodes, or not of `size` or
+        `mode` (the message says what it is).
+    """
+    if size is not None:
+        declared = png_size(data)
+        if tuple(declared) != tuple(size):
+            raise ValueError("the PNG declares %dx%d pixels, %dx%d expected: not decoded"
+                             % (declared + tuple(size)))
+    try:
+        picture = Image.open(io.BytesIO(data), formats=["PNG"])
+        if mode is not None and picture.mode != mode:
+            raise ValueError("the PNG is of mode %s, %s expected" % (picture.mode, mode))
+        picture.load()
+        return np.asarray(picture)
+    # What Pillow raises for bytes that are not a whole, sane PNG: not an
+    # image (UnidentifiedImageError, an OSError), truncated or corrupt data
+    # (OSError, SyntaxError, EOFError, zlib.error), too many pixels.
+    except (OSError, SyntaxError, EOFError, zlib.error, Image.DecompressionBombError) as e:
+        raise ValueError("not a PNG that decodes: %s: %s" % (type(e).__name__, e)) from None
 
 
 def area_downsample(pixels, factor):
