@@ -21,8 +21,11 @@ from tb_actviz.format import pixel_file
 # Bytes of blobs kept between requests: a grid of 49 strips at one step is
 # ~300 KB at the defaults, a 300-step filmstrip ~2 MB.
 DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
-# Parsed file headers kept: ~1-2 KB each at 16 layers.
-DEFAULT_CACHED_LAYOUTS = 4096
+# Memory for parsed file headers (`pixel_file.Layout.nbytes`: ~8 KB at 16
+# layers x 50 blobs): ~2000 logs' headers.
+DEFAULT_LAYOUT_BYTES = 16 * 1024 * 1024
+# What a cached blob costs beyond its bytes (the bytes object, key, LRU entry).
+_BLOB_OVERHEAD = 300
 _URI = re.compile(r"[a-zA-Z][0-9a-zA-Z.]*://.*")
 
 
@@ -135,7 +138,7 @@ class PixelStore:
 
     def __init__(self, locator, cache_bytes=DEFAULT_CACHE_BYTES):
         self._locator = locator
-        self._layouts = _LRU(DEFAULT_CACHED_LAYOUTS)
+        self._layouts = _LRU(DEFAULT_LAYOUT_BYTES)
         self._blobs = _LRU(cache_bytes)
 
     def path(self, run, step, wall_time):
@@ -184,14 +187,14 @@ class PixelStore:
             for index, (offset, length) in zip(missing, ranges):
                 data = chunk[offset - start:offset - start + length]
                 found[(path, tag, index)] = data
-                self._blobs.put((path, tag, index), data, len(data) + 100)
+                self._blobs.put((path, tag, index), data, len(data) + _BLOB_OVERHEAD)
         return [found[key] for key in wanted]
 
     def _layout(self, path, tag):
         layout = self._layouts.get(path)
         if layout is None:
             layout = self._read_layout(path)
-            self._layouts.put(path, layout, 1)
+            self._layouts.put(path, layout, layout.nbytes)
         if tag not in layout.tags:
             raise errors.NotFoundError("tag %r is not in pixel file %s" % (tag, path))
         return layout

@@ -191,3 +191,29 @@ def test_version_1_summary_is_small():
     # under 1 KB, whatever the number of images or the map size.
     stats = np.random.default_rng(0).random((8, 49, len(metadata.STAT_NAMES)), dtype=np.float32)
     assert len(blob_layout.layer_summary_blob(stats)) == 49 * len(metadata.SUMMARY_NAMES) * 4 <= 1000
+
+
+def test_a_cached_pixel_file_header_is_small():
+    # The plugin caches thousands of parsed headers (within a byte budget):
+    # 16 layers x 50 blobs must stay a few KB, not a list of ints per tag.
+    import tracemalloc
+
+    tags = [("actviz/layers/vgg16/block%d_conv%d" % (i, j), [b"x" * (900 + k) for k in range(50)])
+            for i in range(4) for j in range(4)]
+    data = pixel_file.encode(3, 1.5, tags)
+    head = data[:pixel_file.header_size(data)]
+    tracemalloc.start()
+    try:
+        layouts = [pixel_file.parse_layout(head, len(data)) for _ in range(100)]
+        held = tracemalloc.get_traced_memory()[0] / len(layouts)
+    finally:
+        tracemalloc.stop()
+    assert held < 12_000 and layouts[0].nbytes >= 0.8 * held, (held, layouts[0].nbytes)
+    offset = pixel_file.header_size(data)
+    for tag, blobs in tags:
+        ranges = layouts[0].blob_ranges(tag, range(len(blobs)))
+        assert [data[o:o + n] for o, n in ranges] == blobs
+        assert ranges[0][0] == offset
+        offset += sum(len(b) for b in blobs)
+    with pytest.raises(IndexError):
+        layouts[0].blob_ranges(tags[0][0], [50])

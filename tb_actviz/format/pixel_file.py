@@ -20,8 +20,10 @@ A file is written whole (a temporary name, then renamed), so a reader sees a
 complete file or none.
 """
 
+import array
 import json
 import struct
+import sys
 
 PLUGIN_DIR = ("plugins", "activations")
 SUFFIX = ".actviz"
@@ -61,17 +63,22 @@ def encode(step, wall_time, tag_blobs):
 
 
 class Layout:
-    """Where each tag's blobs are in one log's file.
+    """Where each tag's blobs are in one log's file, kept compact (the plugin
+    caches thousands): the blobs' start offsets in one array, and per tag the
+    range of its blobs in it.
 
     Attributes:
       step, wall_time: as written.
-      tags: {tag: (offset of its first blob, [blob lengths])}.
+      tags: {tag: (index of its first blob, number of blobs)}.
     """
 
-    def __init__(self, step, wall_time, tags):
+    __slots__ = ("step", "wall_time", "tags", "_starts")
+
+    def __init__(self, step, wall_time, tags, starts):
         self.step = step
         self.wall_time = wall_time
         self.tags = tags
+        self._starts = starts  # array("Q"): blob i is [starts[i], starts[i + 1])
 
     def blob_ranges(self, tag, indices):
         """[(offset, length)] of blobs `indices` of `tag`.
@@ -80,14 +87,22 @@ class Layout:
           KeyError: the tag is not in this file.
           IndexError: an index is out of range.
         """
-        offset, lengths = self.tags[tag]
-        starts = [offset]
-        for length in lengths[:-1]:
-            starts.append(starts[-1] + length)
-        return [(starts[i], lengths[i]) for i in indices]
+        first, count = self.tags[tag]
+        ranges = []
+        for i in indices:
+            if not 0 <= i < count:
+                raise IndexError(i)
+            start = self._starts[first + i]
+            ranges.append((start, self._starts[first + i + 1] - start))
+        return ranges
 
     def blob_count(self, tag):
-        return len(self.tags[tag][1])
+        return self.tags[tag][1]
+
+    @property
+    def nbytes(self):
+        """About what this object holds in memory (tag names are interned: shared)."""
+        return 200 + sys.getsizeof(self.tags) + 64 * len(self.tags) + self._starts.itemsize * len(self._starts)
 
 
 def header_size(prefix):
@@ -114,16 +129,19 @@ def parse_layout(head, file_size):
         raise ValueError("truncated pixel file header")
     try:
         header = json.loads(head[len(MAGIC) + _HEADER_LENGTH.size:start])
-        offset, tags = start, {}
+        starts, tags = array.array("Q", [start]), {}
         for tag, lengths in header["tags"]:
-            lengths = [int(n) for n in lengths]
-            if any(n < 0 for n in lengths):
-                raise ValueError("negative blob length")
-            tags[str(tag)] = (offset, lengths)
-            offset += sum(lengths)
+            tags[sys.intern(str(tag))] = (len(starts) - 1, len(lengths))
+            for n in lengths:
+                n = int(n)
+                if n < 0:
+                    raise ValueError("negative blob length")
+                starts.append(starts[-1] + n)
+        starts = array.array("Q", starts)  # a copy without the growth's slack
+        offset = starts[-1]
         step, wall_time = int(header["step"]), float(header["wall_time"])
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, OverflowError) as e:
         raise ValueError("bad pixel file header: %s" % e) from None
     if offset > file_size:
         raise ValueError("pixel file holds %d bytes, its header describes %d" % (file_size, offset))
-    return Layout(step, wall_time, tags)
+    return Layout(step, wall_time, tags, starts)
