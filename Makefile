@@ -1,5 +1,6 @@
 # Two commands do all set-up on a fresh machine:
 #   make demo   train examples/faces.py with the callback, then serve TensorBoard
+#               (PORT=6006 and LOGDIR=logs/faces by default: make demo PORT=6007)
 #   make test   install everything the tests need and run them all
 PYTHON ?= python3
 VENV := .venv
@@ -35,11 +36,19 @@ setup-backends: .venv-jax/.installed .venv-torch/.installed
 	! .venv-$*/bin/python -c "import tensorflow" 2>/dev/null  # proves the claim
 	touch $@
 
-demo: setup
+# The demo's own venv: the package, TensorFlow's CPU build and the example's
+# data, nothing of the tests'. TF_CPP_MIN_LOG_LEVEL=2 hides TensorFlow's
+# start-up notes (warnings and errors still show).
+.venv-demo/.installed: setup.py requirements-demo.txt
+	test -x .venv-demo/bin/python || $(PYTHON) -m venv .venv-demo
+	.venv-demo/bin/pip install -q --upgrade pip
+	.venv-demo/bin/pip install -q -r requirements-demo.txt -e .
+	touch $@
+
+demo: .venv-demo/.installed
 	rm -rf $(LOGDIR)
-	$(BIN)/python examples/faces.py --log_dir $(LOGDIR)
-	@echo "Open http://127.0.0.1:$(PORT)/#activations  (Ctrl-C to stop)"
-	$(BIN)/tensorboard --logdir $(LOGDIR) --host 127.0.0.1 --port $(PORT)
+	TF_CPP_MIN_LOG_LEVEL=2 KERAS_BACKEND=tensorflow .venv-demo/bin/python examples/faces.py --log_dir $(LOGDIR)
+	TF_CPP_MIN_LOG_LEVEL=2 bash tools/serve_demo.sh .venv-demo/bin/tensorboard $(LOGDIR) $(PORT)
 
 test: test-tensorflow test-jax test-torch test-backends-agree test-protobuf
 

@@ -80,7 +80,9 @@ class ActivationLogger(keras.callbacks.Callback):
       probe: the fixed batch: an array or tensor of model inputs, an `(x, y)`
         tuple (the labels are shown beside the images), or a
         `tf.data.Dataset` (its first batch). The probe images are logged once.
-      layers: what to log: a layer name, a path into nested models
+      layers: what to log: `"conv:k"`, the k-th convolution layer of the
+        whole model, nested models included (`["conv:0", "conv:-1"]`: the
+        first and the last); a layer name, a path into nested models
         (`"vgg16/block1_conv1"`), an index into `model.layers` (negative
         allowed; `"vgg16/-2"` indexes a nested model's layers), a glob
         pattern (`"block*_conv*"`), or a list of these. Default: the model's
@@ -127,7 +129,7 @@ class ActivationLogger(keras.callbacks.Callback):
         callbacks=[
             keras.callbacks.TensorBoard("logs/run1"),
             ActivationLogger("logs/run1", probe=(x_val[:8], y_val[:8]),
-                             layers=[1, -2]),
+                             layers=["conv:0", "conv:-1"]),
         ],
     )
     # Then: tensorboard --logdir logs
@@ -326,6 +328,7 @@ class ActivationLogger(keras.callbacks.Callback):
         return log_writer.TagSeries(logged.tag, blob_layout.layer_plugin_data(
             entry.path, entry.index, entry.class_name, entry.output_shape,
             logged.geometry, self.probe.size,
+            step_unit="epoch" if self.update_freq == "epoch" else "batch",
         ))
 
     def _kernel_series(self, kernel_layer):

@@ -71,6 +71,7 @@ _FIELDS = (
     ("repeated string", "labels", 16),
     ("int32", "channels", 17),
     ("repeated string", "summary_names", 18),
+    ("string", "step_unit", 19),
 )
 
 # enum ActivationsPluginData.Kind

@@ -250,28 +250,68 @@ def test_list_layers_rows_expand_nested_models():
     model = classifier()
     printed = []
     entries = list_layers(model, print_fn=printed.append)
-    rows = [(e.index, e.selector, e.path, e.class_name, e.output_shape, e.loggable) for e in entries]
+    rows = [(e.selector, e.path, e.class_name, e.output_shape, e.loggable) for e in entries]
     assert rows == [
-        (0, "0", "input", "InputLayer", None, False),
-        (1, "1", "vgg16", "Functional", None, False),
-        (2, "vgg16/0", "vgg16/vgg16_image", "InputLayer", None, False),
-        (3, "vgg16/1", "vgg16/block1_conv1", "Conv2D", (16, 16, 4), True),
-        (4, "vgg16/2", "vgg16/block1_conv2", "Conv2D", (16, 16, 4), True),
-        (5, "vgg16/3", "vgg16/block1_pool", "MaxPooling2D", (8, 8, 4), True),
-        (6, "vgg16/4", "vgg16/block2_conv1", "Conv2D", (8, 8, 8), True),
-        (7, "2", "gap", "GlobalAveragePooling2D", (8,), True),
-        (8, "3", "head", "Dense", (2,), True),
+        ("0", "input", "InputLayer", (16, 16, 3), False),
+        ("1", "vgg16", "Functional", None, False),
+        ("vgg16/0", "vgg16/vgg16_image", "InputLayer", (16, 16, 3), False),
+        ("vgg16/1", "vgg16/block1_conv1", "Conv2D", (16, 16, 4), True),
+        ("vgg16/2", "vgg16/block1_conv2", "Conv2D", (16, 16, 4), True),
+        ("vgg16/3", "vgg16/block1_pool", "MaxPooling2D", (8, 8, 4), True),
+        ("vgg16/4", "vgg16/block2_conv1", "Conv2D", (8, 8, 8), True),
+        ("2", "gap", "GlobalAveragePooling2D", (8,), True),
+        ("3", "head", "Dense", (2,), True),
     ]
-    # The selector column selects the row's layer.
-    for e in entries:
-        if e.loggable:
-            assert [s.layer for s in select_layers(model, e.selector)] == [e.layer]
     (table,) = printed
     lines = table.splitlines()
-    assert lines[0].split()[:4] == ["index", "select", "path", "class"]
-    assert len(lines) == 1 + len(entries)
+    assert lines[0].split() == ["layers=", "or", "path", "class", "output", "shape", "loggable", "default"]
+    assert len(lines) == 1 + len(entries) + 1  # header, rows, the default's note
     assert "no (a nested model" in lines[2]
-    assert "(16, 16, 4)" in lines[4] and lines[4].rstrip().endswith("yes")
+    assert lines[4].startswith('"vgg16/1"') and '"conv:0"' in lines[4] and lines[4].rstrip().endswith("*")
+    assert lines[8].startswith("2 ") and "conv:" not in lines[8] and not lines[8].rstrip().endswith("*")
+    assert lines[-1] == "* default: every convolution layer"
+    assert str(entries) == table
+
+
+def test_every_row_of_list_layers_selects_exactly_that_row():
+    # The first column, typed as shown, is a layers= value for that row (and "conv:k" too).
+    import ast
+
+    model = classifier()
+    entries = list_layers(model, print_fn=None)
+    for line, entry in zip(str(entries).splitlines()[1:], entries):
+        first, second = line.split()[:2]
+        if not entry.loggable:
+            continue
+        assert [e.layer for e in select_layers(model, ast.literal_eval(first))] == [entry.layer], line
+        if second.startswith('"conv:'):
+            assert [e.layer for e in select_layers(model, ast.literal_eval(second))] == [entry.layer], line
+
+
+def test_conv_selectors_count_over_the_whole_model():
+    model = classifier()
+    assert [e.path for e in select_layers(model, ["conv:0", "conv:-1"])] == [
+        "vgg16/block1_conv1", "vgg16/block2_conv1"]
+    assert [e.path for e in select_layers(model, "conv:1")] == ["vgg16/block1_conv2"]
+    with pytest.raises(ValueError, match=r"'conv:3': the model has 3 convolution layers \(conv:0 to conv:2"):
+        select_layers(model, "conv:3")
+
+
+def test_the_returned_table_echoes_in_one_line():
+    entries = list_layers(classifier(), print_fn=None)
+    assert repr(entries) == "<LayerTable: 9 layers, 6 loggable; print(table) shows it>"
+    assert entries[3].path == "vgg16/block1_conv1"  # still a list of LayerEntry
+
+
+def test_the_default_mark_says_what_is_left_out():
+    model = classifier()
+    entries = list_layers(model, print_fn=None)
+    from tb_actviz.capture.layer_selection import format_layer_table
+
+    table = format_layer_table(entries, max_layers=2)
+    assert table.splitlines()[-1] == "* default: 2 of the 3 convolution layers, spread first to last (max_layers=2)"
+    marked = [line.split()[2] for line in table.splitlines()[1:-1] if line.rstrip().endswith("*")]
+    assert marked == ["vgg16/block1_conv1", "vgg16/block2_conv1"]
 
 
 def test_list_layers_prints_by_default(capsys):

@@ -2,20 +2,22 @@
 
 A layer is named by its *path*: the names of the nested models that lead to
 it, joined with "/" (`"vgg16/block1_conv1"`). Keras forbids "/" in layer names,
-so a path is unambiguous.
+so a path is unambiguous. `"conv:k"` is the k-th convolution layer of the whole
+model, nested models included (`"conv:0"` the first, `"conv:-1"` the last).
 """
 
 import dataclasses
 import difflib
 import fnmatch
-
 import logging
+import re
 
 import keras
 import numpy as np
 
 DEFAULT_MAX_LAYERS = 16
 NOT_FLOAT = "output is not floating point: "
+_CONV_SELECTOR = re.compile(r"conv:(-?[0-9]+)")
 
 logger = logging.getLogger("tb_actviz")
 
@@ -96,7 +98,8 @@ def _output_shape_and_reason(layer):
     if isinstance(layer, keras.Model):
         return None, "a nested model: pick a layer inside it"
     if type(layer).__name__ == "InputLayer":
-        return None, "the input"
+        shape = getattr(layer, "batch_shape", None)
+        return (tuple(shape[1:]) if shape else None), "the input"
     try:
         output = first_output(layer)
     except ValueError as e:
@@ -137,53 +140,98 @@ def walk_layers(model):
     return entries
 
 
-def format_layer_table(entries):
-    rows = [("index", "select", "path", "class", "output shape", "loggable")]
+def conv_layers(entries):
+    """The loggable convolution layers of a listing, in order: what `"conv:k"`
+    indexes."""
+    return [e for e in entries if e.is_conv and e.loggable]
+
+
+def default_selection(entries, max_layers=DEFAULT_MAX_LAYERS):
+    """What `layers=None` logs: the convolution layers, at most `max_layers`
+    spread from first to last (empty if the model has none)."""
+    return _spread(conv_layers(entries), max_layers)
+
+
+def _selector_text(selector):
+    """A `layers=` value as it is typed: 1, or "vgg16/1"."""
+    return selector if selector.isdigit() else '"%s"' % selector
+
+
+def format_layer_table(entries, max_layers=DEFAULT_MAX_LAYERS):
+    """The listing as text: per row, a `layers=` value that selects exactly
+    that row (its index in `model.layers`, `"nested/k"` inside a nested
+    model), `"conv:k"` for convolution layers, path, class, output shape,
+    whether it can be logged, and `*` where the default selection takes it."""
+    convs = conv_layers(entries)
+    conv_rank = {id(e): k for k, e in enumerate(convs)}
+    default = {id(e) for e in default_selection(entries, max_layers)}
+    rows = [("layers=", "or", "path", "class", "output shape", "loggable", "default")]
     for e in entries:
         shape = "?" if e.output_shape is None else str(tuple(e.output_shape))
         rows.append(
             (
-                str(e.index),
-                e.selector,
+                _selector_text(e.selector),
+                '"conv:%d"' % conv_rank[id(e)] if id(e) in conv_rank else "",
                 e.path,
                 e.class_name,
                 shape,
                 "yes" if e.loggable else "no (%s)" % e.reason,
+                "*" if id(e) in default else "",
             )
         )
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    return "\n".join(
+    lines = [
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
         for row in rows
-    )
+    ]
+    if len(convs) > len(default):
+        lines.append("* default: %d of the %d convolution layers, spread first to last "
+                     "(max_layers=%d)" % (len(default), len(convs), max_layers))
+    elif default:
+        lines.append("* default: every convolution layer")
+    return "\n".join(lines)
+
+
+class LayerTable(list):
+    """The `LayerEntry`s `list_layers` returns; `str()` is the table, and its
+    echo in a REPL or notebook is one line (the table was printed)."""
+
+    def __str__(self):
+        return format_layer_table(self)
+
+    def __repr__(self):
+        loggable = sum(e.loggable for e in self)
+        return "<LayerTable: %d layers, %d loggable; print(table) shows it>" % (len(self), loggable)
 
 
 def list_layers(model, print_fn=print):
     """Prints and returns the layers of a model, nested models expanded.
 
     The seed recipe's `for i, layer in enumerate(model.layers)` loop, better:
-    each row has the flattened index, what to pass in
-    `ActivationLogger(layers=...)` to pick the layer, its path, class, output
-    shape, and whether it can be logged.
+    each row says what to pass in `ActivationLogger(layers=...)` to pick the
+    layer (its index in `model.layers`, or `"nested/k"`; for convolution layers
+    also `"conv:k"`, counted over the whole model), its path, class, output
+    shape, whether it can be logged, and `*` where `layers=None` takes it.
 
     Args:
       model: a built Keras model.
       print_fn: called with the table; pass `None` to print nothing.
 
     Returns:
-      A list of `LayerEntry`.
+      A `LayerTable`: a list of `LayerEntry` whose `str()` is the table.
 
     Example:
 
     ```python
     list_layers(model)
-    # index  select    path                class   output shape     loggable
-    # 1      1         vgg16               Functional ?              no (a nested model...)
-    # 3      vgg16/1   vgg16/block1_conv1  Conv2D  (224, 224, 64)   yes
+    # layers=    or        path                class       output shape    loggable               default
+    # 0                    input_layer         InputLayer  (224, 224, 3)   no (the input)
+    # 1                    vgg16               Functional  ?               no (a nested model...)
+    # "vgg16/1"  "conv:0"  vgg16/block1_conv1  Conv2D      (224, 224, 64)  yes                    *
     ```
     """
     check_keras_3_model(model)
-    entries = walk_layers(model)
+    entries = LayerTable(walk_layers(model))
     if print_fn is not None:
         print_fn(format_layer_table(entries))
     return entries
@@ -240,6 +288,17 @@ def _resolve_one(entries, spec, argument="layers"):
             "layers= items must be names, paths, glob patterns or integer "
             "indices; got %r of type %s" % (spec, type(spec).__name__)
         )
+    conv = _CONV_SELECTOR.fullmatch(spec)
+    if conv and not any(e.path == spec for e in entries):
+        convs = conv_layers(entries)
+        k = int(conv.group(1))
+        if not -len(convs) <= k < len(convs):
+            raise _selection_error(
+                argument, entries, spec,
+                "%r: the model has %d convolution layers (conv:0 to conv:%d, or "
+                "conv:-1 for the last)" % (spec, len(convs), len(convs) - 1),
+            )
+        return [convs[k]]
     head, _, last = spec.rpartition("/")
     if last.lstrip("-").isdigit():
         entry = _by_index(entries, head + "/" if head else "", int(last))
@@ -280,8 +339,10 @@ def select_layers(model, layers=None, max_layers=DEFAULT_MAX_LAYERS, argument="l
     Args:
       model: a built Keras model.
       layers: None (the convolution layers, at most `max_layers` spread from
-        first to last), or a name, path, glob pattern, integer index
-        (negative allowed), or a list of those.
+        first to last), or a name, path, glob pattern, integer index into
+        `model.layers` (negative allowed), `"nested/k"`, `"conv:k"` (the k-th
+        convolution layer, nested models included; `"conv:-1"` the last), or a
+        list of those.
       max_layers: the cap for the default selection.
       argument: the argument's name, for error messages.
 
@@ -292,8 +353,8 @@ def select_layers(model, layers=None, max_layers=DEFAULT_MAX_LAYERS, argument="l
     check_keras_3_model(model)
     entries = walk_layers(model)
     if layers is None:
-        convs = [e for e in entries if e.is_conv and e.loggable]
-        if not convs:
+        chosen = default_selection(entries, max_layers)
+        if not chosen:
             raise _selection_error(
                 argument,
                 entries,
@@ -301,7 +362,7 @@ def select_layers(model, layers=None, max_layers=DEFAULT_MAX_LAYERS, argument="l
                 "the model has no convolution layer to log by default; "
                 "pass layers= with the layers to log",
             )
-        return _spread(convs, max_layers)
+        return chosen
     specs = layers if isinstance(layers, (list, tuple)) else [layers]
     if not specs:
         raise ValueError("layers= is empty: pass None for the default selection")
