@@ -34,10 +34,10 @@ hits both alike:
 Then one `JSON {...}` line with every number.
 
     KERAS_BACKEND=tensorflow .venv/bin/python benchmarks/bench_callback.py --quick
-    KERAS_BACKEND=jax /tmp/venv_jax/bin/python benchmarks/bench_callback.py --quick
-    KERAS_BACKEND=torch /tmp/venv_torch/bin/python benchmarks/bench_callback.py --quick
+    KERAS_BACKEND=jax .venv-jax/bin/python benchmarks/bench_callback.py --quick
+    KERAS_BACKEND=torch .venv-torch/bin/python benchmarks/bench_callback.py --quick
     python benchmarks/bench_callback.py --all-backends --quick \\
-        --jax-python /tmp/venv_jax/bin/python --torch-python /tmp/venv_torch/bin/python
+        --jax-python .venv-jax/bin/python --torch-python .venv-torch/bin/python
 """
 
 import argparse
@@ -409,8 +409,20 @@ def bench_case(ctx, names, repeats, logs, root, label, torch_compile=False):
     return result
 
 
+def _written_bytes(result):
+    """What a file write reports: a byte count, or the path of the file."""
+    if isinstance(result, bool):
+        return 0
+    if isinstance(result, int):
+        return result
+    if isinstance(result, (str, os.PathLike)) and os.path.isfile(result):
+        return os.path.getsize(result)
+    return 0
+
+
 class _Timing:
-    """Wraps `owner.name` to add up its seconds and the bytes it returns."""
+    """Wraps `owner.name` to add up its seconds and the bytes it wrote (as it
+    returns them: a count or a file's path)."""
 
     def __init__(self, owner, name):
         self.owner, self.name = owner, name
@@ -423,8 +435,7 @@ class _Timing:
                 result = self.original(*args, **kwargs)
             finally:
                 self.seconds += time.perf_counter() - start
-            if isinstance(result, int):
-                self.bytes += result
+            self.bytes += _written_bytes(result)
             return result
 
         setattr(owner, name, wrapper)
@@ -448,7 +459,7 @@ def bench_breakdown(ctx, names, repeats, root):
     run = LoggerRun(ctx, names, os.path.join(root, "breakdown"))
     cb = run.cb
     writer = cb._writer
-    parts = {"capture": [], "job": [], "encode": [], "files": [], "file_bytes": []}
+    parts = {"capture": [], "job": [], "encode": [], "files": [], "rest": [], "file_bytes": []}
     for i in range(repeats):
         t, captured = timed(cb._capture)
         parts["capture"].append(t)
@@ -464,6 +475,8 @@ def bench_breakdown(ctx, names, repeats, root):
         parts["encode"].append(wrapped[0].seconds)
         parts["files"].append(sum(f.seconds for f in files))
         parts["file_bytes"].append(sum(f.bytes for f in files))
+        # Per repetition: medians of the parts need not add up to the job's.
+        parts["rest"].append(parts["job"][-1] - parts["encode"][-1] - parts["files"][-1])
     run.close()
     out = {k + "_s": median(v) for k, v in parts.items() if k != "file_bytes"}
     out["file_bytes"] = median(parts["file_bytes"])
@@ -1132,8 +1145,8 @@ def report(r):
             ["  file writes (%s: serialize, CRC32C, write, fsync), %s"
              % (" + ".join(b["file_writers"]), fmt_bytes(b["file_bytes"])),
              "%s (%.0f MB/s)" % (fmt_s(b["files_s"]), b["files_mb_per_s"])],
-            ["  the rest (summary protos, ...)",
-             fmt_s(b["job_s"] - b["encode_s"] - b["files_s"])],
+            ["  the rest (summary protos, ...; median of job - parts per repetition)",
+             fmt_s(b.get("rest_s", b["job_s"] - b["encode_s"] - b["files_s"]))],
         ]
         if p:
             rows += [

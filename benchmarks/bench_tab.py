@@ -28,6 +28,12 @@ in the browser) and stops TensorBoard and the browser at the end.
 
     python benchmarks/bench_tab.py                   # about 2 minutes
     python benchmarks/bench_tab.py --repeats 3 --logdir /tmp/synth   # reuse a log dir
+    python benchmarks/bench_tab.py --formats 1,0     # stored formats 1 and 0 in one run, ~5 min
+
+With `--formats 1,0` it writes the log dir in each stored format (version 1:
+pixels in the plugin's own files; version 0: every blob in the event files),
+starts one tensorboard on each, and alternates the repetitions between them
+(ABBA), then prints each format's table and their medians side by side.
 """
 
 import argparse
@@ -444,7 +450,7 @@ def fmt_ms(value):
     return "-" if value is None else fmt_s(value / 1e3)
 
 
-def report(r):
+def report(r, fmt=None):
     s = r["summary"]
     t = TARGETS_MS
 
@@ -473,9 +479,10 @@ def report(r):
             "data requests per change: %s (expect 0)" % s["recolour_data_requests"]),
     ]
     print_table(
-        "Activations tab in headless Chromium: %d layers x %d steps x %d run (%.2f GB), "
-        "tensorboard --load_fast=true, %d repetitions" % (r["layers"], r["steps"], r["runs"],
-                                                          r["logdir_bytes"] / 1e9, r["repeats"]),
+        "Activations tab in headless Chromium: %d layers x %d steps x %d run (%.2f GB%s), "
+        "tensorboard --load_fast=true, %d repetitions" % (
+            r["layers"], r["steps"], r["runs"], r["logdir_bytes"] / 1e9,
+            "" if fmt is None else ", stored format version %s" % fmt, len(r["repetitions"])),
         ["measure", "median", "min", "max", "n", "target", "", "notes"], rows)
     tl = s["timeline_medians_ms"]
     order = sorted(((v, k) for k, v in tl.items() if v == v), key=lambda x: x[0])
@@ -488,19 +495,87 @@ def report(r):
              fmt_ms(s["filmstrip_long_tasks_ms"]["median_ms"])))
     print("next-step medians per repetition (settled): %s"
           % ", ".join("%.0f ms" % v for v in s["next_step_settled_rep_medians"]))
-    print("page errors: %d; requests to hosts other than 127.0.0.1: %d; tensorboard ready in %.1f s; "
-          "wall time %.0f s" % (s["page_errors"], s["foreign_requests"], r["tensorboard_ready_s"], r["wall_s"]),
+    print("page errors: %d; requests to hosts other than 127.0.0.1: %d; tensorboard ready in %.1f s, "
+          "server RSS %.0f MiB at the end" % (s["page_errors"], s["foreign_requests"],
+                                              r["tensorboard_ready_s"], r.get("server_rss_mb", 0)),
           flush=True)
 
 
-def generate(args, work):
-    logdir = args.logdir or os.path.join(work, "logdir")
-    log("generating %s (%d layers x %d steps x %d run)" % (logdir, args.layers, args.steps, 1))
-    out = subprocess.run(
-        [sys.executable, os.path.join(HERE, "synthetic_logdir.py"), "--out", logdir,
-         "--layers", str(args.layers), "--steps", str(args.steps), "--runs", "1"],
-        check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    ).stdout
+COMPARED = [
+    ("first grid, from the iframe's start", "first_grid_from_frame_start"),
+    ("next step (prefetch settled)", "next_step_settled"),
+    ("next step (back to back)", "next_step_back_to_back"),
+    ("filmstrip (URL view=evolution)", "filmstrip_by_url_from_frame_start"),
+    ("filmstrip (click view tab)", "filmstrip_by_tab_click"),
+    ("re-colour (colormap)", "recolour"),
+]
+
+
+# One value per repetition of each compared measure, for the per-repetition ratios.
+PER_REPETITION = {
+    "first_grid_from_frame_start": lambda r: r["first"]["from_frame_start_ms"],
+    "next_step_settled": lambda r: median([x["ms"] for x in r["steps_settled"]]),
+    "next_step_back_to_back": lambda r: median([x["ms"] for x in r["steps_back_to_back"]]),
+    "filmstrip_by_url_from_frame_start":
+        lambda r: r["evolution_url"]["filmstrip_full_from_frame_start_ms"],
+    "filmstrip_by_tab_click": lambda r: r["evolution_tab"]["full_ms"],
+    "recolour": lambda r: r["recolour"]["ms"],
+}
+
+
+def pair_ratios(result, key):
+    """Version A / version B of repetition i, for every i both have: the two were
+    measured one right after the other (ABBA), so they share the machine's load."""
+    a, b = (result["by_format"][f]["repetitions"] for f in result["formats"][:2])
+    out = []
+    for ra, rb in zip(a, b):
+        va, vb = PER_REPETITION[key](ra), PER_REPETITION[key](rb)
+        if va and vb:
+            out.append(va / vb)
+    return out
+
+
+def report_comparison(result):
+    """Medians of each format side by side (repetitions alternated between the servers)."""
+    formats = result["formats"]
+    rows = []
+    result["ratios"] = {}
+    for label, key in COMPARED:
+        medians = [result["by_format"][f]["summary"][key]["median_ms"] for f in formats]
+        ratio = ("%.2fx" % (medians[0] / medians[1])
+                 if len(medians) == 2 and medians[0] and medians[1] else "")
+        extra = []
+        if len(formats) == 2:
+            pairs = pair_ratios(result, key)
+            result["ratios"][key] = {"of_medians": medians[0] / medians[1]
+                                     if medians[0] and medians[1] else None,
+                                     "per_repetition": pairs}
+            extra = ["%.2fx (%s)" % (median(pairs), ", ".join("%.2f" % x for x in pairs))
+                     if pairs else "-"]
+        rows.append([label] + [fmt_ms(m) for m in medians] + [ratio] + extra)
+    rows.append(["server RSS at the end (MiB)"] + [
+        "%.0f" % result["by_format"][f].get("server_rss_mb", 0) for f in formats] + [""]
+        + ([""] if len(formats) == 2 else []))
+    print_table(
+        "Stored formats compared in the same run (repetitions alternated; medians)",
+        ["measure"] + ["version %s" % f for f in formats]
+        + (["version %s / version %s" % tuple(formats),
+            "median of per-repetition ratios (each)"] if len(formats) == 2 else []),
+        rows)
+
+
+def generate(args, work, format_version=None):
+    name = "logdir" if format_version is None else "logdir_v%d" % format_version
+    logdir = args.logdir or os.path.join(work, name)
+    log("generating %s (%d layers x %d steps x %d run%s)" % (
+        logdir, args.layers, args.steps, 1,
+        "" if format_version is None else ", format %d" % format_version))
+    command = [sys.executable, os.path.join(HERE, "synthetic_logdir.py"), "--out", logdir,
+               "--layers", str(args.layers), "--steps", str(args.steps), "--runs", "1"]
+    if format_version is not None:
+        command += ["--format", str(format_version)]
+    out = subprocess.run(command, check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         text=True).stdout
     summary = json.loads([line for line in out.splitlines() if line.startswith("JSON ")][-1][5:])
     log("  %.2f GB in %.0f s" % (summary["total_bytes"] / 1e9, summary["seconds"]))
     return logdir, summary
@@ -513,73 +588,110 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--steps-measured", type=int, default=10, help="ArrowRight presses per mode")
     parser.add_argument("--logdir", default=None,
-                        help="reuse this synthetic log dir if it exists (else generate it there)")
+                        help="reuse this synthetic log dir if it exists (else generate it there); "
+                             "one format only")
+    parser.add_argument("--formats", default=None,
+                        help="stored format versions to generate and compare, e.g. '1,0': one "
+                             "tensorboard each, repetitions alternated between them in the same "
+                             "run (default: the current format only)")
     parser.add_argument("--timeout", type=float, default=150, help="seconds to wait for tensorboard")
     args = parser.parse_args(argv)
+    formats = ([int(f) for f in args.formats.split(",") if f.strip()] if args.formats
+               else [None])
+    if args.logdir and len(formats) > 1:
+        parser.error("--logdir holds one format: give one --formats value or none")
 
     from playwright.sync_api import sync_playwright
 
     started = time.perf_counter()
     work = tempfile.mkdtemp(prefix="tb_actviz_bench_tab_")
-    tb = playwright = browser = None
-    result = {"repeats": args.repeats, "targets_ms": TARGETS_MS, "runs": 1}
+    servers = {}  # format -> tensorboard
+    playwright = browser = None
+    result = {"repeats": args.repeats, "targets_ms": TARGETS_MS, "runs": 1,
+              "formats": [str(f) if f is not None else "current" for f in formats], "by_format": {}}
     try:
-        if args.logdir and os.path.isdir(args.logdir):
-            from bench_plugin import describe_logdir
-            logdir = args.logdir
-            summary = describe_logdir(logdir)
-            log("reusing %s" % logdir)
-        else:
-            logdir, summary = generate(args, work)
-        result.update(layers=len(summary["tags"]), steps=summary["steps"], logdir_bytes=summary["total_bytes"])
-        log("starting tensorboard --load_fast=true")
-        tb = TensorBoard(logdir, "true", os.path.join(work, "tensorboard.log"))
-        ready_s, _, complete, _ = wait_ready(tb, summary["runs"], summary["tags"], summary["steps"],
-                                             args.timeout, lambda: tree_memory(tb.process.pid))
-        result["tensorboard_ready_s"] = ready_s
-        log("  all %d steps of %d layers served after %.1f s" % (summary["steps"], len(summary["tags"]), ready_s))
-        run = summary["runs"][0]
-        first_layer = next(l for r in tb.json("runs")["runs"] if r["run"] == run for l in r["layers"])
-        steps = [s["step"] for s in complete[(run, first_layer["tag"])]]
+        for fmt in formats:
+            key = str(fmt) if fmt is not None else "current"
+            if args.logdir and os.path.isdir(args.logdir):
+                from bench_plugin import describe_logdir
+                logdir = args.logdir
+                summary = describe_logdir(logdir)
+                log("reusing %s" % logdir)
+            else:
+                logdir, summary = generate(args, work, fmt)
+            entry = {"layers": len(summary["tags"]), "steps": summary["steps"], "runs": 1,
+                     "logdir_bytes": summary["total_bytes"], "repetitions": []}
+            result["by_format"][key] = entry
+            log("starting tensorboard --load_fast=true on %s" % logdir)
+            tb = TensorBoard(logdir, "true", os.path.join(work, "tensorboard_%s.log" % key))
+            servers[key] = tb
+            ready_s, _, complete, _ = wait_ready(tb, summary["runs"], summary["tags"], summary["steps"],
+                                                 args.timeout, lambda: tree_memory(tb.process.pid))
+            entry["tensorboard_ready_s"] = ready_s
+            log("  all %d steps of %d layers served after %.1f s"
+                % (summary["steps"], len(summary["tags"]), ready_s))
+            run = summary["runs"][0]
+            first_layer = next(l for r in tb.json("runs")["runs"] if r["run"] == run for l in r["layers"])
+            entry["_target"] = (run, first_layer["path"],
+                                [s["step"] for s in complete[(run, first_layer["tag"])]])
+        result.update({k: v for k, v in next(iter(result["by_format"].values())).items()
+                       if k in ("layers", "steps", "logdir_bytes")})
 
         env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
         playwright = sync_playwright().start()
         browser = playwright.chromium.launch(executable_path=chromium.chromium_executable(), args=BROWSER_ARGS,
                                              headless=True, env=env)
-        log("browser %s; layer %s, %d steps" % (browser.version, first_layer["path"], len(steps)))
-        reps = []
+        log("browser %s; layer %s, %d steps" % (browser.version, entry["_target"][1],
+                                                 len(entry["_target"][2])))
+        keys = list(result["by_format"])
+        budget = BUDGET_S * len(keys)
         for i in range(args.repeats):
-            if reps and time.perf_counter() - started > BUDGET_S:
-                log("  time budget reached: stopping after %d repetitions" % len(reps))
+            if i and time.perf_counter() - started > budget:
+                log("  time budget reached: stopping after %d repetitions" % i)
                 break
-            rep = repetition(browser, tb.base, run, first_layer["path"], steps, args)
-            reps.append(rep)
-            log("  rep %d: first grid %.0f ms after iframe start (%.0f ms after goto); next step %.0f ms; "
-                "filmstrip %s / tab %s; recolour %.0f ms, %d data requests"
-                % (i + 1, rep["first"]["from_frame_start_ms"], rep["first"]["from_goto_ms"],
-                   median([x["ms"] for x in rep["steps_settled"]]),
-                   fmt_ms(rep["evolution_url"]["filmstrip_full_from_frame_start_ms"]),
-                   fmt_ms(rep["evolution_tab"]["full_ms"]), rep["recolour"]["ms"],
-                   rep["recolour"]["data_requests"]))
-        result["repetitions"] = reps
-        result["summary"] = summarize(reps, len(steps))
+            for key in (keys if i % 2 == 0 else keys[::-1]):  # ABBA: both formats see the same noise
+                entry = result["by_format"][key]
+                run, layer_path, steps = entry["_target"]
+                rep = repetition(browser, servers[key].base, run, layer_path, steps, args)
+                entry["repetitions"].append(rep)
+                log("  rep %d%s: first grid %.0f ms after iframe start (%.0f ms after goto); next step %.0f ms; "
+                    "filmstrip %s / tab %s; recolour %.0f ms, %d data requests"
+                    % (i + 1, "" if key == "current" else " (version %s)" % key,
+                       rep["first"]["from_frame_start_ms"], rep["first"]["from_goto_ms"],
+                       median([x["ms"] for x in rep["steps_settled"]]),
+                       fmt_ms(rep["evolution_url"]["filmstrip_full_from_frame_start_ms"]),
+                       fmt_ms(rep["evolution_tab"]["full_ms"]), rep["recolour"]["ms"],
+                       rep["recolour"]["data_requests"]))
+        for key, entry in result["by_format"].items():
+            entry["summary"] = summarize(entry["repetitions"], len(entry["_target"][2]))
+            entry["server_rss_mb"] = tree_memory(servers[key].process.pid)["rss_mb"]
     finally:
         if browser is not None:
             browser.close()
         if playwright is not None:
             playwright.stop()
-        if tb is not None:
+        for tb in servers.values():
             tb.stop()
         shutil.rmtree(work, ignore_errors=True)
     result["wall_s"] = time.perf_counter() - started
-    report(result)
-    s = result["summary"]
-    result["met"] = {
-        "first_grid": s["first_grid_from_frame_start"]["median_ms"] <= TARGETS_MS["first_grid"],
-        "next_step": s["next_step_settled"]["median_ms"] <= TARGETS_MS["next_step"],
-        "filmstrip": (s["filmstrip_by_url_from_frame_start"]["median_ms"] or 1e9) <= TARGETS_MS["filmstrip"],
-        "recolour_no_fetch": all(n == 0 for n in s["recolour_data_requests"]),
-    }
+    for key, entry in result["by_format"].items():
+        entry.pop("_target", None)
+        report(entry, None if key == "current" else key)
+    if len(result["by_format"]) > 1:
+        report_comparison(result)
+    first = next(iter(result["by_format"].values()))
+    result["repetitions"], result["summary"] = first["repetitions"], first["summary"]
+    result["tensorboard_ready_s"] = first["tensorboard_ready_s"]
+    print("\nwall time %.0f s" % result["wall_s"], flush=True)
+    result["met"] = {}
+    for key, entry in result["by_format"].items():
+        s = entry["summary"]
+        result["met"][key] = {
+            "first_grid": s["first_grid_from_frame_start"]["median_ms"] <= TARGETS_MS["first_grid"],
+            "next_step": s["next_step_settled"]["median_ms"] <= TARGETS_MS["next_step"],
+            "filmstrip": (s["filmstrip_by_url_from_frame_start"]["median_ms"] or 1e9) <= TARGETS_MS["filmstrip"],
+            "recolour_no_fetch": all(n == 0 for n in s["recolour_data_requests"]),
+        }
     print("JSON " + json.dumps(result, sort_keys=True), flush=True)
     return 0
 

@@ -1,6 +1,6 @@
 """Throughput of tb_actviz's TensorFlow-free event-file writer.
 
-`tb_actviz.event_file_writer.EventFileWriter.write_events` frames a log's
+`tb_actviz.write.event_file_writer.EventFileWriter.write_events` frames a log's
 events (serialization, two masked CRC32C per record), writes them with
 `os.write` and `os.fsync`s the file. This prints, for two synthetic logs of
 incompressible bytes (PNG strips do not compress further):
@@ -40,10 +40,11 @@ sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from report import fmt_bytes, fmt_s, print_table  # noqa: E402
-from tensorboard.compat.proto import summary_pb2  # noqa: E402
+from tensorboard.compat.proto import event_pb2  # noqa: E402
 from tensorboard.compat.tensorflow_stub import pywrap_tensorflow  # noqa: E402
 
-from tb_actviz import event_file_writer as efw  # noqa: E402
+from tb_actviz import metadata, plugin_data_pb2, summary_v2  # noqa: E402
+from tb_actviz.write import event_file_writer as efw  # noqa: E402
 
 # README "Bytes per log": VGG16's conv layers at the defaults, 8 images, KB.
 VGG16_LOG_KB = [303, 322, 244, 213, 210, 218, 205, 191, 212, 190, 56, 64, 65]
@@ -58,13 +59,10 @@ def _layer_event(step, size, index):
     stats = min(STATS_BYTES, size // 4)
     strip = max(1, (size - stats) // FILTERS)
     blobs = [os.urandom(stats)] + [os.urandom(strip) for _ in range(FILTERS)]
-    metadata = summary_pb2.SummaryMetadata(
-        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="activations"),
-        data_class=summary_pb2.DATA_CLASS_BLOB_SEQUENCE,
+    summary = summary_v2.activations_pb(
+        "actviz/layers/layer%d" % index, blobs, plugin_data_pb2.ActivationsPluginData(kind=metadata.Kind.LAYER)
     )
-    return efw.blob_sequence_event(
-        "actviz/layers/layer%d" % index, blobs, step, metadata, wall_time=time.time()
-    )
+    return event_pb2.Event(wall_time=time.time(), step=step, summary=summary)
 
 
 def _log(sizes):
