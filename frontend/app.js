@@ -8,6 +8,7 @@ import { el } from "./dom.js";
 import { downloadViewPng } from "./download.js";
 import { NORMALIZATIONS } from "./normalize.js";
 import { DEFAULT_STATE, UrlState, VIEWS } from "./state.js";
+import { stepText } from "./map_kinds.js";
 import { ActivationStore } from "./store.js";
 import { DATA_RELOADED, TensorBoardBridge } from "./tb_bridge.js";
 import { followHostTheme } from "./theme.js";
@@ -330,7 +331,10 @@ class App {
     const ctx = this.lastCtx;
     if (!ctx) return;
     const name = `actviz_${ctx.run.run}_${ctx.layer.path}_${ctx.state.view}_step${ctx.state.step}.png`.replace(/[^\w.-]+/g, "_");
-    downloadViewPng(this.views[ctx.state.view].element, name);
+    const colormap = COLORMAPS[ctx.state.cmap];
+    const title = `${ctx.run.run} · ${ctx.layer.path} · ${VIEWS[ctx.state.view]} · ${stepText(ctx.layer, ctx.state.step)}`;
+    const legend = { lut: colormap.lut, label: `${colormap.label}: low → high, ${NORMALIZATIONS[ctx.state.norm]}` };
+    downloadViewPng(this.views[ctx.state.view].element, name, { title, legend });
   }
 
   showEmpty(text) {

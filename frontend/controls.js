@@ -5,8 +5,8 @@ import { COLORMAPS } from "./colormaps.js";
 import { el, labelled, setOptions } from "./dom.js";
 import { NORMALIZATIONS } from "./normalize.js";
 import { LEVEL_CHOICES, lutGradient } from "./render_maps.js";
-import { VIEWS } from "./state.js";
-import { kindNote, layerOptionLabel, mapKind } from "./map_kinds.js";
+import { VIEW_HELP, VIEWS } from "./state.js";
+import { kindNote, layerOptionLabel, mapKind, stepMeaning, stepText } from "./map_kinds.js";
 
 function select(id) {
   return el("select", { id, "data-testid": id });
@@ -21,7 +21,7 @@ export class Controls {
   constructor(handlers) {
     this.handlers = handlers;
     this.viewTabs = Object.entries(VIEWS).map(([view, label]) =>
-      el("button", { type: "button", role: "tab", class: "view-tab", "data-view": view, "data-testid": `view-tab-${view}`, text: label, onclick: () => handlers.onChange({ view }) }),
+      el("button", { type: "button", role: "tab", class: "view-tab", "data-view": view, "data-testid": `view-tab-${view}`, text: label, title: VIEW_HELP[view], onclick: () => handlers.onChange({ view }) }),
     );
     this.run = select("run-select");
     this.layer = select("layer-select");
@@ -94,21 +94,27 @@ export class Controls {
       tab.classList.toggle("selected", selected);
       if (tab.dataset.view === "kernels") {
         tab.hidden = !ctx.kernels;
-        tab.title = ctx.kernels ? "Convolution kernels logged with ActivationLogger(kernels=...)" : "";
+        tab.title = ctx.kernels ? VIEW_HELP.kernels : "";
       }
     }
     setOptions(this.run, runs.map(({ run: name }) => ({ value: name, label: name })), run.run);
     setOptions(this.layer, run.layers.map((candidate) => ({ value: candidate.path, label: layerOptionLabel(candidate) })), layer.path);
     const kind = kindNote(layer);
-    this.layerShape.textContent = `${layer.class ?? ""} → [${(layer.outputShape ?? []).join(" × ")}]${kind ? ` · ${kind}` : ""}`;
+    const channels = (layer.outputShape ?? []).at(-1);
+    const logged = layer.filterIndices.length;
+    const partial = Number.isInteger(channels) && channels > logged ? ` · ${logged} of ${channels} filters logged (max_filters=${logged})` : "";
+    this.layerShape.textContent = `${layer.class ?? ""} → [${(layer.outputShape ?? []).join(" × ")}]${kind ? ` · ${kind}` : ""}${partial}`;
     this.layerShape.dataset.mapKind = mapKind(layer);
     const labels = run.probe?.labels ?? [];
     setOptions(this.image, [...Array(layer.numImages).keys()].map((image) => ({ value: image, label: labels[image] ? `${image}: ${labels[image]}` : `${image}` })), state.image);
     setOptions(this.filter, layer.filterIndices.map((filter) => ({ value: filter, label: `${filter}` })), state.filter);
     this.slider.max = String(Math.max(0, steps.length - 1));
     this.slider.value = String(stepIndex);
-    this.slider.setAttribute("aria-valuetext", `step ${steps[stepIndex]?.step}`);
-    this.stepLabel.textContent = `step ${steps[stepIndex]?.step} (${stepIndex + 1} of ${steps.length})`;
+    const shown = stepText(layer, steps[stepIndex]?.step);
+    this.slider.setAttribute("aria-valuetext", shown);
+    this.stepLabel.textContent = `${shown} (${stepIndex + 1} of ${steps.length})`;
+    this.stepLabel.title = `${stepMeaning(layer)} ${steps.length} logged.`;
+    this.slider.title = stepMeaning(layer);
     this.prev.disabled = stepIndex <= 0;
     this.next.disabled = stepIndex >= steps.length - 1;
     setOptions(this.colormap, Object.entries(COLORMAPS).map(([value, { label }]) => ({ value, label })), state.cmap);

@@ -7,17 +7,59 @@ function textOf(element) {
   return parts.join(element.matches("figcaption, .probe-caption") ? " · " : " ");
 }
 
-export function renderViewToCanvas(view) {
+const HEADER_HEIGHT = 46;
+const LEGEND_WIDTH = 180;
+
+/** Every drawn element's extent below and right of the view's origin (asides and charts included). */
+function extentOf(view, origin) {
+  let width = view.scrollWidth;
+  let height = view.scrollHeight;
+  for (const element of view.querySelectorAll("canvas, figcaption, h3, output, table, .export-text")) {
+    const box = element.getBoundingClientRect();
+    if (box.width === 0) continue;
+    width = Math.max(width, box.right - origin.left);
+    height = Math.max(height, box.bottom - origin.top);
+  }
+  return { width: Math.ceil(width), height: Math.ceil(height) };
+}
+
+/** The figure's header: a title (run, layer, step) and the colour legend with its range. */
+function drawHeader(context, width, style, { title, legend }) {
+  context.fillStyle = style.color || "black";
+  context.font = `600 13px ${style.fontFamily || "sans-serif"}`;
+  context.textBaseline = "top";
+  context.fillText(title ?? "", 8, 6);
+  if (!legend) return;
+  const y = 26;
+  for (let x = 0; x < LEGEND_WIDTH; x++) {
+    const entry = Math.round((x / (LEGEND_WIDTH - 1)) * 255) * 3;
+    context.fillStyle = `rgb(${legend.lut[entry]}, ${legend.lut[entry + 1]}, ${legend.lut[entry + 2]})`;
+    context.fillRect(8 + x, y, 1, 10);
+  }
+  context.fillStyle = style.color || "black";
+  context.font = `11px ${style.fontFamily || "sans-serif"}`;
+  context.fillText(legend.label, 16 + LEGEND_WIDTH, y - 1, Math.max(40, width - LEGEND_WIDTH - 24));
+}
+
+/**
+ * The view as one canvas. `header`: {title, legend: {lut, label}} drawn above it, so a
+ * figure pasted into a report says what it shows.
+ */
+export function renderViewToCanvas(view, header = null) {
   const origin = view.getBoundingClientRect();
   const ratio = Math.min(2, window.devicePixelRatio || 1);
+  const { width, height } = extentOf(view, origin);
+  const top = header ? HEADER_HEIGHT : 0;
   const output = document.createElement("canvas");
-  output.width = Math.ceil(view.scrollWidth * ratio);
-  output.height = Math.ceil(view.scrollHeight * ratio);
+  output.width = Math.ceil(width * ratio);
+  output.height = Math.ceil((height + top) * ratio);
   const context = output.getContext("2d");
   context.scale(ratio, ratio);
   const style = getComputedStyle(document.body);
   context.fillStyle = style.backgroundColor || "white";
   context.fillRect(0, 0, output.width, output.height);
+  if (header) drawHeader(context, width, style, header);
+  context.translate(0, top);
   context.imageSmoothingEnabled = false;
   for (const canvas of view.querySelectorAll("canvas")) {
     const box = canvas.getBoundingClientRect();
@@ -74,14 +116,16 @@ export function renderViewToCanvas(view) {
     context.font = `${captionStyle.fontWeight} ${captionStyle.fontSize} ${captionStyle.fontFamily}`;
     const right = captionStyle.textAlign === "right";
     context.textAlign = right ? "right" : "left";
-    context.fillText(textOf(caption), (right ? box.right : box.left) - origin.left, box.top - origin.top, box.width);
+    // Tile captions are clipped to their tile; other text (readouts, headings) keeps its natural width.
+    const maxWidth = caption.matches("figcaption, figcaption > span") ? box.width : undefined;
+    context.fillText(textOf(caption), (right ? box.right : box.left) - origin.left, box.top - origin.top, maxWidth);
   }
   context.textAlign = "left";
   return output;
 }
 
-export function downloadViewPng(view, filename) {
-  renderViewToCanvas(view).toBlob((blob) => {
+export function downloadViewPng(view, filename, header = null) {
+  renderViewToCanvas(view, header).toBlob((blob) => {
     if (!blob) return;
     const link = document.createElement("a");
     link.href = URL.createObjectURL(blob);

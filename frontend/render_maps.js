@@ -27,9 +27,13 @@ function colourTable(mapRange, displayRange, { lut, levels, diverging }) {
  * segments: [{image, mapRange, displayRange}], drawn left to right.
  * style: {lut, levels, diverging}.
  */
+// Columns between the maps of a row (several probe images side by side), left transparent.
+const SEPARATOR = 1;
+
 export function paintMaps(canvas, strip, mapWidth, segments, style) {
   const height = strip.height;
-  const width = mapWidth * segments.length;
+  const pitch = mapWidth + (segments.length > 1 ? SEPARATOR : 0);
+  const width = pitch * segments.length - (segments.length > 1 ? SEPARATOR : 0);
   if (canvas.width !== width) canvas.width = width;
   if (canvas.height !== height) canvas.height = height;
   const pixels = new ImageData(width, height);
@@ -38,7 +42,7 @@ export function paintMaps(canvas, strip, mapWidth, segments, style) {
     const table = colourTable(mapRange, displayRange, style);
     for (let y = 0; y < height; y++) {
       const source = y * strip.width + image * mapWidth;
-      const target = y * width + slot * mapWidth;
+      const target = y * width + slot * pitch;
       for (let x = 0; x < mapWidth; x++) out[target + x] = table[strip.q[source + x]];
     }
   });

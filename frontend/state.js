@@ -15,6 +15,15 @@ export const VIEWS = {
   kernels: "Kernels", // only offered when the run logged kernels
 };
 
+/** What each view shows, as its tab's tooltip. */
+export const VIEW_HELP = {
+  filters: "Every logged filter of the layer for one probe image, at this step (the recipe's 7x7 grid); a sparkline of each filter's mean over training.",
+  images: "One filter for every probe image at this step, and the images that excite it most.",
+  evolution: "One filter at every logged step, as a filmstrip (one image, or all); Play steps through training.",
+  compare: "Two layers side by side (or one layer in two runs) at the same step.",
+  kernels: "Convolution kernels logged with ActivationLogger(kernels=...), as RGB or gray patches.",
+};
+
 export const DEFAULT_STATE = Object.freeze({
   view: "filters",
   run: "",

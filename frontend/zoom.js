@@ -116,7 +116,8 @@ export class ZoomDialog {
     const x = Math.min(layer.mapWidth - 1, Math.max(0, Math.floor(((event.clientX - box.left) / box.width) * layer.mapWidth)));
     const y = Math.min(layer.mapHeight - 1, Math.max(0, Math.floor(((event.clientY - box.top) / box.height) * layer.mapHeight)));
     const { q, value } = valueAt(strip, layer.mapWidth, image, x, y, mapRange);
-    this.readout.textContent = `${positionLabel(layer, x, y)}: ${formatNumber(value)}  (q = ${q})`;
+    this.readout.textContent = `${positionLabel(layer, x, y)}: ${formatNumber(value)}  (stored level ${q} of 255)`;
+    this.readout.title = `The map is stored in 8 bits over its own range [${formatNumber(mapRange[0])}, ${formatNumber(mapRange[1])}]: level ${q} of 0-255 stands for ${formatNumber(value)}, within ±${formatNumber((mapRange[1] - mapRange[0]) / 510)}.`;
     this.readout.dataset.value = String(value);
   }
 }

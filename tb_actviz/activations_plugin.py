@@ -158,6 +158,7 @@ def _layer_json(tag, md):
         downsampleFactor=md.downsample_factor,
         statNames=list(md.stat_names),
         summaryNames=list(md.summary_names) if metadata.pixels_in_plugin_files(md) else [],
+        stepUnit=md.step_unit,
     )
 
 

@@ -50,7 +50,9 @@ def test_filters_grid_is_drawn(tab, tensorboard_server, trained_logs):
     assert "25 × 25 × 8" in f.locator("#layer-shape").inner_text()
     last = faces.steps[-1]
     assert f.locator("[data-testid=view-filters]").get_attribute("data-painted-step") == str(last)
-    assert tab.step_label().startswith("step %d " % last)
+    assert tab.step_label().startswith("epoch %d " % last)  # the callback logged per epoch
+    assert "epochs completed" in f.locator("#step-label").get_attribute("title")
+    assert "Every logged filter" in f.locator("[data-testid=view-tab-filters]").get_attribute("title")
 
     geometry = faces.layers["conv1"]
     tiles = tab.grid("filters-grid")
@@ -92,7 +94,7 @@ def test_step_slider_and_keys_change_step_and_pixels(tab, tensorboard_server, tr
     at_last = tab.grid_hashes("filters-grid")
 
     def expect_step(index):
-        assert tab.step_label() == "step %d (%d of %d)" % (steps[index], index + 1, n)
+        assert tab.step_label() == "epoch %d (%d of %d)" % (steps[index], index + 1, n)
         assert slider.input_value() == str(index)
         tab.wait_host_state({"step": str(steps[index])})  # URL writes are debounced
 
@@ -275,11 +277,16 @@ def test_filter_evolution_filmstrip_and_play(tab, tensorboard_server, trained_lo
     current = f.locator("[data-testid=filmstrip] [data-testid=tile].current")
     assert current.get_attribute("data-step") == str(served[-1])
 
-    # All images: one row of maps per step.
+    # All images: one row of maps per step, a separator column between maps, the probe
+    # images shown in that order.
     tab.select("#evolution-images-select", "all")
     wide = tab.grid("filmstrip")
     assert len(wide) == len(served)
-    assert wide[0]["width"] == many.layers["c"]["W"] * many.layers["c"]["N"]
+    n = many.layers["c"]["N"]
+    assert wide[0]["width"] == many.layers["c"]["W"] * n + (n - 1)
+    row = f.locator("[data-testid=probe-row] figure")
+    assert row.count() == n and row.nth(n - 1).get_attribute("data-image") == str(n - 1)
+    assert "left to right" in tab.captions("evolution-preview")[0]
     tab.select("#evolution-images-select", "image")
 
     # Play from the last step: restarts at the first and advances.
@@ -301,7 +308,7 @@ def test_filter_evolution_filmstrip_and_play(tab, tensorboard_server, trained_lo
     assert int(f.locator("[data-testid=view-evolution]").get_attribute("data-painted-step")) == paused_at
     assert paused_at >= served[2]
     assert f.locator("[data-testid=filmstrip] [data-testid=tile].current").get_attribute("data-step") == str(paused_at)
-    assert tab.step_label().startswith("step %d " % paused_at)
+    assert tab.step_label().startswith("batch %d " % paused_at)  # update_freq=1: steps are batches
     tab.assert_clean()
 
 
@@ -458,7 +465,7 @@ def test_url_round_trip(tab, browser, tensorboard_server, trained_logs):
         assert g.locator("#levels-select").input_value() == "5"
         assert g.locator("#image-select").input_value() == "2"
         assert g.locator("#step-slider").input_value() == "2"
-        assert again.step_label().startswith("step %d " % faces.steps[2])
+        assert again.step_label().startswith("epoch %d " % faces.steps[2])
         assert again.painted_key() == key
         assert again.grid_hashes("images-grid") == pixels
         assert again.host_state() == expected

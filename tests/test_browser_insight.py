@@ -196,7 +196,8 @@ def test_top_images_by_mean_activation(tab, tensorboard_server, trained_logs):
     for image, value, text in shown:
         assert value == pytest.approx(means[image], rel=1e-5, abs=1e-7)
         assert faces.probe_labels[image] in text
-    assert "max_images=64" in f.locator("[data-testid=top-images-note]").inner_text()
+    note = f.locator("[data-testid=top-images-note]").inner_text()
+    assert "probe=x_val[:32]" in note and "max_images=64" not in note, note
     # The grid: probe order, then most excited first.
     images = lambda: [int(v) for v in f.locator("[data-testid=images-grid] [data-testid=tile]").evaluate_all("ts => ts.map(t => t.dataset.image)")]  # noqa: E731
     assert images() == list(range(layer["numImages"]))
@@ -304,4 +305,23 @@ def test_download_filters_view_with_insight(tab, tensorboard_server, trained_log
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", data[16:24])
     assert width > 400 and height > 200
+    # The whole view is in the figure, the aside's dead-filter chart included, under a
+    # header: the title, and the colormap's legend (viridis: dark purple on the left).
+    extent = tab.frame.evaluate("""() => {
+      const view = document.querySelector('[data-testid=view-filters]');
+      const origin = view.getBoundingClientRect();
+      const chart = view.querySelector('[data-testid=dead-fraction-chart-canvas]').getBoundingClientRect();
+      return {bottom: chart.bottom - origin.top, ratio: Math.min(2, window.devicePixelRatio || 1)};
+    }""")
+    header = 46
+    assert height >= (extent["bottom"] + header) * extent["ratio"] - 1, (height, extent)
+    import io
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).astype(int)
+    r = extent["ratio"]
+    legend_start = pixels[int(31 * r), int(10 * r)]
+    assert np.abs(legend_start - [68, 1, 84]).max() <= 12, legend_start
+    title_band = pixels[int(6 * r):int(19 * r), int(8 * r):int(300 * r)]
+    assert len(np.unique(title_band.reshape(-1, 3), axis=0)) > 2  # text drawn
     tab.assert_clean()

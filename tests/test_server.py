@@ -77,6 +77,7 @@ def test_runs(tensorboard_server, trained_logs):
                 "statNames": list(metadata.STAT_NAMES),
                 "summaryNames": list(metadata.SUMMARY_NAMES),
                 "layerPath": layer["path"],
+                "stepUnit": "batch" if e is trained_logs.many else "epoch",
             }
 
 

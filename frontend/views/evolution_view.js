@@ -38,7 +38,7 @@ export class EvolutionView {
     const [pixels, statsSeries, paintProbe] = await Promise.all([
       ctx.store.seriesOf(run.run, layer, position + 1),
       ctx.store.seriesOf(run.run, layer, 0),
-      this.probe.load(ctx, { run, image: state.image }),
+      this.probe.load(ctx, { run, image: state.image, images }),
     ]);
     const fixedRange = state.norm === "fixed" ? rangeOverSteps(statsSeries.map(({ value }) => value)) : null;
     const statsByStep = new Map(statsSeries.map(({ stepInfo, value }) => [stepInfo.step, value]));
@@ -57,7 +57,8 @@ export class EvolutionView {
     this.element.style.setProperty("--span", String(images.length));
     paintProbe();
     const current = specs.find((spec) => spec.current) ?? specs.at(-1);
-    this.preview.render(current ? [{ ...current, current: false, caption: [`${filterLabel(layer, layer.filterIndices[position])} · ${current.caption[0]}`] }] : []);
+    const shownImages = images.length > 1 ? ` · images ${images.map((image) => run.probe?.labels?.[image] ? `${image} (${run.probe.labels[image]})` : `${image}`).join(", ")}, left to right` : "";
+    this.preview.render(current ? [{ ...current, current: false, caption: [`${filterLabel(layer, layer.filterIndices[position])} · ${current.caption[0]}${shownImages}`] }] : []);
     this.filmstrip.render(specs);
     this.revealCurrentTile();
     markPainted(this.element, ctx.stepInfo, ctx.paintKey);

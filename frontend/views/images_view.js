@@ -107,7 +107,8 @@ export class ImagesView {
     );
     const n = layer.numImages;
     this.topNote.textContent =
-      `Ranked among the ${n} probe images only. A larger probe batch gives better examples: ` +
-      `ActivationLogger(..., max_images=64) (default 16); the callback's "one log writes …" line states what each log then costs.`;
+      `Ranked among the ${n} probe images only. A larger probe gives better examples: pass more images, ` +
+      `e.g. probe=x_val[:32]` + (n >= 16 ? `, and raise max_images (it caps the probe at 16 by default)` : "") +
+      `; the callback's "one log writes …" line states what each log then costs.`;
   }
 }

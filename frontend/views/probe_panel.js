@@ -8,9 +8,11 @@ export class ProbePanel {
     this.element = el("aside", { class: "probe-panel", "data-testid": "probe-panel" });
   }
 
-  async load(ctx, { run, image }) {
+  /** `images`: show these probe images in a row (the filmstrip's left-to-right order) instead of `image`. */
+  async load(ctx, { run, image, images = null }) {
     const probe = run.probe;
     const bitmaps = probe ? await ctx.store.probeImages(run.run, probe) : [];
+    if (images && images.length > 1) return () => this.paintRow(probe, bitmaps, images);
     return () => {
       const label = probe?.labels?.[image];
       this.element.replaceChildren(
@@ -24,5 +26,21 @@ export class ProbePanel {
         ]),
       );
     };
+  }
+
+  paintRow(probe, bitmaps, images) {
+    this.element.replaceChildren(
+      el("h3", { text: `Probe images, left to right (${images.length})` }),
+      el("div", { class: "probe-row", "data-testid": "probe-row" }, images.map((image) => {
+        const label = probe?.labels?.[image];
+        return el("figure", { class: "probe-row-item", "data-image": String(image) }, [
+          bitmaps[image] ? probeCanvas(bitmaps[image], "thumb", "probe-thumb") : null,
+          el("figcaption", { class: "probe-caption" }, [
+            el("span", { class: "caption-key", text: `${image}` }),
+            label ? el("span", { class: "caption-label", text: label }) : null,
+          ]),
+        ]);
+      })),
+    );
   }
 }
