@@ -20,8 +20,9 @@ def _import_keras_side(module):
             raise
         raise ImportError(
             "tb_actviz's callback needs Keras 3 and a backend: pip install "
-            "'tb_actviz[tensorflow]', 'tb_actviz[jax]' or 'tb_actviz[torch]' "
-            "(serving logs in TensorBoard needs neither)."
+            "'keras>=3.15' with one of tensorflow, jax or torch (or, from a "
+            "clone of tb_actviz, pip install '.[tensorflow]', '.[jax]' or "
+            "'.[torch]'). Serving logs in TensorBoard needs neither."
         ) from e
 
 

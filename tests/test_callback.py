@@ -371,4 +371,5 @@ def test_without_keras_the_import_says_what_to_install():
         "    print(e)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert "pip install 'tb_actviz[tensorflow]', 'tb_actviz[jax]' or 'tb_actviz[torch]'" in done.stdout, done
+    assert "pip install 'keras>=3.15' with one of tensorflow, jax or torch" in done.stdout, done
+    assert "pip install '.[tensorflow]', '.[jax]' or '.[torch]'" in done.stdout, done
