@@ -181,6 +181,16 @@ def _probe_json(tag, md):
     }
 
 
+def _tag_request(request):
+    """(context, experiment, run, tag) of a request about one tag."""
+    return (
+        plugin_util.context(request.environ),
+        plugin_util.experiment_id(request.environ),
+        _arg(request, "run"),
+        _arg(request, "tag"),
+    )
+
+
 def _unaddressable(datum):
     """Why the tab cannot address a step (None if it can)."""
     if datum.step < 0:
@@ -471,9 +481,7 @@ class ActivationsPlugin(base_plugin.TBPlugin):
 
     @_route
     def _serve_steps(self, request):
-        ctx = plugin_util.context(request.environ)
-        experiment = plugin_util.experiment_id(request.environ)
-        run, tag = _arg(request, "run"), _arg(request, "tag")
+        ctx, experiment, run, tag = _tag_request(request)
         _, sequence, skipped = self._read_sequence(ctx, experiment, run, tag)
         steps = [{"step": d.step, "wallTime": d.wall_time} for d in sequence]
         # A string: a JSON number would not hold such steps exactly.
@@ -517,9 +525,7 @@ class ActivationsPlugin(base_plugin.TBPlugin):
     def _serve_series(self, request):
         """Blob `index` at every step that has it; a step whose blob is missing
         or damaged is left out (the others still show)."""
-        ctx = plugin_util.context(request.environ)
-        experiment = plugin_util.experiment_id(request.environ)
-        run, tag = _arg(request, "run"), _arg(request, "tag")
+        ctx, experiment, run, tag = _tag_request(request)
         index = _int_arg(request, "index", minimum=0)
         md, sequence, _ = self._read_sequence(ctx, experiment, run, tag)
         try:
@@ -551,9 +557,7 @@ class ActivationsPlugin(base_plugin.TBPlugin):
 
     @_route
     def _serve_summaries(self, request):
-        ctx = plugin_util.context(request.environ)
-        experiment = plugin_util.experiment_id(request.environ)
-        run, tag = _arg(request, "run"), _arg(request, "tag")
+        ctx, experiment, run, tag = _tag_request(request)
         md, sequence, _ = self._read_sequence(ctx, experiment, run, tag)
         if not metadata.pixels_in_plugin_files(md):
             raise _BadRequest(
