@@ -60,6 +60,22 @@ def titled_grid(tiles, titles, columns, background=(255, 255, 255)):
     return sheet
 
 
+def with_heading(figure, heading, background=(255, 255, 255)):
+    """`figure` with a line of text above it (what it shows: run, layer, step)."""
+    font = ImageFont.load_default()
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    width = max(figure.width, math.ceil(measure.textlength(heading, font=font)) + 8)
+    sheet = Image.new("RGB", (width, figure.height + TITLE_HEIGHT + 6), background)
+    ImageDraw.Draw(sheet).text((4, 3), heading, fill=(0, 0, 0), font=font)
+    sheet.paste(figure, (0, TITLE_HEIGHT + 6))
+    return sheet
+
+
+def _step_text(info, step):
+    """"epoch 12", "batch 300", or "step 12" where the log does not say."""
+    return "%s %d" % (info.step_unit if info.step_unit in ("epoch", "batch") else "step", step)
+
+
 class ExportError(Exception):
     """Bad input to the export: printed as `tb-actviz export: error: ...`,
     exit status 2 (as argparse's own errors)."""
@@ -269,19 +285,27 @@ def _export(args):
             if not series:
                 raise ExportError("no step of layer %s of run %s can be read (%d tried)"
                                   % (args.layer, run, len(steps)))
-            _save(evolution_frames(series, args.image, args.cmap, args.levels), args.output, args.frame_ms)
+            frames = evolution_frames(series, args.image, args.cmap, args.levels)
+            heading = "%s · %s · filter %d · image %d" % (run, args.layer, args.filter, args.image)
+            _save([with_heading(frame, heading) for frame in frames], args.output, args.frame_ms)
         else:
             if args.step is not None and args.step not in steps:
                 raise ExportError("layer %s of run %s has no step %d; logged steps: %s"
                                   % (args.layer, run, args.step, _describe_steps(steps)))
             snapshot = reader.layer(run, tag, args.step)
+            step_text = _step_text(info, snapshot.step)
             if args.view == "filters":
                 figure = filters_of_image(snapshot, args.image, args.count, args.columns, args.cmap, args.levels)
+                labels = reader.labels(run)
+                label = labels[args.image] if args.image < len(labels) else ""
+                heading = "%s · %s · %s · image %d%s" % (
+                    run, args.layer, step_text, args.image, " (%s)" % label if label else "")
             else:
                 figure = filter_across_images(
                     snapshot, position, reader.labels(run), args.count, args.columns, args.cmap, args.levels
                 )
-            _save(figure, args.output)
+                heading = "%s · %s · %s · filter %d" % (run, args.layer, step_text, args.filter)
+            _save(with_heading(figure, heading + " · " + args.cmap), args.output)
     except (UnreadableDataError, errors.NotFoundError) as e:
         message = str(e)
         if isinstance(e, errors.NotFoundError):

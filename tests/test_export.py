@@ -122,3 +122,22 @@ def test_export_does_not_import_tensorflow(log_dir, tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert Image.open(tmp_path / "no_tf.png").size[0] > 0
+
+
+@pytest.mark.parametrize("view, args, heading", [
+    ("filters", ["--image", "2"], "run/train · conv1 · epoch 3 · image 2 ({label}) · viridis"),
+    ("images", ["--filter", "5", "--step", "2"], "run/train · conv1 · epoch 2 · filter 5 · viridis"),
+])
+def test_exported_figures_say_what_they_show(log_dir, tmp_path, view, args, heading):
+    # A figure pasted into a report carries its run, layer, step (as the training counted it).
+    out = tmp_path / "figure.png"
+    code, output = _run_cli(view, "--logdir", log_dir, "--layer", "conv1", *args, "-o", str(out))
+    assert code == 0, output
+    figure = Image.open(out).convert("RGB")
+    label = LogReader(log_dir).labels("run/train")[2]
+    expected = export.with_heading(Image.new("RGB", (figure.width, 1), (255, 255, 255)),
+                                   heading.format(label=label))
+    band = export.TITLE_HEIGHT + 6
+    assert expected.width == figure.width
+    assert np.array_equal(np.asarray(figure)[:band], np.asarray(expected)[:band])
+    assert (np.asarray(figure)[:band] < 128).any()  # text, not a blank band
