@@ -6,6 +6,7 @@
 import { StepChart, paintLine } from "../charts.js";
 import { el } from "../dom.js";
 import { deadFraction, filterSummaries, formatNumber, formatPercent } from "../insight.js";
+import { stepText } from "../map_kinds.js";
 
 const ROWS = [
   ["mean", "mean", formatNumber],
@@ -65,7 +66,7 @@ export class FilterStatsPanel {
   render(ctx, { layer, stepInfo, stats, position }) {
     const filter = layer.filterIndices[position];
     const summary = filterSummaries(stats)[position];
-    this.heading.textContent = `Filter stats · filter: ${filter} · step ${stepInfo.step}`;
+    this.heading.textContent = `Filter stats · filter: ${filter} · ${stepText(layer, stepInfo.step)}`;
     const rows = ROWS.map(([key, label, format]) =>
       el("tr", { "data-stat": key }, [el("th", { scope: "row", text: label }), el("td", { text: format(summary[key]) })]),
     );

@@ -6,6 +6,7 @@
 import { StepChart } from "../charts.js";
 import { el } from "../dom.js";
 import { formatNumber, formatPercent } from "../insight.js";
+import { stepText } from "../map_kinds.js";
 
 const COLUMNS = [
   ["mean", "mean", formatNumber],
@@ -39,7 +40,7 @@ export class SummaryPanel {
     const index = series.findIndex(({ stepInfo: info }) => info.step === stepInfo.step);
     if (index < 0) return false;
     const summary = series[index].value;
-    this.heading.textContent = `Statistics from the event files · ${layer.path} · step ${stepInfo.step}`;
+    this.heading.textContent = `Statistics from the event files · ${layer.path} · ${stepText(layer, stepInfo.step)}`;
     const header = el("tr", {}, [el("th", { scope: "col", text: "filter" }), ...COLUMNS.map(([, label]) => el("th", { scope: "col", text: label })), el("th", { scope: "col", text: "dead" })]);
     const rows = layer.filterIndices.map((filter, position) => {
       const dead = isDead(summary, position);
