@@ -2,12 +2,12 @@
 
 `ActivationLogger` (a Keras callback) writes feature maps to TensorBoard event
 files; the "activations" TensorBoard plugin shows them. `list_layers` prints the
-layers that can be logged.
+layers that can be logged; `Attributions` configures its `attributions=`.
 """
 
 __version__ = "0.1.0"
 
-__all__ = ["ActivationLogger", "list_layers"]
+__all__ = ["ActivationLogger", "Attributions", "list_layers"]
 
 
 def _import_keras_side(module):
@@ -30,6 +30,8 @@ def __getattr__(name):
     # Imported lazily: the TensorBoard plugin side must not need Keras.
     if name == "ActivationLogger":
         return _import_keras_side("tb_actviz.callback").ActivationLogger
+    if name == "Attributions":
+        return _import_keras_side("tb_actviz.capture.attribution").Attributions
     if name == "list_layers":
         return _import_keras_side("tb_actviz.capture.layer_selection").list_layers
     raise AttributeError("module 'tb_actviz' has no attribute %r" % name)

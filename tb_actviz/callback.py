@@ -7,7 +7,9 @@ import tempfile
 import keras
 import numpy as np
 
+from tb_actviz import metadata
 from tb_actviz import remote_files
+from tb_actviz.capture import attribution as attribution_lib
 from tb_actviz.capture import backends
 from tb_actviz.capture import extractor
 from tb_actviz.capture import kernels as kernels_lib
@@ -103,6 +105,18 @@ class ActivationLogger(keras.callbacks.Callback):
       kernels: also log convolution kernels as small RGB (3 input channels)
         or gray patches, every log: True for the model's first 2-D convolution
         layer, or a `layers=`-style selection of Conv2D layers. Default False.
+      attributions: also log where the model looks, per probe image and
+        log: Grad-CAM on a convolution layer and input-gradient saliency
+        (|d score / d input|, the maximum over the input's channels), for
+        the true label when the probe has labels, else the predicted class,
+        with what the model predicted (class and score). True for the
+        defaults (Grad-CAM on the last convolution layer with maps larger
+        than 1x1, nested models included), a layer selector (`"conv:-2"`),
+        or `tb_actviz.Attributions(layer=..., target=...)`. One forward and
+        backward pass of the probe in inference mode (dropout off, no
+        BatchNorm update, weights untouched), compiled once per training.
+        The tab shows it in its Attention view. Needs one image input and a
+        classifier output (batch, classes). Default None (off).
       image_grids: also write, per layer and log, a standard Images-tab
         image, as `tf.summary.image` would (tag `actviz_grid/<layer path>`): the first probe
         image's filters as a viridis grid, so the log dir stays readable in
@@ -149,6 +163,7 @@ class ActivationLogger(keras.callbacks.Callback):
         max_layers=layer_selection.DEFAULT_MAX_LAYERS,
         class_names=None,
         kernels=False,
+        attributions=None,
         image_grids=False,
         verbose=1,
     ):
@@ -167,6 +182,8 @@ class ActivationLogger(keras.callbacks.Callback):
         self.max_map_size = _positive_int("max_map_size", max_map_size)
         self.max_layers = _positive_int("max_layers", max_layers)
         self.kernels = kernels
+        self.attributions = attribution_lib.parse(attributions)
+        self.class_names = None if class_names is None else [str(n) for n in class_names]
         self.image_grids = bool(image_grids)
         self.verbose = verbose
         self.probe = probe_lib.make_probe(probe, self.max_images, class_names)
@@ -265,12 +282,23 @@ class ActivationLogger(keras.callbacks.Callback):
         ]
         probe_lib.check_fits(self.probe, model)
         self._kernel_layers = kernels_lib.select_kernel_layers(model, self.kernels, self.max_filters)
+        self._attribution = None
+        if self.attributions is not None:
+            self._attribution = attribution_lib.AttributionPipeline(
+                model,
+                attribution_lib.select_cam_layer(model, self.attributions.layer),
+                self.probe.size,
+                self.probe.class_ids,
+                self.attributions.target,
+                self.max_map_size,
+            )
         self._failures = failure_policy.FailurePolicy()
         self._capture = None
         if not backends.is_chief(model):
             return  # in distributed training one process writes
         self._check_log_dir()
-        self._capture = log_capture.LogCapture(model, self._logged, self._kernel_layers, self.probe)
+        self._capture = log_capture.LogCapture(
+            model, self._logged, self._kernel_layers, self.probe, self._attribution)
         self._writer = log_writer.LogWriter(
             self.run_dir,
             layers=[self._layer_series(l) for l in self._logged],
@@ -282,6 +310,7 @@ class ActivationLogger(keras.callbacks.Callback):
                 channels_first=keras.config.image_data_format() == "channels_first",
             ),
             failures=self._failures,
+            attributions=self._attribution_series(),
             image_grids=self.image_grids,
             on_first_written=self._report if self.verbose else None,
         )
@@ -291,6 +320,11 @@ class ActivationLogger(keras.callbacks.Callback):
         """How many times the log pipeline was compiled in this training: 1
         on TensorFlow and JAX; 0 on PyTorch, which runs it eagerly."""
         return self._capture.compile_count if self._capture else 0
+
+    @property
+    def attribution_trace_count(self):
+        """The same for the attribution pipeline (forward and backward)."""
+        return self._capture.attribution_compile_count if self._capture else 0
 
     def _check_log_dir(self):
         try:
@@ -330,6 +364,27 @@ class ActivationLogger(keras.callbacks.Callback):
             logged.geometry, self.probe.size,
             step_unit="epoch" if self.update_freq == "epoch" else "batch",
         ))
+
+    def _attribution_series(self):
+        pipeline = self._attribution
+        if pipeline is None:
+            return []
+        step_unit = "epoch" if self.update_freq == "epoch" else "batch"
+        probability = "sigmoid" if pipeline.num_classes == 1 or pipeline.final_activation == "sigmoid" else "softmax"
+        class_names = self.class_names or ()
+        return [
+            log_writer.TagSeries(metadata.attribution_tag(method), blob_layout.attribution_plugin_data(
+                method,
+                pipeline.cam_entry if method == attribution_lib.GRAD_CAM else None,
+                pipeline.cam_geometry if method == attribution_lib.GRAD_CAM else pipeline.saliency_geometry,
+                self.probe.size,
+                pipeline.target_source,
+                probability,
+                class_names,
+                step_unit,
+            ))
+            for method in attribution_lib.METHODS
+        ]
 
     def _kernel_series(self, kernel_layer):
         entry = kernel_layer.entry
@@ -373,6 +428,8 @@ class ActivationLogger(keras.callbacks.Callback):
     def _report(self, written):
         names = [l.entry.path for l in self._logged]
         names += ["kernels of %s" % k.entry.path for k in self._kernel_layers]
+        if self._attribution is not None:
+            names += ["Grad-CAM of %s" % self._attribution.cam_entry.path, "saliency"]
         per_layer = ", ".join("%s %s" % (name, _format_bytes(n)) for name, n in zip(names, written))
         when = "every %d batches" % self.update_freq if self.update_freq != "epoch" else (
             "every epoch" if self.every_n_epochs == 1 else "every %d epochs" % self.every_n_epochs

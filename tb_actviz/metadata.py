@@ -21,6 +21,7 @@ TAG_PREFIX = "actviz/"
 PROBE_TAG = TAG_PREFIX + "probe"
 LAYER_TAG_PREFIX = TAG_PREFIX + "layers/"
 KERNEL_TAG_PREFIX = TAG_PREFIX + "kernels/"
+ATTRIBUTION_TAG_PREFIX = TAG_PREFIX + "attribution/"
 GRID_TAG_PREFIX = "actviz_grid/"
 
 # Per-map statistics in blob 0 of a layer tag, innermost axis, in this order.
@@ -43,17 +44,34 @@ SUMMARY_NAMES = (
     "nonfinite_count",
 )
 
+# Each probe image's record in an ATTRIBUTION event (its blob 0, float32
+# [N, K]): the range of its stored map, what the model predicted (class index
+# and score) and the explained class with its score.
+ATTRIBUTION_RECORD_NAMES = (
+    "map_min",
+    "map_max",
+    "predicted_class",
+    "predicted_score",
+    "target_class",
+    "target_score",
+)
+
 Kind = plugin_data_pb2.ActivationsPluginData.Kind
 
 
 def pixels_in_plugin_files(plugin_data):
-    """Whether a tag's strips and statistics live in the plugin's own files
-    (version 1 LAYER tags) rather than in its events."""
-    return plugin_data.version >= 1 and plugin_data.kind == Kind.LAYER
+    """Whether a tag's pixels live in the plugin's own files (version 1 LAYER
+    and ATTRIBUTION tags) rather than in its events, which then hold one
+    summary blob per step."""
+    return plugin_data.version >= 1 and plugin_data.kind in (Kind.LAYER, Kind.ATTRIBUTION)
 
 
 def layer_tag(layer_path):
     return LAYER_TAG_PREFIX + layer_path
+
+
+def attribution_tag(method):
+    return ATTRIBUTION_TAG_PREFIX + method
 
 
 def create_summary_metadata(plugin_data, description="", version=PROTO_VERSION):

@@ -72,6 +72,10 @@ _FIELDS = (
     ("int32", "channels", 17),
     ("repeated string", "summary_names", 18),
     ("string", "step_unit", 19),
+    ("string", "attribution_method", 20),
+    ("string", "attribution_target", 21),
+    ("repeated string", "class_names", 22),
+    ("string", "probability", 23),
 )
 
 # enum ActivationsPluginData.Kind
@@ -80,6 +84,7 @@ _KIND_VALUES = (
     ("LAYER", 1),
     ("PROBE", 2),
     ("KERNELS", 3),
+    ("ATTRIBUTION", 4),
 )
 
 

@@ -54,6 +54,40 @@ class LayerSnapshot:
         return low + self.quantized.astype(np.float32) * ((high - low) / 255.0)
 
 
+@dataclasses.dataclass(frozen=True)
+class AttributionSnapshot:
+    """One attribution method (Grad-CAM or saliency) at one step.
+
+    Attributes:
+      step: the step.
+      info: the tag's `ActivationsPluginData` (`attribution_method`,
+        `attribution_target`, `class_names`, the Grad-CAM layer's path).
+      record: float32 [N, K], K in `info.summary_names` order
+        (`metadata.ATTRIBUTION_RECORD_NAMES`).
+      quantized: uint8 [N, h, w], each image's map quantized with its own range.
+    """
+
+    step: int
+    info: object
+    record: np.ndarray
+    quantized: np.ndarray
+
+    def field(self, name):
+        return self.record[:, list(self.info.summary_names).index(name)]
+
+    def values(self):
+        """De-quantized maps, float32 [N, h, w]."""
+        low = self.field("map_min")[:, None, None]
+        high = self.field("map_max")[:, None, None]
+        return low + self.quantized.astype(np.float32) * ((high - low) / 255.0)
+
+    def class_name(self, index):
+        """The name of class `index` (its number where the log has no names)."""
+        names = self.info.class_names
+        index = int(index)
+        return names[index] if 0 <= index < len(names) else str(index)
+
+
 class SkippedTag(typing.NamedTuple):
     """An activations tag `LogReader` cannot read, left out of `tags()`.
 
@@ -262,8 +296,9 @@ class LogReader:
             raise UnreadableDataError(run, tag, step, index, str(e)) from None
 
     def summary(self, run, tag, step=None):
-        """A version-1 layer's per-filter summary at `step` (default: the
-        last), float32 [F, len(info.summary_names)], from the event files.
+        """What the event files hold of a version-1 step (default: the last):
+        a layer's per-filter summary, float32 [F, len(info.summary_names)];
+        an attribution tag's record, float32 [N, len(info.summary_names)].
 
         Raises:
           KeyError: no such run, tag (or it is skipped) or step.
@@ -272,8 +307,10 @@ class LogReader:
         info = self._info(run, tag)
         datum = self._datum(run, tag, step)
         data = self._event_blob(run, tag, datum, 0)
+        decode = (blob_layout.decode_attribution_record if info.kind == metadata.Kind.ATTRIBUTION
+                  else blob_layout.decode_summary)
         try:
-            return blob_layout.decode_summary(data, info)
+            return decode(data, info)
         except ValueError as e:
             raise UnreadableDataError(run, tag, datum.step, 0, "summary: %s" % e) from None
 
@@ -307,8 +344,27 @@ class LogReader:
                   for f, blob in enumerate(blobs[1:])]
         return LayerSnapshot(datum.step, info, stats, np.stack(strips))
 
+    def attribution(self, run, tag, step=None):
+        """The `AttributionSnapshot` of an attribution tag at `step` (default:
+        the last one).
+
+        Raises:
+          KeyError, UnreadableDataError, tensorboard.errors.NotFoundError:
+            as `layer`.
+        """
+        info = self._info(run, tag)
+        if info.kind != metadata.Kind.ATTRIBUTION:
+            raise KeyError("tag %r of run %r is not an attribution tag" % (tag, run))
+        datum = self._datum(run, tag, step)
+        record_blob, strip_blob = self._blobs(run, tag, info, datum, [0, 1])
+        record = self._decode(run, tag, datum.step, 0, blob_layout.decode_attribution_record,
+                              record_blob, info)
+        quantized = self._decode(run, tag, datum.step, 1, blob_layout.decode_strip, strip_blob, info)
+        return AttributionSnapshot(datum.step, info, record, quantized)
+
     def filter_series(self, run, tag, filter_position, unreadable=None):
-        """[(step, uint8 [N, h, w])] of one logged filter over all steps.
+        """[(step, uint8 [N, h, w])] of one logged filter over all steps (of
+        an attribution tag's maps with `filter_position` 0).
 
         Args:
           run, tag: the layer.

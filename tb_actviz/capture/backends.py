@@ -8,9 +8,14 @@ current weights, compiled once per training by the backend's own means:
   shapes.
 - JAX: one `jax.jit` over the extractor's `stateless_call`, the weights passed
   as arguments: one compiled program serves every log, whatever the weights.
-- PyTorch: eager, under `torch.inference_mode()` (no autograd graph kept).
-  Nothing is compiled: `torch.compile` would trace the model again (seconds)
-  for a pass that runs once per log.
+- PyTorch: eager, under `torch.inference_mode()` (no autograd graph kept),
+  or `torch.no_grad()` for a pipeline that takes gradients itself
+  (`needs_autograd`). Nothing is compiled: `torch.compile` would trace the
+  model again (seconds) for a pass that runs once per log.
+
+`gradients(fn, tensors)` differentiates with the backend's own autodiff
+(`tf.GradientTape`, `jax.grad`, `torch.autograd.grad`), for the attribution
+pipeline.
 
 `is_chief()` says whether this process writes: in distributed training only
 one process does. Only the module of the backend in use is imported, so JAX
@@ -56,15 +61,15 @@ class _JaxPipeline(_Compiled):
             self._count_trace()
             return pipeline.stateless(trainable_values, non_trainable_values, probe)
 
-        self._extractor = pipeline.extractor
+        self._pipeline = pipeline
         self._function = jax.jit(traced)
 
     def __call__(self, probe):
         # The variables hold this step's weights once `Callback.model` has run
         # the trainer's `jax_state_sync()` (the callback reads weights only
         # through it).
-        trainable = [v.value for v in self._extractor.trainable_variables]
-        non_trainable = [v.value for v in self._extractor.non_trainable_variables]
+        trainable = [v.value for v in self._pipeline.trainable_variables]
+        non_trainable = [v.value for v in self._pipeline.non_trainable_variables]
         return [np.asarray(x) for x in self._function(trainable, non_trainable, probe)]
 
 
@@ -76,7 +81,9 @@ class _TorchPipeline(_Compiled):
     def __call__(self, probe):
         import torch
 
-        with torch.inference_mode():
+        # Autograd cannot run on tensors made under inference_mode.
+        mode = torch.no_grad if getattr(self._pipeline, "needs_autograd", False) else torch.inference_mode
+        with mode():
             return [t.detach().cpu().numpy() for t in self._pipeline(probe)]
 
 
@@ -103,6 +110,40 @@ def compile_pipeline(pipeline):
     compiled (1 per training on TensorFlow and JAX, 0 on PyTorch)."""
     check_supported()
     return _PIPELINES[keras.backend.backend()](pipeline)
+
+
+def gradients(fn, tensors):
+    """Differentiates `fn(*tensors) -> (scalar, aux)` with the backend's autodiff.
+
+    Returns:
+      (aux, gradients of the scalar with respect to each of `tensors`). On
+      PyTorch the gradients are taken with respect to detached copies, so no
+      variable's `.grad` is touched.
+    """
+    name = keras.backend.backend()
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            for tensor in tensors:
+                tape.watch(tensor)
+            value, aux = fn(*tensors)
+        return aux, tuple(tape.gradient(value, list(tensors)))
+    if name == "jax":
+        import jax
+
+        grads, aux = jax.grad(fn, argnums=tuple(range(len(tensors))), has_aux=True)(*tensors)
+        return aux, tuple(grads)
+    if name == "torch":
+        import torch
+
+        with torch.enable_grad():
+            leaves = [t.detach().clone().requires_grad_(True) for t in tensors]
+            value, aux = fn(*leaves)
+            grads = torch.autograd.grad(value, leaves)
+        return keras.tree.map_structure(lambda t: t.detach(), aux), tuple(grads)
+    check_supported()
+    raise AssertionError(name)
 
 
 def to_numpy(tensor):

@@ -88,6 +88,14 @@ class LogPipeline:
         self.logged_layers = logged_layers
         self.extractor = build_extractor(model, [l.entry.path for l in logged_layers])
 
+    @property
+    def trainable_variables(self):
+        return self.extractor.trainable_variables
+
+    @property
+    def non_trainable_variables(self):
+        return self.extractor.non_trainable_variables
+
     def __call__(self, probe):
         return self._stored(self.extractor(probe, training=False))
 

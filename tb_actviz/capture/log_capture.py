@@ -1,4 +1,5 @@
-"""What one log takes from the model: the probe's stored maps and kernels.
+"""What one log takes from the model: the probe's stored maps, kernels and
+attribution maps.
 
 Built at train begin (on the process that writes), after the selection and
 the probe were validated; each call runs on the training thread and returns
@@ -20,10 +21,15 @@ class CapturedLog:
     Attributes:
       layer_maps: one float32 [N, F, h, w] per logged layer.
       kernel_weights: one float32 (kh, kw, in, F) per kernel layer.
+      attribution_maps: one float32 [N, 1, h, w] per method of
+        `attribution.METHODS` (empty without attributions).
+      predictions: float32 [N, 4] (`attribution.PREDICTION_NAMES`), or None.
     """
 
     layer_maps: list
     kernel_weights: list
+    attribution_maps: list = ()
+    predictions: object = None
 
 
 class LogCapture:
@@ -34,10 +40,14 @@ class LogCapture:
       logged_layers: `extractor.LoggedLayer`s, in log order.
       kernel_layers: `kernels.KernelLayer`s.
       probe: the `probe.Probe`.
+      attribution_pipeline: an `attribution.AttributionPipeline`, or None.
     """
 
-    def __init__(self, model, logged_layers, kernel_layers, probe):
+    def __init__(self, model, logged_layers, kernel_layers, probe, attribution_pipeline=None):
         self._compiled = backends.compile_pipeline(extractor.LogPipeline(model, logged_layers))
+        self._attribution = (
+            backends.compile_pipeline(attribution_pipeline) if attribution_pipeline is not None else None
+        )
         self._kernel_layers = kernel_layers
         inputs = probe.inputs
         if isinstance(inputs, list) and len(inputs) == 1:
@@ -46,12 +56,22 @@ class LogCapture:
 
     @property
     def compile_count(self):
+        """Compilations of the activation pipeline."""
         return self._compiled.compile_count
 
+    @property
+    def attribution_compile_count(self):
+        return self._attribution.compile_count if self._attribution is not None else 0
+
     def __call__(self):
+        attribution_maps, predictions = (), None
+        if self._attribution is not None:
+            *attribution_maps, predictions = self._attribution(self._probe)
         return CapturedLog(
             layer_maps=self._compiled(self._probe),
             kernel_weights=[
                 backends.to_numpy(k.kernel[..., : k.num_filters]) for k in self._kernel_layers
             ],
+            attribution_maps=attribution_maps,
+            predictions=predictions,
         )

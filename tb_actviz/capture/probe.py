@@ -13,6 +13,8 @@ class Probe:
       inputs: the model input, an array (or a list/dict of arrays for
         multi-input models), batch axis first.
       labels: one string per image ("" where there were no labels).
+      class_ids: the labels as class indices (integer, integer-valued or
+        one-hot labels), else None.
       given_shape: the first input's shape as passed (before `max_images`),
         to tell a single sample passed as a batch.
     """
@@ -20,6 +22,7 @@ class Probe:
     inputs: object
     labels: tuple
     given_shape: tuple = ()  # the first input's shape as passed, before max_images
+    class_ids: tuple = None
 
     @property
     def size(self):
@@ -102,6 +105,20 @@ def _label_strings(y, count, class_names):
     return tuple(labels)
 
 
+def _class_ids(y):
+    """Labels as class indices, or None when they are not class labels."""
+    if y is None:
+        return None
+    if y.ndim == 2 and y.shape[1] > 1:
+        return tuple(int(i) for i in y.argmax(axis=1))
+    y = y.reshape(len(y), -1)[:, 0] if y.ndim > 1 else y
+    if np.issubdtype(y.dtype, np.integer) and (y >= 0).all():
+        return tuple(int(v) for v in y)
+    if np.issubdtype(y.dtype, np.floating) and np.isfinite(y).all() and (y == np.round(y)).all() and (y >= 0).all():
+        return tuple(int(v) for v in y)
+    return None
+
+
 def _first_batch(dataset):
     for batch in dataset.take(1):
         return batch
@@ -154,8 +171,10 @@ def make_probe(probe, max_images, class_names=None):
             )
     given_shape = tuple(_arrays(x)[0].shape)
     count = min(count, max_images)
-    labels = _label_strings(None if y is None else y[:count], count, class_names)
-    return Probe(inputs=_take(x, count), labels=labels, given_shape=given_shape)
+    y = None if y is None else y[:count]
+    labels = _label_strings(y, count, class_names)
+    return Probe(inputs=_take(x, count), labels=labels, given_shape=given_shape,
+                 class_ids=_class_ids(y))
 
 
 def check_fits(probe, model):

@@ -40,6 +40,15 @@ def expected(plugin_data, index, summary=False):
         if index <= filters:
             return ("png", plugin_data.num_images * plugin_data.map_width, plugin_data.map_height)
         raise ValueError("blob %d is past the layer's %d filters (blobs 0-%d)" % (index, filters, filters))
+    if kind == metadata.Kind.ATTRIBUTION:
+        record = ("float32", plugin_data.num_images * len(plugin_data.summary_names))
+        if index == 0:
+            return record
+        if summary:
+            raise ValueError("an attribution event holds one blob, its record (asked for blob %d)" % index)
+        if index == 1:
+            return ("png", plugin_data.num_images * plugin_data.map_width, plugin_data.map_height)
+        raise ValueError("attribution tags hold blobs 0 and 1, not %d" % index)
     if kind == metadata.Kind.KERNELS:
         if index == 0:
             return ("float32", filters * 2)

@@ -66,6 +66,42 @@ def kernel_plugin_data(path, index, class_name, kernel_shape, num_filters):
     )
 
 
+def attribution_plugin_data(method, cam_entry, geometry, num_images, target, probability,
+                            class_names=(), step_unit=""):
+    """The `ActivationsPluginData` of an ATTRIBUTION tag.
+
+    Args:
+      method: "grad_cam" or "saliency".
+      cam_entry: the Grad-CAM layer's `LayerEntry` (for "grad_cam"; None for
+        "saliency", which explains the input).
+      geometry: the stored maps' `format.geometry.MapGeometry`.
+      num_images: probe images per step.
+      target: "label", "predicted" or "class K".
+      probability: "softmax" or "sigmoid": how the scores were made.
+      class_names: names of the model's classes (may be empty).
+      step_unit: as for `layer_plugin_data`.
+    """
+    return plugin_data_pb2.ActivationsPluginData(
+        kind=metadata.Kind.ATTRIBUTION,
+        layer_path=cam_entry.path if cam_entry is not None else "",
+        layer_index=cam_entry.index if cam_entry is not None else -1,
+        layer_class=cam_entry.class_name if cam_entry is not None else "",
+        num_images=num_images,
+        filter_indices=[0],  # one map per image: blob 1 decodes as a layer's strip
+        map_height=geometry.map_height,
+        map_width=geometry.map_width,
+        source_height=geometry.source_height,
+        source_width=geometry.source_width,
+        downsample_factor=geometry.factor,
+        summary_names=list(metadata.ATTRIBUTION_RECORD_NAMES),
+        step_unit=step_unit,
+        attribution_method=method,
+        attribution_target=target,
+        class_names=[str(name) for name in class_names],
+        probability=probability,
+    )
+
+
 def probe_plugin_data(labels, channels):
     """The `ActivationsPluginData` of the PROBE tag."""
     return plugin_data_pb2.ActivationsPluginData(
@@ -116,6 +152,20 @@ def layer_summary_blob(stats):
         axis=-1,
     )
     return summary.astype(_FLOAT32).tobytes()
+
+
+def attribution_blobs(maps, predictions, encode_pngs=images.encode_pngs):
+    """One attribution method's maps float32 [N, 1, h, w] and the model's
+    predictions float32 [N, 4] (predicted class and score, target class and
+    score) -> (blobs, record): blob 0 the record float32 [N, 6]
+    (`metadata.ATTRIBUTION_RECORD_NAMES`: each map's range, then the
+    predictions), blob 1 the PNG strip of every image's map, each quantized
+    to 8 bits with its own range; the record is also the event's summary."""
+    stats = map_encoding.statistics(maps)
+    strip = map_encoding.strips(maps, stats)
+    record = np.concatenate([stats[:, 0, :2], np.asarray(predictions, np.float32)], axis=1)
+    record = record.astype(_FLOAT32).tobytes()
+    return [record] + list(encode_pngs(strip)), record
 
 
 def kernel_strip(weights):
@@ -201,13 +251,23 @@ def decode_summary(data, info):
     return _floats(data, shape, ("filters", "summary values"))
 
 
+def decode_attribution_record(data, info):
+    """Blob 0 of an ATTRIBUTION tag (or its event) -> float32 [N, 6].
+
+    Raises:
+      ValueError: the blob's length is not what the metadata says.
+    """
+    shape = (info.num_images, len(info.summary_names))
+    return _floats(data, shape, ("images", "record values"))
+
+
 def strip_size(info):
     """(width, height) of a LAYER tag's strip PNGs: `N * w` by `h`."""
     return info.num_images * info.map_width, info.map_height
 
 
 def decode_strip(data, info):
-    """Blob 1 + f of a LAYER tag -> uint8 [N, h, w].
+    """Blob 1 + f of a LAYER tag (blob 1 of an ATTRIBUTION tag) -> uint8 [N, h, w].
 
     The PNG's declared size is checked against the metadata before it is
     decoded: a strip of another size (a decompression bomb among them) is

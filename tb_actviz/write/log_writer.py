@@ -60,6 +60,8 @@ class LogWriter:
         first write.
       layers: a `TagSeries` per logged layer, in capture order.
       kernels: a `TagSeries` per kernel layer.
+      attributions: a `TagSeries` per attribution method, in the order of the
+        captured attribution maps.
       probe: the `ProbeImages`, written with the first log that succeeds.
       failures: the `FailurePolicy` that counts lost logs.
       image_grids: also write each layer's first-image grid as a standard
@@ -69,9 +71,10 @@ class LogWriter:
     """
 
     def __init__(self, run_dir, layers, kernels, probe, failures, image_grids=False,
-                 on_first_written=None):
+                 on_first_written=None, attributions=()):
         self._layers = layers
         self._kernels = kernels
+        self._attributions = attributions
         self._probe = probe
         self._failures = failures
         self._image_grids = image_grids
@@ -122,7 +125,8 @@ class LogWriter:
             self._events.close()
 
     def _write(self, step, captured, with_probe):
-        """The background job: returns the bytes of each layer and kernel tag."""
+        """The background job: returns the bytes of each layer, kernel and
+        attribution tag."""
         summaries, pixels, sizes = [], [], []
         if with_probe:
             summaries.append(self._probe_summary())
@@ -141,6 +145,11 @@ class LogWriter:
             blobs = blob_layout.kernel_blobs(weights)
             summaries.append(summary_v2.activations_pb(series.tag, blobs, series.plugin_data))
             sizes.append(sum(len(b) for b in blobs))
+        for series, maps in zip(self._attributions, captured.attribution_maps):
+            blobs, record = blob_layout.attribution_blobs(maps, captured.predictions, self._encode_pngs)
+            pixels.append((series.tag, blobs))
+            summaries.append(summary_v2.activations_pb(series.tag, [record], series.plugin_data))
+            sizes.append(sum(len(b) for b in blobs) + len(record))
         wall_time = time.time()
         pixel_file = self._pixel_files.write(step, wall_time, pixels) if pixels else None
         try:

@@ -1,0 +1,383 @@
+"""Where the model looks: Grad-CAM and input-gradient saliency of the probe.
+
+One forward and one backward pass of the probe give both maps. The forward
+pass runs the model's own graph op by op (Keras's graph executor, every layer
+with `training=False`) and adds a zero tensor `delta` to the Grad-CAM layer's
+output, so that `d score / d delta` is the score's gradient with respect to
+that layer's maps wherever the layer sits, nested models included, and on
+every backend (JAX cannot differentiate with respect to an intermediate
+tensor; it can with respect to an argument). The score is the target class's
+logit: a final softmax (or sigmoid) is left out, as Grad-CAM prescribes, so
+that the maps do not fade as the model grows confident.
+
+Written with `keras.ops`; `capture.backends` differentiates and compiles it.
+"""
+
+import dataclasses
+import functools
+import inspect
+
+import keras
+import numpy as np
+from keras import ops
+
+from tb_actviz.capture import backends
+from tb_actviz.capture import extractor
+from tb_actviz.capture import layer_selection
+from tb_actviz.format import geometry as geometry_lib
+
+GRAD_CAM = "grad_cam"
+SALIENCY = "saliency"
+METHODS = (GRAD_CAM, SALIENCY)
+
+# What the model predicted for each probe image at a log, in this order.
+PREDICTION_NAMES = (
+    "predicted_class",
+    "predicted_score",
+    "target_class",
+    "target_score",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Attributions:
+    """What `ActivationLogger(attributions=...)` computes at every log.
+
+    Args:
+      layer: the Grad-CAM layer, as in `layers=` (`"conv:-1"`, a name, a
+        path into a nested model): one layer with maps larger than 1x1.
+        Default: the last convolution layer whose maps are larger than 1x1,
+        nested models included.
+      target: the class whose score is explained: None (default) for the
+        probe's true label when it has labels, else the predicted class;
+        `"predicted"` for the predicted class; or a class index.
+    """
+
+    layer: object = None
+    target: object = None
+
+
+def parse(attributions):
+    """The `attributions=` argument -> an `Attributions`, or None for off.
+
+    True means the defaults; a string, an index or a list of one selects the
+    Grad-CAM layer.
+
+    Raises:
+      TypeError: an argument of another kind.
+      ValueError: a target that is neither None, "predicted" nor a class index.
+    """
+    if attributions is None or attributions is False:
+        return None
+    if attributions is True:
+        result = Attributions()
+    elif isinstance(attributions, Attributions):
+        result = attributions
+    elif isinstance(attributions, (str, int, np.integer)) and not isinstance(attributions, bool):
+        result = Attributions(layer=attributions)
+    else:
+        raise TypeError(
+            "attributions= must be True, a layer selector such as 'conv:-1', or "
+            "tb_actviz.Attributions(layer=..., target=...); got %r" % (attributions,)
+        )
+    target = result.target
+    if not (target is None or target == "predicted" or
+            (isinstance(target, (int, np.integer)) and not isinstance(target, bool) and target >= 0)):
+        raise ValueError(
+            "Attributions(target=) must be None (the true label, else the predicted "
+            "class), 'predicted', or a class index >= 0; got %r" % (target,)
+        )
+    return result
+
+
+def _spatial_shape(entry):
+    """(h, w, channels, channels_first) of a layer with 2-D maps, else None."""
+    shape = entry.output_shape
+    if shape is None or len(shape) != 3 or None in shape:
+        return None
+    channels_first = getattr(entry.layer, "data_format", None) == "channels_first"
+    h, w, c = (shape[1], shape[2], shape[0]) if channels_first else shape
+    return h, w, c, channels_first
+
+
+def _has_maps(entry):
+    spatial = _spatial_shape(entry)
+    return entry.loggable and spatial is not None and spatial[0] * spatial[1] > 1
+
+
+def select_cam_layer(model, layer=None):
+    """The Grad-CAM layer's `LayerEntry`.
+
+    Raises:
+      ValueError: no layer qualifies, or `layer` selects something else than
+        one layer with 2-D maps larger than 1x1.
+    """
+    entries = layer_selection.walk_layers(model)
+    if layer is None:
+        candidates = [e for e in layer_selection.conv_layers(entries) if _has_maps(e)]
+        if not candidates:
+            raise ValueError(
+                "attributions=: the model has no convolution layer with maps larger "
+                "than 1x1 for Grad-CAM; name one with Attributions(layer=...)"
+            )
+        return candidates[-1]
+    chosen = layer_selection.select_layers(model, layer, argument="Attributions(layer=)")
+    if len(chosen) != 1:
+        raise ValueError(
+            "Attributions(layer=%r) selects %d layers (%s); Grad-CAM needs one"
+            % (layer, len(chosen), ", ".join(e.path for e in chosen))
+        )
+    entry = chosen[0]
+    if not _has_maps(entry):
+        raise ValueError(
+            "Attributions(layer=%r) selects %s, output shape %s: Grad-CAM needs a "
+            "layer with 2-D maps larger than 1x1 (batch, height, width, channels), "
+            "such as 'conv:-1'" % (layer, entry.path, entry.output_shape)
+        )
+    return entry
+
+
+def _graph(model):
+    """The functional graph a model runs (a Sequential keeps one inside)."""
+    return getattr(model, "_functional", None) or model
+
+
+def _output_op(model):
+    """The operation that produces `model`'s single output."""
+    graph = _graph(model)
+    produced = {}
+    for nodes in graph._nodes_by_depth.values():
+        for node in nodes:
+            for tensor in node.outputs:
+                produced[id(tensor)] = node.operation
+    return produced[id(graph.outputs[0])]
+
+
+def _final_activation(op):
+    """'softmax', 'sigmoid' or None: what `op` applies last."""
+    name = type(op).__name__
+    if name == "Softmax":
+        return "softmax"
+    activation = getattr(op, "activation", None)
+    for candidate in ("softmax", "sigmoid"):
+        if activation is getattr(keras.activations, candidate):
+            return candidate
+    return None
+
+
+def _takes_training(op):
+    try:
+        return "training" in inspect.signature(op.call).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def check_model(model, probe_size):
+    """Raises a ValueError at train begin unless attributions can be computed:
+    one image input (batch, height, width, channels) and one classifier
+    output (batch, classes)."""
+    if len(model.inputs) != 1 or len(model.inputs[0].shape) != 4:
+        raise ValueError(
+            "attributions= needs a model with one image input (batch, height, "
+            "width, channels); this model takes %s"
+            % [tuple(t.shape) for t in model.inputs]
+        )
+    if len(model.outputs) != 1 or len(model.outputs[0].shape) != 2 or model.outputs[0].shape[1] is None:
+        raise ValueError(
+            "attributions= needs a classifier with one output (batch, classes); this "
+            "model gives %s" % [tuple(t.shape) for t in model.outputs]
+        )
+
+
+class AttributionPipeline:
+    """Probe batch -> Grad-CAM maps, saliency maps and the per-image record.
+
+    `forward(x, delta)` returns the summed target score (what is
+    differentiated) and what `finish` needs; `backends` takes its gradients
+    with respect to `x` and `delta` and calls `finish`, which returns
+    [grad_cam float32 [N, 1, h, w], saliency float32 [N, 1, H', W'],
+    predictions float32 [N, len(PREDICTION_NAMES)]], the maps area-averaged
+    as `extractor.stored_maps` does.
+
+    Args:
+      model: the model being trained.
+      cam_entry: the Grad-CAM layer (`select_cam_layer`).
+      probe_size: images in the probe batch.
+      class_ids: the probe's labels as class indices (None: no labels).
+      target: `Attributions.target`.
+      max_map_size: the Grad-CAM maps' largest stored side; saliency maps are
+        stored at the probe image's size (twice this).
+    """
+
+    needs_autograd = True
+
+    def __init__(self, model, cam_entry, probe_size, class_ids, target, max_map_size):
+        check_model(model, probe_size)
+        self.model = model
+        self.cam_entry = cam_entry
+        height, width, channels, self._cam_channels_first = _spatial_shape(cam_entry)
+        self.delta_shape = (probe_size,) + tuple(cam_entry.output_shape)
+        self.num_classes = int(model.outputs[0].shape[1])
+        input_shape = tuple(model.inputs[0].shape[1:])
+        self._input_channels_first = keras.config.image_data_format() == "channels_first"
+        in_h, in_w = input_shape[1:] if self._input_channels_first else input_shape[:2]
+        self.cam_geometry = geometry_lib.map_geometry(
+            cam_entry.path, (height, width, 1), False, 1, max_map_size)
+        self.saliency_geometry = geometry_lib.map_geometry(
+            "input", (in_h, in_w, 1), False, 1, 2 * max_map_size)
+        self._targets = self._fixed_targets(class_ids, target, probe_size)
+        self.target_source = (
+            "predicted" if self._targets is None else
+            "label" if target is None else "class %d" % target
+        )
+        self._chain = self._layer_chain(model, cam_entry.path)
+        output_op = _output_op(model)
+        self.final_activation = _final_activation(output_op)
+        self._output_op = output_op
+
+    # Set-up ---------------------------------------------------------------
+
+    def _fixed_targets(self, class_ids, target, probe_size):
+        if target == "predicted" or (target is None and class_ids is None):
+            return None
+        classes = [target] * probe_size if target is not None else list(class_ids)
+        limit = max(self.num_classes, 2)
+        bad = [c for c in classes if not 0 <= c < limit]
+        if bad:
+            raise ValueError(
+                "attributions=: target class %d is not one of the model's %d classes "
+                "(0 to %d)%s" % (bad[0], limit, limit - 1,
+                                 "" if target is not None else "; check the probe's labels")
+            )
+        return np.asarray(classes, dtype="int32")
+
+    @staticmethod
+    def _layer_chain(model, path):
+        """The layers from `model` down to the layer at `path`."""
+        chain, container = [], model
+        for name in path.split("/"):
+            container = container.get_layer(name)
+            chain.append(container)
+        return chain
+
+    # The differentiated function -------------------------------------------
+
+    def _run(self, model, inputs, depth, delta, captured):
+        """Runs `model`'s graph with `training=False`; the chain's layer at
+        `depth` gets `delta` added (or, a nested model, is run the same way)."""
+        target = self._chain[depth] if depth < len(self._chain) else None
+        output_op = self._output_op if depth == 0 else None
+
+        def operation_fn(op):
+            def call(*args, **kwargs):
+                if _takes_training(op):
+                    kwargs["training"] = False
+                if op is target and depth + 1 < len(self._chain):
+                    kwargs.pop("training", None)
+                    kwargs.pop("mask", None)
+                    return self._run(op, args[0] if len(args) == 1 else args, depth + 1, delta, captured)
+                if op is output_op and self.final_activation:
+                    return self._logits(op, args, kwargs)
+                outputs = op(*args, **kwargs)
+                if op is target:
+                    captured.append(outputs)
+                    outputs = outputs + delta
+                return outputs
+
+            return call
+
+        return _graph(model)._run_through_graph(inputs, operation_fn=operation_fn)
+
+    @staticmethod
+    def _logits(op, args, kwargs):
+        """`op`'s output before its final softmax or sigmoid."""
+        if type(op).__name__ == "Softmax" or getattr(op, "activation", None) is None:
+            return args[0]
+        # The layer's own computation with a linear activation: swapped for
+        # this call only, on the training thread, between training batches.
+        activation, op.activation = op.activation, keras.activations.linear
+        try:
+            return op(*args, **kwargs)
+        finally:
+            op.activation = activation
+
+    def forward(self, x, delta):
+        captured = []
+        logits = self._run(self.model, x, 0, delta, captured)
+        if isinstance(logits, (list, tuple)):
+            logits = logits[0]
+        logits = ops.cast(logits, "float32")
+        if self.num_classes == 1:  # one sigmoid unit: class 1's logit is z, class 0's -z
+            logits = ops.concatenate([-logits, logits], axis=1)
+        if self._targets is None:
+            targets = ops.stop_gradient(ops.argmax(logits, axis=1))
+        else:
+            targets = ops.convert_to_tensor(self._targets)
+        chosen = ops.one_hot(targets, ops.shape(logits)[1], dtype="float32")
+        score = ops.sum(logits * chosen)
+        return score, (captured[0], logits, chosen)
+
+    def finish(self, aux, input_gradient, delta_gradient):
+        """The stored maps and the predictions from the forward pass's `aux`
+        and the gradients of the score."""
+        activation, logits, chosen = aux
+        activation = ops.cast(activation, "float32")
+        delta_gradient = ops.cast(delta_gradient, "float32")
+        if self._cam_channels_first:
+            activation = ops.moveaxis(activation, 1, -1)
+            delta_gradient = ops.moveaxis(delta_gradient, 1, -1)
+        weights = ops.mean(delta_gradient, axis=(1, 2), keepdims=True)
+        cam = ops.relu(ops.sum(activation * weights, axis=-1, keepdims=True))
+        channel_axis = 1 if self._input_channels_first else -1
+        saliency = ops.max(ops.abs(ops.cast(input_gradient, "float32")), axis=channel_axis)
+        saliency = ops.expand_dims(saliency, -1)
+        if self.num_classes == 1:
+            probabilities = ops.sigmoid(logits)
+        elif self.final_activation == "sigmoid":
+            probabilities = ops.sigmoid(logits)
+        else:
+            probabilities = ops.softmax(logits, axis=1)
+        predicted = ops.argmax(logits, axis=1)
+        predicted_score = ops.max(probabilities * ops.one_hot(predicted, ops.shape(logits)[1]), axis=1)
+        target = ops.argmax(chosen, axis=1)
+        target_score = ops.sum(probabilities * chosen, axis=1)
+        cam_maps = extractor.stored_maps(cam, self.cam_geometry.factor)
+        saliency_maps = extractor.stored_maps(saliency, self.saliency_geometry.factor)
+        predictions = ops.stack([
+            ops.cast(predicted, "float32"),
+            predicted_score,
+            ops.cast(target, "float32"),
+            target_score,
+        ], axis=1)
+        return [cam_maps, saliency_maps, predictions]
+
+    # What the backends compile ---------------------------------------------
+
+    def __call__(self, x):
+        return self._attribute(self.forward, x)
+
+    def stateless(self, trainable_values, non_trainable_values, x):
+        """`__call__` with the model's variables replaced by these values."""
+        return self._attribute(
+            functools.partial(self.stateless_forward, trainable_values, non_trainable_values), x)
+
+    def _attribute(self, forward, x):
+        x = ops.cast(x, "float32")
+        delta = ops.zeros(self.delta_shape, "float32")
+        aux, (input_gradient, delta_gradient) = backends.gradients(forward, (x, delta))
+        return self.finish(aux, input_gradient, delta_gradient)
+
+    @property
+    def trainable_variables(self):
+        return self.model.trainable_variables
+
+    @property
+    def non_trainable_variables(self):
+        return self.model.non_trainable_variables
+
+    def stateless_forward(self, trainable_values, non_trainable_values, x, delta):
+        """`forward` with the model's variables replaced by these values."""
+        mapping = list(zip(self.model.trainable_variables, trainable_values))
+        mapping += list(zip(self.model.non_trainable_variables, non_trainable_values))
+        with keras.StatelessScope(state_mapping=mapping):
+            return self.forward(x, delta)
