@@ -13,7 +13,8 @@ LOGDIR ?= logs/faces
 BACKEND_TESTS := tests/test_callback.py tests/test_models.py tests/test_faults.py \
 	tests/test_format.py tests/test_extractor.py tests/test_kernels.py \
 	tests/test_layer_selection.py tests/test_event_file_writer.py \
-	tests/test_metadata.py tests/test_distributed_backends.py
+	tests/test_metadata.py tests/test_distributed_backends.py \
+	tests/test_attribution.py
 
 .PHONY: setup setup-backends demo test test-tensorflow test-jax test-torch \
 	test-backends-agree test-protobuf bench screenshots clean

@@ -172,6 +172,26 @@ def _kernels_json(tag, md):
     )
 
 
+def _attribution_json(tag, md):
+    return {
+        "tag": tag,
+        "method": md.attribution_method,
+        "layerPath": md.layer_path,
+        "layerClass": md.layer_class,
+        "numImages": md.num_images,
+        "mapHeight": md.map_height,
+        "mapWidth": md.map_width,
+        "sourceHeight": md.source_height,
+        "sourceWidth": md.source_width,
+        "downsampleFactor": md.downsample_factor,
+        "summaryNames": list(md.summary_names),
+        "stepUnit": md.step_unit,
+        "target": md.attribution_target,
+        "classNames": list(md.class_names),
+        "probability": md.probability,
+    }
+
+
 def _probe_json(tag, md):
     return {
         "tag": tag,
@@ -458,12 +478,21 @@ class ActivationsPlugin(base_plugin.TBPlugin):
                 ),
                 key=lambda k: (k["index"], k["path"], k["tag"]),
             )
+            attributions = sorted(
+                (
+                    _attribution_json(tag, md)
+                    for tag, md in tags.items()
+                    if md.kind == metadata.Kind.ATTRIBUTION
+                ),
+                key=lambda a: a["tag"],
+            )
             runs.append(
                 {
                     "run": run,
                     "probe": probes[0] if probes else None,
                     "layers": _unique_paths(layers),
                     "kernels": _unique_paths(kernels),
+                    "attributions": attributions,
                 }
             )
         skipped = [

@@ -290,6 +290,7 @@ def _train_faces(root):
                 max_map_size=FACES_MAX_MAP_SIZE,
                 max_filters=FACES_MAX_FILTERS,
                 class_names=FACES_CLASS_NAMES,
+                attributions=True,
                 verbose=0,
             ),
         ],

@@ -68,6 +68,11 @@ def _what_the_tab_reads(log_dir):
             entry["stats"] = snapshot.stats.shape
             entry["maps"] = snapshot.quantized.shape
             assert np.isfinite(snapshot.stats).all(), tag
+        if info.kind == metadata.Kind.ATTRIBUTION:
+            snapshot = reader.attribution("train", tag)
+            entry["record"] = snapshot.record.shape
+            entry["maps"] = snapshot.quantized.shape
+            assert np.isfinite(snapshot.record).all(), tag
         if info.kind == metadata.Kind.PROBE:
             pictures, labels = reader.probe("train")
             entry["probe"] = [(p.shape, p.tobytes()) for p in pictures], labels
@@ -99,6 +104,8 @@ def test_the_tab_lists_the_three_runs_alike(example_logs, tensorboard_factory):
     for name in names:
         assert runs[name]["layers"] == runs["tensorflow/train"]["layers"], name
         assert runs[name]["kernels"] == runs["tensorflow/train"]["kernels"], name
+        assert runs[name]["attributions"] == runs["tensorflow/train"]["attributions"], name
+        assert [a["method"] for a in runs[name]["attributions"]] == ["grad_cam", "saliency"]
         tag = runs[name]["layers"][0]["tag"]
         status, _, body = server.plugin("blob", run=name, tag=tag, step=0, index=1)
         assert status == 200 and images.decode_png(body).ndim == 2

@@ -1,0 +1,290 @@
+"""Attributions on the backend in use: Grad-CAM and saliency against an
+independent numpy computation, inference mode, the stored tags, where a model
+trained on left-half data looks, and the errors at train begin."""
+
+import keras
+import numpy as np
+import pytest
+
+from tb_actviz import ActivationLogger, Attributions, metadata
+from tb_actviz.capture import attribution, backends
+from tb_actviz.reader import LogReader
+
+L = keras.layers
+GRAD_CAM_TAG = metadata.attribution_tag("grad_cam")
+SALIENCY_TAG = metadata.attribution_tag("saliency")
+
+
+def values(variable):
+    return np.array(keras.ops.convert_to_numpy(variable))
+
+
+# An independent computation: the forward and backward pass of
+# conv -> relu -> conv -> relu -> global average -> dense, in numpy.
+
+def conv_valid(x, kernel, bias):
+    kh, kw, _, _ = kernel.shape
+    h, w = x.shape[1] - kh + 1, x.shape[2] - kw + 1
+    out = np.zeros((x.shape[0], h, w, kernel.shape[3]))
+    for a in range(kh):
+        for b in range(kw):
+            out += np.einsum("nhwi,io->nhwo", x[:, a:a + h, b:b + w], kernel[a, b])
+    return out + bias
+
+
+def conv_valid_input_gradient(grad_out, kernel, input_shape):
+    kh, kw, _, _ = kernel.shape
+    h, w = grad_out.shape[1:3]
+    grad_in = np.zeros(input_shape)
+    for a in range(kh):
+        for b in range(kw):
+            grad_in[:, a:a + h, b:b + w] += np.einsum("nhwo,io->nhwi", grad_out, kernel[a, b])
+    return grad_in
+
+
+def numpy_attributions(x, weights, targets=None):
+    """(grad_cam [N, h, w] of the second conv, saliency [N, H, W], logits, targets)."""
+    (k1, b1), (k2, b2), (dense_w, dense_b) = weights
+    x = x.astype(np.float64)
+    pre1 = conv_valid(x, k1, b1)
+    act1 = np.maximum(pre1, 0)
+    pre2 = conv_valid(act1, k2, b2)
+    act2 = np.maximum(pre2, 0)
+    logits = act2.mean(axis=(1, 2)) @ dense_w + dense_b
+    if targets is None:
+        targets = logits.argmax(axis=1)
+    # d logit_t / d act2 is the same at every position: w[:, t] / (h * w).
+    grad_act2 = np.broadcast_to(
+        (dense_w[:, targets].T / (act2.shape[1] * act2.shape[2]))[:, None, None, :], act2.shape)
+    cam = np.maximum((act2 * grad_act2.mean(axis=(1, 2), keepdims=True)).sum(axis=-1), 0)
+    grad_act1 = conv_valid_input_gradient(grad_act2 * (pre2 > 0), k2, act1.shape)
+    grad_x = conv_valid_input_gradient(grad_act1 * (pre1 > 0), k1, x.shape)
+    return cam, np.abs(grad_x).max(axis=-1), logits, targets
+
+
+def small_classifier(nested=False, classes=3, extras=False):
+    """conv -> conv -> global average -> dense(softmax); `nested`: the convs in
+    a nested functional model; `extras`: BatchNormalization and Dropout
+    between them (an identity in inference mode before any training)."""
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((12, 10, 3))
+    features = [L.Conv2D(4, 3, activation="relu", name="c1")]
+    if extras:
+        features += [L.BatchNormalization(name="bn"), L.Dropout(0.5, name="drop")]
+    features += [L.Conv2D(5, 3, activation="relu", name="c2")]
+    if nested:
+        base_input = keras.Input((12, 10, 3))
+        x = base_input
+        for layer in features:
+            x = layer(x)
+        base = keras.Model(base_input, x, name="base")
+        x = base(inputs)
+    else:
+        x = inputs
+        for layer in features:
+            x = layer(x)
+    x = L.GlobalAveragePooling2D()(x)
+    outputs = L.Dense(classes, activation="softmax", name="head")(x)
+    return keras.Model(inputs, outputs)
+
+
+def weights_of(model):
+    layer = model.get_layer("base").get_layer if "base" in [l.name for l in model.layers] else model.get_layer
+    return [[values(v) for v in layer(name).weights] for name in ("c1", "c2")] + [
+        [values(v) for v in model.get_layer("head").weights]]
+
+
+def probe_images(count=4, seed=0):
+    return np.random.default_rng(seed).random((count, 12, 10, 3)).astype("float32")
+
+
+def run_pipeline(model, probe, class_ids=None, target=None, layer=None):
+    pipeline = attribution.AttributionPipeline(
+        model, attribution.select_cam_layer(model, layer), len(probe), class_ids, target, 32)
+    compiled = backends.compile_pipeline(pipeline)
+    cam, saliency, predictions = compiled(keras.ops.convert_to_tensor(probe))
+    return pipeline, compiled, cam[:, 0], saliency[:, 0], predictions
+
+
+@pytest.mark.parametrize("nested", [False, True], ids=["flat", "nested"])
+@pytest.mark.parametrize("labelled", [False, True], ids=["predicted", "labels"])
+def test_grad_cam_and_saliency_match_numpy(nested, labelled):
+    model = small_classifier(nested=nested)
+    probe = probe_images()
+    class_ids = (2, 0, 1, 2) if labelled else None
+    pipeline, compiled, cam, saliency, predictions = run_pipeline(model, probe, class_ids)
+    expected_cam, expected_saliency, logits, targets = numpy_attributions(
+        probe, weights_of(model), None if class_ids is None else np.array(class_ids))
+    assert pipeline.cam_entry.path == ("base/c2" if nested else "c2")
+    assert pipeline.target_source == ("label" if labelled else "predicted")
+    assert cam.shape == (4, 8, 6) and saliency.shape == (4, 12, 10)
+    assert expected_cam.max() > 0 and expected_saliency.max() > 0
+    np.testing.assert_allclose(cam, expected_cam, rtol=1e-4, atol=1e-6 * expected_cam.max())
+    np.testing.assert_allclose(saliency, expected_saliency, rtol=1e-4, atol=1e-6 * expected_saliency.max())
+    probabilities = np.exp(logits - logits.max(1, keepdims=True))
+    probabilities /= probabilities.sum(1, keepdims=True)
+    predicted = logits.argmax(1)
+    np.testing.assert_array_equal(predictions[:, 0], predicted)
+    np.testing.assert_allclose(predictions[:, 1], probabilities[np.arange(4), predicted], rtol=1e-5)
+    np.testing.assert_array_equal(predictions[:, 2], targets)
+    np.testing.assert_allclose(predictions[:, 3], probabilities[np.arange(4), targets], rtol=1e-5)
+    # A second call reuses the compiled function.
+    compiled(keras.ops.convert_to_tensor(probe))
+    assert compiled.compile_count == (0 if keras.backend.backend() == "torch" else 1)
+
+
+def test_a_fixed_target_class_and_a_named_layer():
+    model = small_classifier()
+    probe = probe_images()
+    _, _, cam, _, predictions = run_pipeline(model, probe, target=1, layer="conv:0")
+    np.testing.assert_array_equal(predictions[:, 2], [1, 1, 1, 1])
+    assert cam.shape == (4, 10, 8)  # c1's maps
+    assert np.isfinite(cam).all()
+
+
+def test_a_log_runs_in_inference_mode_and_changes_nothing():
+    model = small_classifier(extras=True)
+    model.compile(keras.optimizers.Adam(), "sparse_categorical_crossentropy")
+    x = probe_images(16, seed=4)
+    model.fit(x, np.arange(16) % 3, epochs=1, verbose=0)  # moving statistics and optimizer state
+    before = [values(v) for v in model.variables]
+    optimizer_before = [values(v) for v in model.optimizer.variables]
+    _, compiled, cam, saliency, _ = run_pipeline(model, x[:4])
+    again = compiled(keras.ops.convert_to_tensor(x[:4]))
+    # Dropout is off: the same probe gives the same maps.
+    np.testing.assert_array_equal(again[0][:, 0], cam)
+    np.testing.assert_array_equal(again[1][:, 0], saliency)
+    for old, variable in zip(before, model.variables):
+        np.testing.assert_array_equal(values(variable), old, err_msg=variable.path)
+    for old, variable in zip(optimizer_before, model.optimizer.variables):
+        np.testing.assert_array_equal(values(variable), old, err_msg=variable.path)
+    # And what it gives is the inference-mode model's: predictions as predict's.
+    predicted = model.predict(x[:4], verbose=0).argmax(1)
+    np.testing.assert_array_equal(again[2][:, 0], predicted)
+
+
+def test_a_sequential_model_and_a_single_sigmoid_unit():
+    keras.utils.set_random_seed(5)
+    model = keras.Sequential([
+        keras.Input((12, 10, 3)), L.Conv2D(4, 3, activation="relu"), L.Conv2D(3, 3, activation="relu"),
+        L.Flatten(), L.Dense(1, activation="sigmoid"),
+    ])
+    probe = probe_images()
+    pipeline, _, cam, saliency, predictions = run_pipeline(model, probe, class_ids=(0, 1, 1, 0))
+    assert pipeline.final_activation == "sigmoid" and pipeline.num_classes == 1
+    probability = model.predict(probe, verbose=0)[:, 0]
+    predicted = (probability > 0.5).astype(int)
+    np.testing.assert_array_equal(predictions[:, 0], predicted)
+    np.testing.assert_allclose(predictions[:, 1], np.where(predicted, probability, 1 - probability), rtol=1e-5)
+    np.testing.assert_allclose(predictions[:, 3], np.where([0, 1, 1, 0], probability, 1 - probability), rtol=1e-5)
+    assert saliency.max() > 0 and np.isfinite(cam).all()
+
+
+def half_striped_images(count, rng, size=16):
+    """Images whose class is the left half's stripes (0: horizontal, 1:
+    vertical); the right half has stripes of a random orientation."""
+    y = rng.integers(0, 2, count)
+    distractor = rng.integers(0, 2, count)
+    horizontal = np.broadcast_to(np.arange(size)[:, None] % 4 < 2, (size, size))
+    vertical = horizontal.T
+    x = np.empty((count, size, size, 1), np.float32)
+    for i in range(count):
+        x[i, :, : size // 2, 0] = (vertical if y[i] else horizontal)[:, : size // 2]
+        x[i, :, size // 2:, 0] = (vertical if distractor[i] else horizontal)[:, size // 2:]
+    x += rng.normal(0, 0.3, x.shape).astype(np.float32)
+    return x, y
+
+
+def test_a_model_that_reads_the_left_half_looks_there(tmp_path):
+    rng = np.random.default_rng(0)
+    keras.utils.set_random_seed(0)
+    x, y = half_striped_images(512, rng)
+    probe = half_striped_images(8, np.random.default_rng(1))
+    model = keras.Sequential([
+        keras.Input((16, 16, 1)), L.Conv2D(8, 3, activation="relu"), L.MaxPooling2D(),
+        L.Conv2D(8, 3, activation="relu"), L.Flatten(), L.Dense(2, activation="softmax"),
+    ])
+    model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    logger = ActivationLogger(str(tmp_path), probe, layers="conv:0", attributions=True, verbose=0)
+    history = model.fit(x, y, epochs=6, batch_size=32, verbose=0, callbacks=[logger])
+    assert history.history["accuracy"][-1] > 0.95
+    reader = LogReader(str(tmp_path))
+    steps = reader.steps("train", SALIENCY_TAG)
+    assert steps == list(range(7))
+
+    def left_share(step):
+        saliency = reader.attribution("train", SALIENCY_TAG, step).values()
+        return saliency[:, :, :8].sum() / saliency.sum()
+
+    first, last = left_share(0), left_share(6)
+    assert last > 0.65, (first, last)
+    assert last > first + 0.1, (first, last)
+    final = reader.attribution("train", SALIENCY_TAG, 6)
+    np.testing.assert_array_equal(final.field("target_class"), probe[1])
+    assert (final.field("predicted_class") == probe[1]).mean() >= 0.75
+
+
+def test_the_callback_writes_both_tags_every_log(tmp_path):
+    model = small_classifier(nested=True, extras=True)
+    model.compile(keras.optimizers.Adam(), "sparse_categorical_crossentropy")
+    x = probe_images(24, seed=6)
+    y = np.arange(24) % 3
+    logger = ActivationLogger(str(tmp_path), (x[:4], y[:4]), layers="conv:0",
+                              class_names=["cat", "dog", "owl"], attributions=True, verbose=0)
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[logger])
+    assert logger.attribution_trace_count == (0 if keras.backend.backend() == "torch" else 1)
+    reader = LogReader(str(tmp_path))
+    tags = reader.tags()["train"]
+    cam_info, saliency_info = tags[GRAD_CAM_TAG], tags[SALIENCY_TAG]
+    assert cam_info.kind == metadata.Kind.ATTRIBUTION
+    assert (cam_info.attribution_method, cam_info.layer_path) == ("grad_cam", "base/c2")
+    assert (saliency_info.attribution_method, saliency_info.layer_path) == ("saliency", "")
+    assert cam_info.attribution_target == "label" and cam_info.probability == "softmax"
+    assert list(cam_info.class_names) == ["cat", "dog", "owl"]
+    assert (cam_info.map_height, cam_info.map_width) == (8, 6)
+    assert (saliency_info.map_height, saliency_info.map_width) == (12, 10)
+    assert reader.steps("train", GRAD_CAM_TAG) == [0, 1, 2]
+    for tag in (GRAD_CAM_TAG, SALIENCY_TAG):
+        snapshot = reader.attribution("train", tag, 2)
+        np.testing.assert_array_equal(snapshot.field("target_class"), [0, 1, 2, 0])
+        scores = snapshot.field("predicted_score")
+        assert ((scores >= 1 / 3 - 1e-6) & (scores <= 1)).all()
+        assert snapshot.class_name(1) == "dog"
+        # The events hold the same record as the pixel file.
+        np.testing.assert_array_equal(reader.summary("train", tag, 2), snapshot.record)
+    # The logged weights are the fitted model's: the last log matches a
+    # recomputation with the trained weights.
+    _, _, cam, _, _ = run_pipeline(model, x[:4], class_ids=(0, 1, 2, 0))
+    logged = reader.attribution("train", GRAD_CAM_TAG, 2).values()
+    high = cam.max(axis=(1, 2), keepdims=True)
+    assert np.abs(logged - cam).max() <= (high / 255 * 0.51 + 1e-6).max()
+
+
+@pytest.mark.parametrize("argument, error, words", [
+    ("dense", ValueError, "2-D maps larger than 1x1"),
+    ("nope", ValueError, "nope"),
+    (Attributions(target=7), ValueError, "target class 7 is not one of the model's 3 classes"),
+    (3.5, TypeError, "attributions= must be True"),
+    (Attributions(target="best"), ValueError, "'predicted', or a class index"),
+], ids=["not-maps", "unknown-layer", "target-out-of-range", "bad-type", "bad-target"])
+def test_bad_attributions_fail_at_train_begin(tmp_path, argument, error, words):
+    model = small_classifier()
+    if argument == "dense":
+        argument = "head"
+    model.compile("adam", "sparse_categorical_crossentropy")
+    x = probe_images(8)
+    with pytest.raises(error, match=words):
+        logger = ActivationLogger(str(tmp_path), x[:4], attributions=argument, verbose=0)
+        model.fit(x, np.zeros(8), epochs=1, verbose=0, callbacks=[logger])
+    assert not (tmp_path / "train").exists() or not any((tmp_path / "train").iterdir())
+
+
+def test_a_model_that_is_not_a_classifier_is_refused(tmp_path):
+    inputs = keras.Input((12, 10, 3))
+    outputs = L.Conv2D(2, 3)(inputs)
+    model = keras.Model(inputs, outputs)
+    model.compile("adam", "mse")
+    x = probe_images(4)
+    logger = ActivationLogger(str(tmp_path), x, attributions=True, verbose=0)
+    with pytest.raises(ValueError, match=r"a classifier with one output \(batch, classes\)"):
+        model.fit(x, np.zeros((4, 10, 8, 2)), epochs=1, verbose=0, callbacks=[logger])
