@@ -8,6 +8,7 @@ import { el } from "./dom.js";
 import { downloadViewPng } from "./download.js";
 import { NORMALIZATIONS } from "./normalize.js";
 import { DEFAULT_STATE, UrlState, VIEWS } from "./state.js";
+import { methodLabel } from "./attention.js";
 import { stepText } from "./map_kinds.js";
 import { ActivationStore } from "./store.js";
 import { DATA_RELOADED, TensorBoardBridge } from "./tb_bridge.js";
@@ -17,6 +18,7 @@ import { EvolutionView } from "./views/evolution_view.js";
 import { FiltersView } from "./views/filters_view.js";
 import { ImagesView } from "./views/images_view.js";
 import { KernelsView } from "./views/kernels_view.js";
+import { AttentionView } from "./views/attention_view.js";
 import { SummaryPanel } from "./views/summary_panel.js";
 import { IMAGE_ORDERS, RANKINGS } from "./insight.js";
 import { ZoomDialog } from "./zoom.js";
@@ -75,7 +77,7 @@ class App {
     this.pendingLoads = 0;
     this.playing = false;
     this.lastCtx = null;
-    this.views = { filters: new FiltersView(), images: new ImagesView(), evolution: new EvolutionView(), compare: new CompareView(), kernels: new KernelsView() };
+    this.views = { filters: new FiltersView(), images: new ImagesView(), evolution: new EvolutionView(), compare: new CompareView(), kernels: new KernelsView(), attention: new AttentionView() };
     this.controls = new Controls({
       onChange: (patch) => this.setState(patch),
       onStepBy: (delta) => this.stepBy(delta),
@@ -132,7 +134,10 @@ class App {
     const compareLayer = compareRun.layers.find(({ path }) => path === state.cmpLayer) ?? defaultCompareLayer(compareRun, run, layer);
     const kernelLayers = run.kernels ?? [];
     const kernels = kernelLayers.find(({ path }) => path === state.kernel) ?? kernelLayers.find(({ path }) => path === layer.path) ?? kernelLayers[0] ?? null;
-    const view = Object.hasOwn(VIEWS, state.view) && (state.view !== "kernels" || kernels) ? state.view : DEFAULT_STATE.view;
+    const attributions = run.attributions ?? [];
+    const attribution = attributions.find(({ method }) => method === state.attr) ?? attributions[0] ?? null;
+    const offered = { kernels: Boolean(kernels), attention: Boolean(attribution) };
+    const view = Object.hasOwn(VIEWS, state.view) && offered[state.view] !== false ? state.view : DEFAULT_STATE.view;
     const patch = {
       run: run.run,
       layer: layer.path,
@@ -147,8 +152,11 @@ class App {
       rank: Object.hasOwn(RANKINGS, state.rank) ? state.rank : DEFAULT_STATE.rank,
       imgOrder: Object.hasOwn(IMAGE_ORDERS, state.imgOrder) ? state.imgOrder : DEFAULT_STATE.imgOrder,
       kernel: kernels && kernels.path === state.kernel ? state.kernel : DEFAULT_STATE.kernel,
+      attr: attribution ? attribution.method : DEFAULT_STATE.attr,
+      opacity: Number.isFinite(state.opacity) ? clamp(Math.round(state.opacity), 0, 100) : DEFAULT_STATE.opacity,
+      overlay: state.overlay ? 1 : 0,
     };
-    return { runs, run, layer, compareRun, compareLayer, kernels, patch };
+    return { runs, run, layer, compareRun, compareLayer, kernels, attribution, patch };
   }
 
   async refresh() {
@@ -157,7 +165,7 @@ class App {
     const resolved = this.resolve(this.url.get());
     this.showUnreadable();
     if (!resolved) return this.showEmpty(this.unreadable.length ? unreadableText(this.unreadable, true) : EMPTY_LOG_DIR);
-    const { runs, run, layer, compareRun, compareLayer, kernels, patch } = resolved;
+    const { runs, run, layer, compareRun, compareLayer, kernels, attribution, patch } = resolved;
     this.setLoading(1);
     let ctx = null;
     try {
@@ -172,8 +180,10 @@ class App {
         const compareSteps = await this.store.stepsOf(compareRun.run, compareLayer.tag);
         compare.stepInfo = compareSteps.filter(({ step }) => step <= state.step).at(-1) ?? null;
       }
+      // Maps over their probe image: the probe's bitmaps, decoded once per run.
+      const probeBitmaps = state.overlay && run.probe ? await this.store.probeImages(run.run, run.probe) : null;
       if (!current()) return;
-      ctx = this.context({ state, runs, run, layer, steps, stepIndex, compare, kernels });
+      ctx = this.context({ state, runs, run, layer, steps, stepIndex, compare, kernels, attribution, probeBitmaps });
       this.lastCtx = ctx;
       this.present(ctx);
       await this.views[state.view].update(ctx);
@@ -199,15 +209,16 @@ class App {
     }
   }
 
-  context({ state, runs, run, layer, steps, stepIndex, compare, kernels }) {
+  context({ state, runs, run, layer, steps, stepIndex, compare, kernels, attribution, probeBitmaps }) {
     const colormap = COLORMAPS[state.cmap];
     const style = { lut: colormap.lut, levels: state.levels, diverging: colormap.diverging };
-    const paintStyleKey = [state.cmap, state.norm, state.levels].join("/");
+    const overlay = probeBitmaps ? { bitmaps: probeBitmaps, opacity: state.opacity / 100 } : null;
+    const paintStyleKey = [state.cmap, state.norm, state.levels, overlay ? state.opacity : "-"].join("/");
     return {
-      state, runs, run, layer, steps, stepIndex, compare, kernels, style, paintStyleKey,
+      state, runs, run, layer, steps, stepIndex, compare, kernels, attribution, overlay, style, paintStyleKey,
       stepInfo: steps[stepIndex],
       filterPosition: layer.filterIndices.indexOf(state.filter),
-      paintKey: JSON.stringify([state.view, run.run, layer.path, state.step, state.image, state.filter, state.evo, compare.run.run, compare.layer.path, paintStyleKey, state.rank, state.imgOrder, kernels?.path ?? null]),
+      paintKey: JSON.stringify([state.view, run.run, layer.path, state.step, state.image, state.filter, state.evo, compare.run.run, compare.layer.path, paintStyleKey, state.rank, state.imgOrder, kernels?.path ?? null, attribution?.method ?? null, state.opacity]),
       store: this.store,
       setState: (patch) => this.setState(patch),
       openZoom: (ref) => this.setState({ zoom: JSON.stringify(ref) }),
@@ -239,7 +250,7 @@ class App {
   /** Decode the neighbouring steps of what is shown, so stepping is instant. */
   prefetchAround(ctx) {
     const { view } = ctx.state;
-    if (view === "evolution") return;
+    if (view === "evolution" || view === "attention") return;
     if (view === "kernels") {
       for (const offset of [1, -1]) {
         const stepInfo = ctx.steps[ctx.stepIndex + offset];
@@ -330,9 +341,13 @@ class App {
   download() {
     const ctx = this.lastCtx;
     if (!ctx) return;
-    const name = `actviz_${ctx.run.run}_${ctx.layer.path}_${ctx.state.view}_step${ctx.state.step}.png`.replace(/[^\w.-]+/g, "_");
+    const attention = ctx.state.view === "attention" && ctx.attribution;
+    const subject = attention ? ctx.attribution.method : ctx.layer.path;
+    const name = `actviz_${ctx.run.run}_${subject}_${ctx.state.view}_step${ctx.state.step}.png`.replace(/[^\w.-]+/g, "_");
     const colormap = COLORMAPS[ctx.state.cmap];
-    const title = `${ctx.run.run} · ${ctx.layer.path} · ${VIEWS[ctx.state.view]} · ${stepText(ctx.layer, ctx.state.step)}`;
+    const title = attention
+      ? `${ctx.run.run} · ${methodLabel(ctx.attribution)} · ${stepText(ctx.layer, ctx.state.step)}`
+      : `${ctx.run.run} · ${ctx.layer.path} · ${VIEWS[ctx.state.view]} · ${stepText(ctx.layer, ctx.state.step)}`;
     const legend = { lut: colormap.lut, label: `${colormap.label}: low → high, ${NORMALIZATIONS[ctx.state.norm]}` };
     downloadViewPng(this.views[ctx.state.view].element, name, { title, legend });
   }

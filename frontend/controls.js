@@ -38,6 +38,10 @@ export class Controls {
     this.norm = select("norm-select");
     this.levels = select("levels-select");
     this.size = el("input", { type: "range", id: "size-slider", "data-testid": "size-slider", min: 48, max: 320, step: 8 });
+    this.overlay = el("input", { type: "checkbox", id: "overlay-toggle", "data-testid": "overlay-toggle" });
+    this.overlayField = el("div", { class: "field" }, [this.overlay, el("label", { for: "overlay-toggle", text: "Over the probe image" })]);
+    this.opacity = el("input", { type: "range", id: "opacity-slider", "data-testid": "opacity-slider", min: 0, max: 100, step: 5 });
+    this.opacityField = labelled("Opacity", this.opacity);
     this.download = button("download-button", "Download PNG", "Download the current view as PNG");
     this.bind();
     this.element = this.layout();
@@ -54,6 +58,8 @@ export class Controls {
     onSelect(this.norm, "norm");
     onSelect(this.levels, "levels", Number);
     this.size.addEventListener("input", () => onChange({ size: Number(this.size.value) }));
+    this.overlay.addEventListener("change", () => onChange({ overlay: this.overlay.checked ? 1 : 0 }));
+    this.opacity.addEventListener("input", () => onChange({ opacity: Number(this.opacity.value) }));
     this.slider.addEventListener("input", () => onChange({ step: this.steps[Number(this.slider.value)]?.step }));
     this.prev.addEventListener("click", () => onStepBy(-1));
     this.next.addEventListener("click", () => onStepBy(1));
@@ -79,6 +85,8 @@ export class Controls {
         labelled("Normalize", this.norm),
         labelled("Contour levels", this.levels),
         labelled("Tile size", this.size),
+        this.overlayField,
+        this.opacityField,
         this.download,
       ]),
     ]);
@@ -92,11 +100,13 @@ export class Controls {
       const selected = tab.dataset.view === state.view;
       tab.setAttribute("aria-selected", String(selected));
       tab.classList.toggle("selected", selected);
-      if (tab.dataset.view === "kernels") {
-        tab.hidden = !ctx.kernels;
-        tab.title = ctx.kernels ? VIEW_HELP.kernels : "";
+      const offered = { kernels: Boolean(ctx.kernels), attention: Boolean(ctx.attribution) }[tab.dataset.view];
+      if (offered !== undefined) {
+        tab.hidden = !offered;
+        tab.title = offered ? VIEW_HELP[tab.dataset.view] : "";
       }
     }
+    this.updateOverlay(ctx);
     setOptions(this.run, runs.map(({ run: name }) => ({ value: name, label: name })), run.run);
     setOptions(this.layer, run.layers.map((candidate) => ({ value: candidate.path, label: layerOptionLabel(candidate) })), layer.path);
     const kind = kindNote(layer);
@@ -122,6 +132,21 @@ export class Controls {
     setOptions(this.norm, Object.entries(NORMALIZATIONS).map(([value, label]) => ({ value, label })), state.norm);
     setOptions(this.levels, LEVEL_CHOICES.map((levels) => ({ value: levels, label: levels ? `${levels} levels` : "off" })), state.levels);
     this.size.value = String(state.size);
+  }
+
+  /** The overlay toggle (activation views of 2-D maps with a probe) and the opacity (when a heatmap is over an image). */
+  updateOverlay({ state, run, layer }) {
+    const attention = state.view === "attention";
+    const mapsView = !attention && state.view !== "kernels";
+    this.overlayField.hidden = !mapsView;
+    const possible = Boolean(run.probe) && (layer.mapKind ?? "maps") === "maps";
+    this.overlay.disabled = !possible;
+    this.overlay.checked = possible && Boolean(state.overlay);
+    this.overlayField.title = possible
+      ? "Lay each map, upsampled, over its probe image"
+      : !run.probe ? "This run logged no probe images" : `${layer.path}'s maps are not 2-D images (${layer.mapKind})`;
+    this.opacityField.hidden = !(attention || (mapsView && this.overlay.checked));
+    this.opacity.value = String(state.opacity);
   }
 
   setPlaying(playing) {

@@ -6,7 +6,7 @@ import { el } from "./dom.js";
 import { filterSummaries, summaryText } from "./insight.js";
 import { kindNote, tileShape } from "./map_kinds.js";
 import { rangeOverSteps, rangeResolver } from "./normalize.js";
-import { paintMaps } from "./render_maps.js";
+import { mapCoverage, paintMaps, paintMapsOver } from "./render_maps.js";
 
 /** (filterPosition, image) -> display range, for one step's stats. */
 export async function resolverFor(ctx, run, layer, stats) {
@@ -19,13 +19,22 @@ export async function resolverFor(ctx, run, layer, stats) {
   return rangeResolver(norm, stats, { fixedRange, diverging: ctx.style.diverging });
 }
 
-/** Paint images `images` of filter `position` from `strip` side by side. */
-function painter(ctx, layer, strip, stats, resolve, position, images) {
+/** Whether a layer's maps can be laid over the probe images: 2-D maps of the main run's probe. */
+export function overlaid(ctx, run, layer) {
+  return Boolean(ctx.overlay) && run.run === ctx.run.run && (layer.mapKind ?? "maps") === "maps";
+}
+
+/** Paint images `images` of filter `position` from `strip` side by side (over their probe images with the overlay on). */
+function painter(ctx, run, layer, strip, stats, resolve, position, images) {
   const segments = images.map((image) => ({
     image,
     mapRange: stats.mapRange(position, image),
     displayRange: resolve(position, image),
   }));
+  if (overlaid(ctx, run, layer)) {
+    const options = { ...ctx.overlay, coverage: mapCoverage(layer) };
+    return (canvas) => paintMapsOver(canvas, strip, layer.mapWidth, segments, ctx.style, options);
+  }
   return (canvas) => paintMaps(canvas, strip, layer.mapWidth, segments, ctx.style);
 }
 
@@ -70,6 +79,7 @@ export function mapTile(ctx, { run, layer, stepInfo, stats, strip, resolve, posi
     // Dead: the filter is positive on no probe image at this step (marked in every grid).
     dataset: {
       filter, step: stepInfo.step, ...(images.length === 1 ? { image: images[0] } : {}), dead: String(summary.dead),
+      overlay: String(overlaid(ctx, run, layer)),
       mapKind: layer.mapKind ?? "maps", ...(nonfinite > 0 ? { nonfinite } : {}), ...dataset,
     },
     note: notes.length ? notes.join(", ") : null,
@@ -79,7 +89,7 @@ export function mapTile(ctx, { run, layer, stepInfo, stats, strip, resolve, posi
     aspect: [layer.mapWidth * images.length, layer.mapHeight],
     shape: tileShape(layer),
     current,
-    paint: painter(ctx, layer, strip, stats, resolve, position, images),
+    paint: painter(ctx, run, layer, strip, stats, resolve, position, images),
     open: (fraction) => {
       const slot = Math.min(images.length - 1, Math.max(0, Math.floor(fraction * images.length)));
       ctx.openZoom({ run: run.run, layer: layer.path, step: stepInfo.step, filter, image: images[slot] });

@@ -65,3 +65,51 @@ export function lutGradient(lut, stops = 16) {
   }
   return `linear-gradient(to right, ${colours.join(", ")})`;
 }
+
+// Overlays are drawn at least this wide per image, so that the upsampled
+// heatmap is smooth however large the tile.
+const OVERLAY_MIN_WIDTH = 160;
+
+/**
+ * Paint maps of a strip, each laid over its probe image (`bitmaps[image]`),
+ * upsampled smoothly to the image and blended with `opacity` (0-1).
+ * coverage: the fraction of the image's width and height the stored map
+ * spans ([mapWidth * factor / sourceWidth, ...]: partial blocks reach past it).
+ * Other arguments as `paintMaps`.
+ */
+export function paintMapsOver(canvas, strip, mapWidth, segments, style, { bitmaps, opacity, coverage = [1, 1] }) {
+  const first = bitmaps[segments[0].image];
+  if (!first) return paintMaps(canvas, strip, mapWidth, segments, style);
+  const scale = Math.max(1, Math.ceil(OVERLAY_MIN_WIDTH / first.width));
+  const cellWidth = first.width * scale;
+  const cellHeight = first.height * scale;
+  const gap = segments.length > 1 ? SEPARATOR * scale : 0;
+  const width = (cellWidth + gap) * segments.length - gap;
+  if (canvas.width !== width) canvas.width = width;
+  if (canvas.height !== cellHeight) canvas.height = cellHeight;
+  const context = canvas.getContext("2d");
+  context.clearRect(0, 0, width, cellHeight);
+  const heat = document.createElement("canvas");
+  segments.forEach((segment, slot) => {
+    const x = slot * (cellWidth + gap);
+    const bitmap = bitmaps[segment.image];
+    context.globalAlpha = 1;
+    context.imageSmoothingEnabled = false;
+    if (bitmap) context.drawImage(bitmap, x, 0, cellWidth, cellHeight);
+    paintMaps(heat, strip, mapWidth, [segment], style);
+    context.globalAlpha = opacity;
+    context.imageSmoothingEnabled = true;
+    context.imageSmoothingQuality = "high";
+    context.drawImage(heat, x, 0, cellWidth * coverage[0], cellHeight * coverage[1]);
+  });
+  context.globalAlpha = 1;
+}
+
+/** The fraction of its image a layer's (or an attribution's) stored map spans, for `paintMapsOver`. */
+export function mapCoverage(info) {
+  const factor = info.downsampleFactor || 1;
+  return [
+    info.sourceWidth ? (info.mapWidth * factor) / info.sourceWidth : 1,
+    info.sourceHeight ? (info.mapHeight * factor) / info.sourceHeight : 1,
+  ];
+}

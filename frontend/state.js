@@ -13,6 +13,7 @@ export const VIEWS = {
   evolution: "Filter evolution",
   compare: "Compare",
   kernels: "Kernels", // only offered when the run logged kernels
+  attention: "Attention", // only offered when the run logged attributions
 };
 
 /** What each view shows, as its tab's tooltip. */
@@ -22,6 +23,7 @@ export const VIEW_HELP = {
   evolution: "One filter at every logged step, as a filmstrip (one image, or all); Play steps through training.",
   compare: "Two layers side by side (or one layer in two runs) at the same step.",
   kernels: "Convolution kernels logged with ActivationLogger(kernels=...), as RGB or gray patches.",
+  attention: "Where the model looks (ActivationLogger(attributions=True)): each probe image with its Grad-CAM or saliency heatmap over it and what the model predicted, at this step; one image at every step below.",
 };
 
 export const DEFAULT_STATE = Object.freeze({
@@ -42,9 +44,12 @@ export const DEFAULT_STATE = Object.freeze({
   rank: "index", // order of the filters grid: index | mean | sparsity | change
   imgOrder: "index", // order of the images grid: index | top (most excited first)
   kernel: "", // path of the layer whose kernels are shown ("" = the chosen layer, else the first)
+  attr: "grad_cam", // attribution method of the Attention view: grad_cam | saliency
+  opacity: 50, // heatmap opacity over the probe image, percent
+  overlay: 0, // 1: activation maps laid over their probe image
 });
 
-const NUMERIC_KEYS = new Set(["image", "filter", "step", "levels", "size"]);
+const NUMERIC_KEYS = new Set(["image", "filter", "step", "levels", "size", "opacity", "overlay"]);
 
 export function parseState(dict) {
   const state = { ...DEFAULT_STATE };

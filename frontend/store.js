@@ -57,6 +57,30 @@ export class ActivationStore {
     }));
   }
 
+  /**
+   * An attribution tag's per-image records at every step ([{stepInfo, value: LayerSummary}],
+   * `get(image, name)`), from the event files in one request; cached until its steps change.
+   */
+  async recordSeriesOf(run, attribution) {
+    const steps = await this.stepsOf(run, attribution.tag);
+    const key = JSON.stringify(["records", ...JSON.parse(statsSeriesKey(run, attribution, steps))]);
+    if (!this.statsSeries.has(key)) {
+      const request = fetchSummaries(run, attribution.tag).then((frames) => frames.map(({ step, wallTime, bytes }) => ({
+        stepInfo: { step, wallTime },
+        value: new LayerSummary(bytes, attribution.numImages, attribution.summaryNames),
+      })));
+      request.catch(() => this.statsSeries.delete(key));
+      this.statsSeries.set(key, request, 1);
+    }
+    return this.statsSeries.get(key);
+  }
+
+  /** The maps of one attribution step: a strip {width, height, q}, image i in columns [i*mapWidth, (i+1)*mapWidth). */
+  async attributionStrip(run, attribution, stepInfo) {
+    const values = await this.blobs(run, attribution.tag, stepInfo, [1], (_, bytes) => this.decodeStrip(attribution, bytes));
+    return values.get(1);
+  }
+
   /** `layerStep` if every blob is already decoded, else null (never fetches). */
   peekLayerStep(run, layer, stepInfo, filterPositions) {
     const keyOf = (index) => blobKey(run, layer.tag, stepInfo.step, stepInfo.wallTime, index);
