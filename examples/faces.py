@@ -50,14 +50,12 @@ def build_model(image_size):
 
 def activation_logger(log_dir, x_val, y_val, probe_size, logger_class=ActivationLogger, **options):
     """The example's callback: every conv layer, every epoch, kernels and
-    where the model looks (Grad-CAM and saliency) too."""
+    where the model looks (Grad-CAM and saliency) too; `options` override."""
     return logger_class(
         log_dir,
         probe=(x_val[:probe_size], y_val[:probe_size]),
         class_names=["not face", "face"],
-        kernels=True,
-        attributions=True,
-        **options,
+        **{"kernels": True, "attributions": True, **options},
     )
 
 
