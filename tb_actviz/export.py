@@ -5,6 +5,11 @@ Renders with Pillow, which TensorBoard already depends on (no matplotlib):
     tb-actviz export filters --logdir logs --layer conv1 --image 0 -o filters.png
     tb-actviz export images --logdir logs --layer conv1 --filter 11 -o filter11.png
     tb-actviz export evolution --logdir logs --layer conv1 --filter 11 -o filter11.gif
+    tb-actviz export attention --logdir logs --method grad_cam --opacity 0.5 -o cam.png
+    tb-actviz export attention-evolution --logdir logs --method saliency --image 2 -o saliency2.gif
+
+The attention views need a log with attributions
+(`ActivationLogger(..., attributions=True)`); they take no --layer.
 """
 
 import argparse
@@ -24,6 +29,13 @@ from tb_actviz.reader import LogReader, UnreadableDataError
 
 TITLE_HEIGHT = 14
 TILE_SIZE = 96
+
+LAYER_VIEWS = ("filters", "images", "evolution")
+ATTENTION_VIEWS = ("attention", "attention-evolution")
+ANIMATED_VIEWS = ("evolution", "attention-evolution")
+ATTRIBUTION_METHODS = ("grad_cam", "saliency")
+# The first of these the tab has is the attention views' default colormap.
+OVERLAY_CMAPS = ("jet", "inferno", "viridis")
 
 
 def posterize(q, levels):
@@ -85,13 +97,14 @@ def _layer_path(tag):
     return tag[len(metadata.LAYER_TAG_PREFIX):]
 
 
-def _skip_message(layer, entry):
+def _skip_message(what, entry):
+    """Why `what` ("layer conv1", "grad_cam attributions") of a run cannot be read."""
     if entry.newer_version is not None:
         return (
-            "layer %s of run %s was written by a newer tb_actviz (format version %d; this one "
-            "reads %d): upgrade tb_actviz" % (layer, entry.run, entry.newer_version, metadata.PROTO_VERSION)
+            "%s of run %s was written by a newer tb_actviz (format version %d; this one "
+            "reads %d): upgrade tb_actviz" % (what, entry.run, entry.newer_version, metadata.PROTO_VERSION)
         )
-    return "layer %s of run %s cannot be read: %s" % (layer, entry.run, entry.reason)
+    return "%s of run %s cannot be read: %s" % (what, entry.run, entry.reason)
 
 
 def _resolve_tag(reader, run, layer):
@@ -110,23 +123,27 @@ def _resolve_tag(reader, run, layer):
         if candidates:
             return candidates[0], tag
         if unreadable:
-            raise ExportError("; ".join(_skip_message(layer, entry) for entry in unreadable))
+            raise ExportError("; ".join(_skip_message("layer " + layer, entry) for entry in unreadable))
         raise ExportError(_unknown_layer_message(tags, skipped, layer, "the log dir"))
     if run not in tags:
         raise ExportError("no run %r in the log dir; runs: %s" % (run, ", ".join(sorted(tags)) or "none"))
     if tag in tags[run]:
         return run, tag
     if unreadable:
-        raise ExportError(_skip_message(layer, unreadable[0]))
+        raise ExportError(_skip_message("layer " + layer, unreadable[0]))
     raise ExportError(_unknown_layer_message(
         {run: tags[run]}, [e for e in skipped if e.run == run], layer, "run %s" % run))
 
 
-def _unknown_layer_message(tags, skipped, layer, where):
-    known = sorted({
+def _logged_layers(tags):
+    return sorted({
         _layer_path(tag) for run_tags in tags.values() for tag in run_tags
         if tag.startswith(metadata.LAYER_TAG_PREFIX)
     })
+
+
+def _unknown_layer_message(tags, skipped, layer, where):
+    known = _logged_layers(tags)
     message = "no layer %r in %s; logged layers: %s" % (layer, where, ", ".join(known) or "none")
     unreadable = sorted({_layer_path(e.tag) for e in skipped if e.tag.startswith(metadata.LAYER_TAG_PREFIX)})
     if unreadable:
@@ -155,7 +172,8 @@ def filter_across_images(snapshot, filter_position, labels, count, columns, cmap
     return titled_grid(tiles, [t.strip() for t in titles], columns)
 
 
-def _progress(done, total, stream=sys.stderr):
+def _progress(done, total, stream=None):
+    stream = stream or sys.stderr
     width = 30
     filled = width * done // max(total, 1)
     stream.write("\r[%s%s] %d/%d frames" % ("#" * filled, "." * (width - filled), done, total))
@@ -177,6 +195,103 @@ def evolution_frames(series, image, cmap, levels, progress=_progress):
 
 def save_gif(frames, path, frame_ms):
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=frame_ms, loop=0)
+
+
+def overlay_cmap():
+    """The attention views' default colormap: the first of `OVERLAY_CMAPS` the tab has."""
+    tables = colormaps.lookup_tables()
+    return next(name for name in OVERLAY_CMAPS if name in tables)
+
+
+def map_coverage(info):
+    """The fraction of its source's width and height an attribution tag's
+    stored map spans: area-averaging blocks that are partial at the right
+    and bottom edge reach past the source (as the tab's `mapCoverage`)."""
+    factor = info.downsample_factor or 1
+    return (info.map_width * factor / info.source_width if info.source_width else 1.0,
+            info.map_height * factor / info.source_height if info.source_height else 1.0)
+
+
+def attention_overlay(picture, q, cmap, opacity, levels=0, size=TILE_SIZE, coverage=(1.0, 1.0)):
+    """A probe image with its attribution map laid over it, as an RGB PIL tile.
+
+    The image (uint8 (H, W) or (H, W, 3)) is scaled (nearest) to `size` on
+    its long side as `colour_tile` scales maps; the map (uint8 [h, w]) is
+    upsampled bilinearly to that size times `coverage` (`map_coverage`),
+    cut to the image, coloured with `cmap` and blended in with `opacity`
+    (0: the image alone, 1: the map alone).
+    """
+    h, w = picture.shape[:2]
+    scale = max(1, size // max(h, w))
+    shown = Image.fromarray(picture).convert("RGB").resize((w * scale, h * scale), Image.NEAREST)
+    spans = [max(side, round(side * fraction)) for side, fraction in zip(shown.size, coverage)]
+    heat = np.asarray(Image.fromarray(q).resize(spans, Image.BILINEAR))[:shown.height, :shown.width]
+    colour = colormaps.apply(posterize(heat, levels), cmap).astype(np.float64)
+    blended = np.asarray(shown, dtype=np.float64) * (1 - opacity) + colour * opacity
+    return Image.fromarray(np.round(blended).astype(np.uint8))
+
+
+def _class_text(snapshot, value):
+    return snapshot.class_name(value) if np.isfinite(value) else "?"
+
+
+def _score_text(value):
+    return "%.2f" % value if np.isfinite(value) else "?"
+
+
+def prediction_text(snapshot, image):
+    """"predicted: face 0.93 (true: face)": the model's prediction for probe
+    image `image` and, unless the map explains the prediction, the class it
+    explains: the true label, or a fixed class with its score ("(explained:
+    owl 0.12)"), as the tab's Attention view words it."""
+    field = snapshot.field
+    predicted = _class_text(snapshot, field("predicted_class")[image])
+    text = "predicted: %s %s" % (predicted, _score_text(field("predicted_score")[image]))
+    target = snapshot.info.attribution_target
+    explained = _class_text(snapshot, field("target_class")[image])
+    if target == "label":
+        text += " (true: %s)" % explained
+    elif target != "predicted":
+        text += " (explained: %s %s)" % (explained, _score_text(field("target_score")[image]))
+    return text
+
+
+def method_text(info):
+    """What an attribution tag's maps are, for headings."""
+    if info.attribution_method == "grad_cam":
+        return "Grad-CAM of %s" % info.layer_path
+    return "saliency (|d score / d input|)"
+
+
+def attention_grid(snapshot, pictures, count, columns, cmap, opacity, levels):
+    """The first `count` probe images, each with its map laid over it and
+    titled with its index and the model's prediction."""
+    n = min(count, len(pictures), snapshot.quantized.shape[0])
+    coverage = map_coverage(snapshot.info)
+    tiles = [attention_overlay(pictures[i], snapshot.quantized[i], cmap, opacity, levels, coverage=coverage)
+             for i in range(n)]
+    return titled_grid(tiles, ["%d %s" % (i, prediction_text(snapshot, i)) for i in range(n)], columns)
+
+
+def attention_frames(snapshots, picture, image, cmap, opacity, levels, progress=_progress):
+    """One frame per `AttributionSnapshot`: probe image `image` (`picture`)
+    with that step's map over it, titled with the step and the prediction;
+    all frames of one size (a GIF's frames share the first one's)."""
+    frames = []
+    for done, snapshot in enumerate(snapshots, 1):
+        tile = attention_overlay(picture, snapshot.quantized[image], cmap, opacity, levels,
+                                 size=2 * TILE_SIZE, coverage=map_coverage(snapshot.info))
+        title = "%s · %s" % (_step_text(snapshot.info, snapshot.step), prediction_text(snapshot, image))
+        frames.append(titled_grid([tile], [title], 1))
+        if progress:
+            progress(done, len(snapshots))
+    width, height = max(f.width for f in frames), max(f.height for f in frames)
+    padded = []
+    for frame in frames:
+        canvas = Image.new("RGB", (width, height), (255, 255, 255))
+        canvas.paste(frame, (0, 0))
+        padded.append(canvas)
+    return padded
 
 
 def _filter_position(snapshot_info, filter_index):
@@ -217,10 +332,10 @@ def _check_output(path, view):
         raise ExportError("-o %s is a directory; give a file name, e.g. %s"
                           % (path, os.path.join(path, "figure" + (extension or ".png"))))
     formats = Image.registered_extensions()  # also loads Pillow's plugins
-    usable = Image.SAVE_ALL if view == "evolution" else Image.SAVE
+    usable = Image.SAVE_ALL if view in ANIMATED_VIEWS else Image.SAVE
     known = sorted(ext for ext, name in formats.items() if name in usable)
     if formats.get(extension) not in usable:
-        what = "an animation (one frame per step)" if view == "evolution" else "an image"
+        what = "an animation (one frame per step)" if view in ANIMATED_VIEWS else "an image"
         raise ExportError(
             "-o %s: cannot write %s %s; give one of the extensions %s"
             % (path, what, "with extension %r" % extension if extension else "without an extension",
@@ -264,29 +379,43 @@ def _save(figure_or_frames, path, frame_ms=None):
         raise ExportError("cannot write %s: %s" % (path, e)) from None
 
 
-def _export(args):
-    _check_output(args.output, args.view)
-    _check_logdir(args.logdir)
-    try:
-        reader = LogReader(args.logdir)
-    except (ValueError, OSError) as e:  # a remote log dir that cannot be listed
-        raise ExportError(str(e)) from None
+def _read_error(e, run, tag, step, steps, other_steps_hint):
+    """An `ExportError` for stored data that cannot be read."""
+    message = str(e)
+    if isinstance(e, errors.NotFoundError):
+        message = "run %s, tag %s, step %s: %s" % (run, tag, step if step is not None else steps[-1], e)
+    hint = ""
+    if other_steps_hint and len(steps) > 1:
+        hint = " (other steps may be readable: --step; logged steps: %s)" % _describe_steps(steps)
+    return ExportError(message + hint)
+
+
+def _warn_left_out(unreadable):
+    for step, error in unreadable:
+        sys.stderr.write("tb-actviz export: warning: step %d left out: %s\n" % (step, error))
+
+
+def _export_layer(reader, args):
+    if args.layer is None:
+        raise ExportError("%s needs --layer, the layer to show (e.g. vgg16/block1_conv1); logged "
+                          "layers: %s" % (args.view, ", ".join(_logged_layers(reader.tags())) or "none"))
+    image = 0 if args.image is None else args.image
+    cmap = args.cmap or "viridis"
     run, tag = _resolve_tag(reader, args.run, args.layer)
     info = reader.tags()[run][tag]
-    _check_image(info, args.image, run, args.layer)
+    _check_image(info, image, run, args.layer)
     position = _filter_position(info, args.filter) if args.view != "filters" else None
     steps = reader.steps(run, tag)
     try:
         if args.view == "evolution":
             unreadable = []
             series = reader.filter_series(run, tag, position, unreadable=unreadable)
-            for step, error in unreadable:
-                sys.stderr.write("tb-actviz export: warning: step %d left out: %s\n" % (step, error))
+            _warn_left_out(unreadable)
             if not series:
                 raise ExportError("no step of layer %s of run %s can be read (%d tried)"
                                   % (args.layer, run, len(steps)))
-            frames = evolution_frames(series, args.image, args.cmap, args.levels)
-            heading = "%s · %s · filter %d · image %d" % (run, args.layer, args.filter, args.image)
+            frames = evolution_frames(series, image, cmap, args.levels)
+            heading = "%s · %s · filter %d · image %d" % (run, args.layer, args.filter, image)
             _save([with_heading(frame, heading) for frame in frames], args.output, args.frame_ms)
         else:
             if args.step is not None and args.step not in steps:
@@ -295,43 +424,163 @@ def _export(args):
             snapshot = reader.layer(run, tag, args.step)
             step_text = _step_text(info, snapshot.step)
             if args.view == "filters":
-                figure = filters_of_image(snapshot, args.image, args.count, args.columns, args.cmap, args.levels)
+                figure = filters_of_image(snapshot, image, args.count, args.columns, cmap, args.levels)
                 labels = reader.labels(run)
-                label = labels[args.image] if args.image < len(labels) else ""
+                label = labels[image] if image < len(labels) else ""
                 heading = "%s · %s · %s · image %d%s" % (
-                    run, args.layer, step_text, args.image, " (%s)" % label if label else "")
+                    run, args.layer, step_text, image, " (%s)" % label if label else "")
             else:
                 figure = filter_across_images(
-                    snapshot, position, reader.labels(run), args.count, args.columns, args.cmap, args.levels
+                    snapshot, position, reader.labels(run), args.count, args.columns, cmap, args.levels
                 )
                 heading = "%s · %s · %s · filter %d" % (run, args.layer, step_text, args.filter)
-            _save(with_heading(figure, heading + " · " + args.cmap), args.output)
+            _save(with_heading(figure, heading + " · " + cmap), args.output)
     except (UnreadableDataError, errors.NotFoundError) as e:
-        message = str(e)
-        if isinstance(e, errors.NotFoundError):
-            message = "run %s, tag %s, step %s: %s" % (
-                run, tag, args.step if args.step is not None else steps[-1], e)
-        hint = ""
-        if args.view != "evolution" and len(steps) > 1:
-            hint = " (other steps may be readable: --step; logged steps: %s)" % _describe_steps(steps)
-        raise ExportError(message + hint) from None
+        raise _read_error(e, run, tag, args.step, steps, args.view != "evolution") from None
     return run, tag
+
+
+def _resolve_attribution(reader, run, method):
+    """(run, tag) of the `method` attributions: in `run`, or in the first
+    run (by name) that has them readable.
+
+    Raises:
+      ExportError: no such run, no such attributions (the message says how
+        to log them), or their tags are unreadable.
+    """
+    tags, skipped = reader.tags(), reader.skipped()
+    if run is not None and run not in tags:
+        raise ExportError("no run %r in the log dir; runs: %s" % (run, ", ".join(sorted(tags)) or "none"))
+    runs = [run] if run is not None else sorted(tags)
+    tag = metadata.attribution_tag(method)
+    for candidate in runs:
+        if tag in tags[candidate]:
+            return candidate, tag
+    unreadable = [e for e in skipped if e.tag == tag and e.run in runs]
+    if unreadable:
+        raise ExportError("; ".join(_skip_message("%s attributions" % method, e) for e in unreadable))
+    others = sorted({t[len(metadata.ATTRIBUTION_TAG_PREFIX):] for r in runs for t in tags[r]
+                     if t.startswith(metadata.ATTRIBUTION_TAG_PREFIX)})
+    what = "%s attributions" % method if others else "attributions (Grad-CAM, saliency)"
+    if len(runs) == 1:
+        missing = "run %s has no %s" % (runs[0], what)
+    else:
+        missing = "no run of the log dir (%s) has %s" % (", ".join(runs) or "it has none", what)
+    if others:
+        raise ExportError("--method %s: %s; logged: %s" % (method, missing, ", ".join(others)))
+    raise ExportError("%s to show: log them with ActivationLogger(..., attributions=True)" % missing)
+
+
+def _probe_images(reader, run):
+    try:
+        pictures, _ = reader.probe(run)
+    except KeyError as e:
+        raise ExportError("run %s has no readable probe images to lay the maps over: %s"
+                          % (run, e.args[0])) from None
+    except UnreadableDataError as e:
+        raise ExportError(str(e)) from None
+    for i, picture in enumerate(pictures):
+        gray_or_rgb = picture.ndim == 2 or (picture.ndim == 3 and picture.shape[2] == 3)
+        if picture.dtype != np.uint8 or not gray_or_rgb:
+            raise ExportError("probe image %d of run %s is not an 8-bit gray or RGB image (%s %s)"
+                              % (i, run, picture.dtype, "x".join(map(str, picture.shape))))
+    return pictures
+
+
+def _export_attention(reader, args):
+    cmap = args.cmap or overlay_cmap()
+    run, tag = _resolve_attribution(reader, args.run, args.method)
+    info = reader.tags()[run][tag]
+    steps = reader.steps(run, tag)
+    pictures = _probe_images(reader, run)
+    num_images = min(info.num_images, len(pictures))
+    if not num_images:
+        raise ExportError("run %s has no probe images to lay the maps over (its probe holds %d, its %s "
+                          "attributions %d)" % (run, len(pictures), args.method, info.num_images))
+    step = None
+    try:
+        if args.view == "attention-evolution":
+            images_text = "run %s has %d probe images (0 to %d)" % (run, num_images, num_images - 1)
+            if args.image is None:
+                raise ExportError("attention-evolution needs --image, the probe image to follow: "
+                                  + images_text)
+            if args.image >= num_images:
+                raise ExportError("--image %d: %s" % (args.image, images_text))
+            snapshots = []
+            unreadable = []
+            for logged in steps:
+                try:
+                    snapshots.append(reader.attribution(run, tag, logged))
+                except (UnreadableDataError, errors.NotFoundError) as e:
+                    unreadable.append((logged, e))
+            _warn_left_out(unreadable)
+            if not snapshots:
+                raise ExportError("no step of the %s attributions of run %s can be read (%d tried)"
+                                  % (args.method, run, len(steps)))
+            frames = attention_frames(snapshots, pictures[args.image], args.image, cmap, args.opacity,
+                                      args.levels)
+            heading = "%s · %s · image %d · %s" % (run, method_text(info), args.image, cmap)
+            _save([with_heading(frame, heading) for frame in frames], args.output, args.frame_ms)
+        else:
+            step = args.step
+            if step is not None and step not in steps:
+                raise ExportError("the %s attributions of run %s have no step %d; logged steps: %s"
+                                  % (args.method, run, step, _describe_steps(steps)))
+            snapshot = reader.attribution(run, tag, step)
+            figure = attention_grid(snapshot, pictures, args.count, args.columns, cmap, args.opacity,
+                                    args.levels)
+            heading = "%s · %s · %s · %s" % (run, method_text(info), _step_text(info, snapshot.step), cmap)
+            _save(with_heading(figure, heading), args.output)
+    except (UnreadableDataError, errors.NotFoundError) as e:
+        raise _read_error(e, run, tag, step, steps, args.view == "attention") from None
+    return run, tag
+
+
+def _export(args):
+    _check_output(args.output, args.view)
+    _check_logdir(args.logdir)
+    try:
+        reader = LogReader(args.logdir)
+    except (ValueError, OSError) as e:  # a remote log dir that cannot be listed
+        raise ExportError(str(e)) from None
+    if args.view in ATTENTION_VIEWS:
+        return _export_attention(reader, args)
+    return _export_layer(reader, args)
+
+
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a number from 0 to 1, got %r" % text) from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError("must be from 0 to 1, got %s" % text)
+    return value
+
+
+_fraction.__name__ = "float"
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="tb-actviz", description="tb_actviz tools")
     commands = parser.add_subparsers(dest="command", required=True)
     export = commands.add_parser("export", help="render figures from a log dir")
-    export.add_argument("view", choices=["filters", "images", "evolution"])
+    export.add_argument("view", choices=LAYER_VIEWS + ATTENTION_VIEWS)
     export.add_argument("--logdir", required=True)
-    export.add_argument("--run", help="run name (default: the first run with the layer)")
-    export.add_argument("--layer", required=True, help="layer path, e.g. vgg16/block1_conv1")
+    export.add_argument("--run", help="run name (default: the first run with the layer or attributions)")
+    export.add_argument("--layer", help="layer path, e.g. vgg16/block1_conv1 (filters, images, evolution)")
+    export.add_argument("--method", choices=ATTRIBUTION_METHODS, default="grad_cam",
+                        help="attributions to show (attention views)")
     export.add_argument("--step", type=int, help="step (default: the last)")
-    export.add_argument("--image", type=_at_least(0), default=0, help="probe image index")
+    export.add_argument("--image", type=_at_least(0),
+                        help="probe image index (default 0; attention-evolution: required)")
     export.add_argument("--filter", type=int, default=0, help="filter (channel) index")
     export.add_argument("--count", type=_at_least(1), default=49, help="tiles in a grid (7x7)")
     export.add_argument("--columns", type=_at_least(1), default=7)
-    export.add_argument("--cmap", default="viridis", choices=sorted(colormaps.lookup_tables()))
+    export.add_argument("--cmap", choices=sorted(colormaps.lookup_tables()),
+                        help="colormap (default: viridis; attention views: %s)" % overlay_cmap())
+    export.add_argument("--opacity", type=_fraction, default=0.5,
+                        help="the map's opacity over the probe image (attention views; 0 to 1)")
     export.add_argument("--levels", type=_levels, default=0,
                         help="posterize (7 = the recipe's contourf; 0: off)")
     export.add_argument("--frame-ms", type=_at_least(1), default=200, help="GIF frame duration")
