@@ -228,6 +228,8 @@ class LoggedExperiment:
     # and after the last epoch (the last step).
     initial_outputs: dict
     final_outputs: dict
+    # Tags beside the layers' and the probe's (attributions=True).
+    attribution_tags: tuple = ()
 
     def tag(self, path):
         return "actviz/layers/" + path
@@ -319,6 +321,7 @@ def _train_faces(root):
         probe_labels=[FACES_CLASS_NAMES[int(v)] for v in probe_y],
         initial_outputs=initial,
         final_outputs=final,
+        attribution_tags=("actviz/attribution/grad_cam", "actviz/attribution/saliency"),
     )
 
 

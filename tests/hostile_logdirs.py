@@ -51,6 +51,8 @@ CASES = {
     "huge_steps": "a step above 2**53 and one below 0",
     "nan_wall_time": "a step whose wall time is NaN",
     "duplicate_path": "two tags of one layer path",
+    "damaged_attribution": "an attribution tag: a record of the wrong length (step 0), a strip PNG "
+                           "declaring %dx%d (step 1)" % (BOMB_SIDE, BOMB_SIDE),
 }
 
 
@@ -133,6 +135,30 @@ def _write_v1_steps(run_dir, tag, steps, data=None, summary=None, pixels=None, w
     writer.close()
 
 
+def attribution_data():
+    maps = geometry.map_geometry("input", (SIZE, SIZE, 1), False, 1, SIZE)
+    return blob_layout.attribution_plugin_data("saliency", None, maps, IMAGES, "predicted", "softmax")
+
+
+def _write_damaged_attribution(run_dir):
+    """Step 0: a record short by one value; step 1: a strip PNG bomb."""
+    tag = metadata.attribution_tag("saliency")
+    writer = event_file_writer.EventFileWriter(run_dir)
+    files = pixel_file_writer.PixelFileWriter(run_dir)
+    predictions = np.tile(np.float32([1, 0.9, 1, 0.9]), (IMAGES, 1))
+    for step in (0, 1):
+        wall_time = time.time()
+        blobs, record = blob_layout.attribution_blobs(_maps(step)[:, :1], predictions)
+        if step == 0:
+            record = record[:-4]
+            blobs = [record, blobs[1]]
+        else:
+            blobs = [blobs[0], png_bomb()]
+        files.write(step, wall_time, [(tag, blobs)])
+        writer.write_events([_event(step, tag, [record], attribution_data(), wall_time=wall_time)])
+    writer.close()
+
+
 def _write_events(run_dir, events):
     writer = event_file_writer.EventFileWriter(run_dir)
     writer.write_events(events)
@@ -186,6 +212,9 @@ def write_case(root, case):
     elif case == "duplicate_path":
         _write_v1_steps(run_dir, tag, [0], data=layer_data(path="twin", index=1))
         _write_v1_steps(run_dir, metadata.layer_tag("twin"), [0], data=layer_data(path="twin", index=2))
+    elif case == "damaged_attribution":
+        _write_v1_steps(run_dir, tag, [0, 1], data=layer_data(path=case))
+        _write_damaged_attribution(run_dir)
     else:
         raise KeyError(case)
     return "%s/train" % case

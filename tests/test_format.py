@@ -154,7 +154,7 @@ def test_runs_and_tags(reader, trained_logs):
     listing = reader.list()
     for e in trained_logs.experiments:
         assert e.run in listing, (reader.name, sorted(listing))
-        expected = {"actviz/probe"} | {e.tag(p) for p in e.layers}
+        expected = {"actviz/probe"} | {e.tag(p) for p in e.layers} | set(e.attribution_tags)
         assert set(listing[e.run]) == expected
         for series in listing[e.run].values():
             assert series.max_step == e.steps[-1] or series.max_step == 0

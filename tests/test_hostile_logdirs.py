@@ -112,6 +112,31 @@ def test_damaged_blobs_are_refused_naming_what_is_wrong(hostile_dir, tensorboard
 
 @pytest.mark.server
 @pytest.mark.parametrize("load_fast", LOADERS)
+def test_a_damaged_attribution_tag_is_refused_naming_what_is_wrong(hostile_dir, tensorboard_factory, load_fast):
+    server = _server(tensorboard_factory, hostile_dir, load_fast)
+    run, tag = "damaged_attribution/train", metadata.attribution_tag("saliency")
+    runs = {r["run"]: r for r in server.plugin_json("runs")["runs"]}
+    assert [a["method"] for a in runs[run]["attributions"]] == ["saliency"]
+    status, _, body = server.plugin("summaries", run=run, tag=tag)
+    message = json.loads(body)["error"]
+    assert status == 404 and "step 0" in message and "float32" in message, message
+    status, _, body = server.plugin("blobs", run=run, tag=tag, step=0, indices="0,1")
+    assert status == 404 and "blob 0" in json.loads(body)["error"]
+    side = hostile_logdirs.BOMB_SIDE
+    status, _, body = server.plugin("blob", run=run, tag=tag, step=1, index=1)
+    message = json.loads(body)["error"]
+    assert status == 404 and "%dx%d" % (side, side) in message and "blob 1" in message, message
+    status, _, body = server.plugin("blob", run=run, tag=tag, step=1, index=0)
+    assert status == 200 and len(body) == 4 * hostile_logdirs.IMAGES * len(metadata.ATTRIBUTION_RECORD_NAMES)
+    # Past the tag's two blobs, and its series: JSON answers, never a 500.
+    status, _, body = server.plugin("blob", run=run, tag=tag, step=1, index=2)
+    assert status == 404 and "blobs 0 and 1" in json.loads(body)["error"]
+    status, _, body = server.plugin("series", run=run, tag=tag, index=1)
+    assert status == 200 and [s for s, _, _ in parse_series(body)] == [0]
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("load_fast", LOADERS)
 def test_steps_the_tab_cannot_address_are_listed_apart(hostile_dir, tensorboard_factory, load_fast):
     server = _server(tensorboard_factory, hostile_dir, load_fast)
     run, tag = "huge_steps/train", metadata.layer_tag("huge_steps")

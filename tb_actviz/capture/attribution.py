@@ -172,7 +172,7 @@ def _takes_training(op):
         return False
 
 
-def check_model(model, probe_size):
+def check_model(model):
     """Raises a ValueError at train begin unless attributions can be computed:
     one image input (batch, height, width, channels) and one classifier
     output (batch, classes)."""
@@ -190,11 +190,12 @@ def check_model(model, probe_size):
 
 
 class AttributionPipeline:
-    """Probe batch -> Grad-CAM maps, saliency maps and the per-image record.
+    """Probe batch -> Grad-CAM maps, saliency maps and the model's predictions.
 
     `forward(x, delta)` returns the summed target score (what is
-    differentiated) and what `finish` needs; `backends` takes its gradients
-    with respect to `x` and `delta` and calls `finish`, which returns
+    differentiated) and what `finish` needs; a call differentiates it with
+    the backend's autodiff (`backends.gradients`, with respect to `x` and
+    `delta`) and returns what `finish` makes of it:
     [grad_cam float32 [N, 1, h, w], saliency float32 [N, 1, H', W'],
     predictions float32 [N, len(PREDICTION_NAMES)]], the maps area-averaged
     as `extractor.stored_maps` does.
@@ -212,7 +213,7 @@ class AttributionPipeline:
     needs_autograd = True
 
     def __init__(self, model, cam_entry, probe_size, class_ids, target, max_map_size):
-        check_model(model, probe_size)
+        check_model(model)
         self.model = model
         self.cam_entry = cam_entry
         height, width, channels, self._cam_channels_first = _spatial_shape(cam_entry)
@@ -231,6 +232,7 @@ class AttributionPipeline:
             "label" if target is None else "class %d" % target
         )
         self._chain = self._layer_chain(model, cam_entry.path)
+        self._takes_training = {}  # id(op) -> bool; the model keeps its ops alive
         output_op = _output_op(model)
         self.final_activation = _final_activation(output_op)
         self._output_op = output_op
@@ -270,7 +272,10 @@ class AttributionPipeline:
 
         def operation_fn(op):
             def call(*args, **kwargs):
-                if _takes_training(op):
+                takes = self._takes_training.get(id(op))
+                if takes is None:
+                    takes = self._takes_training[id(op)] = _takes_training(op)
+                if takes:
                     kwargs["training"] = False
                 if op is target and depth + 1 < len(self._chain):
                     kwargs.pop("training", None)
