@@ -105,7 +105,9 @@ def test_the_tab_lists_the_three_runs_alike(example_logs, tensorboard_factory):
         assert runs[name]["layers"] == runs["tensorflow/train"]["layers"], name
         assert runs[name]["kernels"] == runs["tensorflow/train"]["kernels"], name
         assert runs[name]["attributions"] == runs["tensorflow/train"]["attributions"], name
-        assert [a["method"] for a in runs[name]["attributions"]] == ["grad_cam", "saliency"]
+        # examples/faces.py logs attributions; seed_vgg16.py does not.
+        expected = ["grad_cam", "saliency"] if os.path.basename(str(root)).startswith("faces") else []
+        assert [a["method"] for a in runs[name]["attributions"]] == expected
         tag = runs[name]["layers"][0]["tag"]
         status, _, body = server.plugin("blob", run=name, tag=tag, step=0, index=1)
         assert status == 200 and images.decode_png(body).ndim == 2

@@ -607,6 +607,11 @@ def test_screenshots(tab, showcase_server):
     assert len(tab.grid("compare-right-grid")) == 32
     shoot(tab, "compare.png")
 
+    tab.show_view("attention")
+    assert len(tab.grid("attention-grid")) == 8
+    assert len(tab.grid("attention-filmstrip")) == 9
+    shoot(tab, "attention.png")
+
     tab.show_view("filters")
     tab.f.locator("[data-testid=filters-grid] [data-testid=tile][data-filter='3']").click()
     tab.f.locator("#zoom-dialog[open] [data-testid=zoom-canvas][data-painted-key]").wait_for()
@@ -614,6 +619,7 @@ def test_screenshots(tab, showcase_server):
     tab.page.mouse.move(box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.4)
     tab.f.locator("[data-testid=zoom-value][data-value]").wait_for(state="attached")
     shoot(tab, "zoom.png", park_mouse=False)
-    for name in ["filters_of_image.png", "filter_across_images.png", "evolution.png", "compare.png", "zoom.png"]:
+    for name in ["filters_of_image.png", "filter_across_images.png", "evolution.png", "compare.png",
+                 "attention.png", "zoom.png"]:
         assert os.path.exists(os.path.join(SCREENSHOTS, name))
     tab.assert_clean()

@@ -130,7 +130,7 @@ def test_a_damaged_attribution_tag_is_refused_naming_what_is_wrong(hostile_dir, 
     assert status == 200 and len(body) == 4 * hostile_logdirs.IMAGES * len(metadata.ATTRIBUTION_RECORD_NAMES)
     # Past the tag's two blobs, and its series: JSON answers, never a 500.
     status, _, body = server.plugin("blob", run=run, tag=tag, step=1, index=2)
-    assert status == 404 and "blobs 0 and 1" in json.loads(body)["error"]
+    assert status == 404 and "out of range" in json.loads(body)["error"]
     status, _, body = server.plugin("series", run=run, tag=tag, index=1)
     assert status == 200 and [s for s, _, _ in parse_series(body)] == [0]
 

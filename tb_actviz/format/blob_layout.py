@@ -19,6 +19,17 @@ _FLOAT32 = "<f4"
 # Plugin data: constant for a tag ------------------------------------------------
 
 
+def _stored_size(geometry):
+    """The plugin-data fields of a `MapGeometry`'s stored and source sizes."""
+    return dict(
+        map_height=geometry.map_height,
+        map_width=geometry.map_width,
+        source_height=geometry.source_height,
+        source_width=geometry.source_width,
+        downsample_factor=geometry.factor,
+    )
+
+
 def layer_plugin_data(path, index, class_name, output_shape, geometry, num_images, step_unit=""):
     """The `ActivationsPluginData` of a LAYER tag.
 
@@ -38,11 +49,7 @@ def layer_plugin_data(path, index, class_name, output_shape, geometry, num_image
         map_kind=geometry.map_kind,
         num_images=num_images,
         filter_indices=list(range(geometry.num_filters)),
-        map_height=geometry.map_height,
-        map_width=geometry.map_width,
-        source_height=geometry.source_height,
-        source_width=geometry.source_width,
-        downsample_factor=geometry.factor,
+        **_stored_size(geometry),
         stat_names=list(metadata.STAT_NAMES),
         summary_names=list(metadata.SUMMARY_NAMES),
         step_unit=step_unit,
@@ -88,11 +95,7 @@ def attribution_plugin_data(method, cam_entry, geometry, num_images, target, pro
         layer_class=cam_entry.class_name if cam_entry is not None else "",
         num_images=num_images,
         filter_indices=[0],  # one map per image: blob 1 decodes as a layer's strip
-        map_height=geometry.map_height,
-        map_width=geometry.map_width,
-        source_height=geometry.source_height,
-        source_width=geometry.source_width,
-        downsample_factor=geometry.factor,
+        **_stored_size(geometry),
         summary_names=list(metadata.ATTRIBUTION_RECORD_NAMES),
         step_unit=step_unit,
         attribution_method=method,
