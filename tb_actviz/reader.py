@@ -126,6 +126,8 @@ class UnreadableDataError(ValueError):
 def _blob_name(tag, index):
     if tag == metadata.PROBE_TAG:
         return "probe image %d" % index
+    if tag.startswith(metadata.ATTRIBUTION_TAG_PREFIX):
+        return "record of each image" if index == 0 else "strip of every image's map"
     if index == 0:
         return "statistics"
     return "strip of logged filter %d" % (index - 1)

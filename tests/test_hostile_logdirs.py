@@ -241,3 +241,14 @@ def test_the_browser_refuses_a_png_larger_than_its_metadata_before_decoding(host
             bomb,
         )
         assert message == "a PNG of 12000x12000 where the metadata says 16x8", message
+
+
+def test_the_reader_names_the_damaged_attribution_blob(hostile_dir):
+    from tb_actviz.reader import LogReader, UnreadableDataError
+
+    reader = LogReader(hostile_dir)
+    run, tag = "damaged_attribution/train", metadata.attribution_tag("saliency")
+    with pytest.raises(UnreadableDataError, match=r"step 0, blob 0 \(record of each image\)"):
+        reader.attribution(run, tag, 0)
+    with pytest.raises(UnreadableDataError, match=r"step 1, blob 1 \(strip of every image's map\).*12000x12000"):
+        reader.attribution(run, tag, 1)
