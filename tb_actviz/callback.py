@@ -370,7 +370,6 @@ class ActivationLogger(keras.callbacks.Callback):
         if pipeline is None:
             return []
         step_unit = "epoch" if self.update_freq == "epoch" else "batch"
-        probability = "sigmoid" if pipeline.num_classes == 1 or pipeline.final_activation == "sigmoid" else "softmax"
         class_names = self.class_names or ()
         return [
             log_writer.TagSeries(metadata.attribution_tag(method), blob_layout.attribution_plugin_data(
@@ -379,7 +378,7 @@ class ActivationLogger(keras.callbacks.Callback):
                 pipeline.cam_geometry if method == attribution_lib.GRAD_CAM else pipeline.saliency_geometry,
                 self.probe.size,
                 pipeline.target_source,
-                probability,
+                pipeline.probability,
                 class_names,
                 step_unit,
             ))

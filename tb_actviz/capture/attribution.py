@@ -336,9 +336,7 @@ class AttributionPipeline:
         channel_axis = 1 if self._input_channels_first else -1
         saliency = ops.max(ops.abs(ops.cast(input_gradient, "float32")), axis=channel_axis)
         saliency = ops.expand_dims(saliency, -1)
-        if self.num_classes == 1:
-            probabilities = ops.sigmoid(logits)
-        elif self.final_activation == "sigmoid":
+        if self.probability == "sigmoid":
             probabilities = ops.sigmoid(logits)
         else:
             probabilities = ops.softmax(logits, axis=1)
@@ -355,6 +353,12 @@ class AttributionPipeline:
             target_score,
         ], axis=1)
         return [cam_maps, saliency_maps, predictions]
+
+    @property
+    def probability(self):
+        """How the recorded scores are made from the logits: "sigmoid" (one
+        unit, or a sigmoid output) or "softmax"."""
+        return "sigmoid" if self.num_classes == 1 or self.final_activation == "sigmoid" else "softmax"
 
     # What the backends compile ---------------------------------------------
 
