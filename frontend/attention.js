@@ -3,6 +3,7 @@
 // docs/http_api.md).
 
 import { el } from "./dom.js";
+import { nonfiniteText } from "./map_tiles.js";
 import { mapCoverage, paintMapsOver } from "./render_maps.js";
 
 export const METHOD_LABELS = { grad_cam: "Grad-CAM", saliency: "Saliency" };
@@ -28,22 +29,25 @@ export function className(attribution, index) {
 
 /**
  * {text, correct} of one image at one step: "predicted: face 0.93 (true: face)";
- * `correct` is null when the log has no true labels.
+ * "predicted: not finite" where the model's output was NaN or infinite (the
+ * record's class is NaN); `correct` is null when the log has no true labels.
  */
 export function prediction(attribution, record, image) {
   const predicted = Math.round(record.get(image, "predicted_class"));
   const score = record.get(image, "predicted_score");
   const target = Math.round(record.get(image, "target_class"));
-  const scoreText = Number.isFinite(score) ? score.toFixed(2) : "?";
+  const scoreOf = (value) => (Number.isFinite(value) ? value.toFixed(2) : "?");
+  const scoreText = scoreOf(score);
+  const predictedText = Number.isFinite(predicted) ? `${className(attribution, predicted)} ${scoreText}` : "not finite";
   let after = "";
   let correct = null;
   if (attribution.target === "label") {
     after = ` (true: ${className(attribution, target)})`;
     correct = predicted === target;
   } else if (attribution.target !== "predicted") {
-    after = ` (explained: ${className(attribution, target)} ${record.get(image, "target_score").toFixed(2)})`;
+    after = ` (explained: ${className(attribution, target)} ${scoreOf(record.get(image, "target_score"))})`;
   }
-  return { text: `predicted: ${className(attribution, predicted)} ${scoreText}${after}`, correct };
+  return { text: `predicted: ${predictedText}${after}`, correct };
 }
 
 /** The caption line of a prediction, marked when it is wrong. */
@@ -59,13 +63,16 @@ export function predictionLine(attribution, record, image) {
  */
 export function attentionTile(ctx, { run, attribution, stepInfo, strip, record, image, bitmaps, caption, current }) {
   const mapRange = record ? [record.get(image, "map_min"), record.get(image, "map_max")] : [0, 1];
+  // NaN / Inf pixels in the map (a record without the count, an older log's, gives NaN: no badge).
+  const nonfinite = record ? record.get(image, "map_nonfinite_count") : 0;
   const opacity = ctx.state.opacity / 100;
   const styleKey = [ctx.paintStyleKey, ctx.state.opacity];
   const bitmap = bitmaps[image];
   return {
     key: JSON.stringify([run.run, attribution.tag, stepInfo.step, stepInfo.wallTime, image, styleKey, Boolean(bitmap)]),
     caption,
-    dataset: { image, step: stepInfo.step, method: attribution.method, ...(record ? { mapMax: mapRange[1] } : {}) },
+    dataset: { image, step: stepInfo.step, method: attribution.method, ...(record ? { mapMax: mapRange[1] } : {}), ...(nonfinite > 0 ? { nonfinite } : {}) },
+    badge: nonfinite > 0 ? { text: `NaN ×${nonfinite}`, title: `${nonfiniteText(nonfinite)} in this map at step ${stepInfo.step}; stored at the map's minimum` } : null,
     title: `${methodLabel(attribution)} · image ${image} · step ${stepInfo.step}\nmap range ${mapRange[0].toPrecision(3)} … ${mapRange[1].toPrecision(3)} (scaled to its own range)`,
     aspect: bitmap ? [bitmap.width, bitmap.height] : [attribution.mapWidth, attribution.mapHeight],
     current,

@@ -291,6 +291,7 @@ class ActivationLogger(keras.callbacks.Callback):
                 self.probe.class_ids,
                 self.attributions.target,
                 self.max_map_size,
+                output=self.attributions.output,
             )
         self._failures = failure_policy.FailurePolicy()
         self._capture = None

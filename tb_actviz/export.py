@@ -241,12 +241,17 @@ def _score_text(value):
 
 def prediction_text(snapshot, image):
     """"predicted: face 0.93 (true: face)": the model's prediction for probe
-    image `image` and, unless the map explains the prediction, the class it
+    image `image` ("predicted: not finite" where its output was NaN or
+    infinite) and, unless the map explains the prediction, the class it
     explains: the true label, or a fixed class with its score ("(explained:
     owl 0.12)"), as the tab's Attention view words it."""
     field = snapshot.field
-    predicted = _class_text(snapshot, field("predicted_class")[image])
-    text = "predicted: %s %s" % (predicted, _score_text(field("predicted_score")[image]))
+    predicted_class = field("predicted_class")[image]
+    if np.isfinite(predicted_class):
+        text = "predicted: %s %s" % (_class_text(snapshot, predicted_class),
+                                     _score_text(field("predicted_score")[image]))
+    else:  # the model's output was NaN or infinite: no prediction
+        text = "predicted: not finite"
     target = snapshot.info.attribution_target
     explained = _class_text(snapshot, field("target_class")[image])
     if target == "label":

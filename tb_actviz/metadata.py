@@ -46,7 +46,9 @@ SUMMARY_NAMES = (
 
 # Each probe image's record in an ATTRIBUTION event (its blob 0, float32
 # [N, K]): the range of its stored map, what the model predicted (class index
-# and score) and the explained class with its score.
+# and score) and the explained class with its score (NaN where the model's
+# output is not finite: no prediction), and the count of the map's
+# non-finite pixels (logs written before it have the first six).
 ATTRIBUTION_RECORD_NAMES = (
     "map_min",
     "map_max",
@@ -54,6 +56,7 @@ ATTRIBUTION_RECORD_NAMES = (
     "predicted_score",
     "target_class",
     "target_score",
+    "map_nonfinite_count",
 )
 
 Kind = plugin_data_pb2.ActivationsPluginData.Kind

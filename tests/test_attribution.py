@@ -1,6 +1,8 @@
 """Attributions on the backend in use: Grad-CAM and saliency against an
 independent numpy computation, inference mode, the stored tags, where a model
-trained on left-half data looks, and the errors at train begin."""
+trained on left-half data looks, and the errors at train begin; mixed
+precision, a softmax inside a nested model, what counts as a classifier's
+output, and a model that outputs NaN."""
 
 import keras
 import numpy as np
@@ -288,3 +290,252 @@ def test_a_model_that_is_not_a_classifier_is_refused(tmp_path):
     logger = ActivationLogger(str(tmp_path), x, attributions=True, verbose=0)
     with pytest.raises(ValueError, match=r"a classifier with one output \(batch, classes\)"):
         model.fit(x, np.zeros((4, 10, 8, 2)), epochs=1, verbose=0, callbacks=[logger])
+
+
+# Review [12]: mixed precision, a softmax in a nested model, a regression
+# output, a model that outputs NaN.
+
+
+@pytest.fixture
+def restore_policy():
+    """The global dtype policy a test sets is undone after it."""
+    before = keras.mixed_precision.global_policy()
+    yield
+    keras.mixed_precision.set_global_policy(before)
+
+
+def quantization_error(logged, expected):
+    """Each image's largest difference between a logged map and `expected`,
+    over its range (a logged map is quantized to 8 bits of its own range)."""
+    span = expected.max(axis=(1, 2)) - expected.min(axis=(1, 2))
+    return np.abs(logged - expected).max(axis=(1, 2)) / np.where(span > 0, span, 1)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_logs_attributions_computed_at_the_layers_dtype(tmp_path, policy, restore_policy):
+    keras.mixed_precision.set_global_policy(policy)
+    compute_dtype = keras.mixed_precision.global_policy().compute_dtype
+    model = small_classifier(nested=True)
+    x = probe_images(24, seed=7)
+    y = np.arange(24) % 3
+    labels = (0, 1, 2, 0)
+    try:
+        model.predict(x[:4], verbose=0)
+    except Exception as e:  # a backend's CPU kernels, not tb_actviz
+        pytest.skip("Keras on %s cannot run %s on this CPU even for model.predict: %s"
+                    % (keras.backend.backend(), policy, e))
+    model.compile(keras.optimizers.Adam(), "sparse_categorical_crossentropy")
+    logger = ActivationLogger(str(tmp_path), (x[:4], y[:4]), attributions=True, verbose=0)
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[logger])
+    reader = LogReader(str(tmp_path))
+    layer_tags = [metadata.layer_tag("base/c1"), metadata.layer_tag("base/c2")]
+    for tag in layer_tags + [GRAD_CAM_TAG, SALIENCY_TAG]:
+        assert reader.steps("train", tag) == [0, 1, 2], tag
+    for tag in layer_tags:
+        assert np.isfinite(reader.layer("train", tag, 2).values()).all()
+    # The pass runs at the layer's dtype (the zero tensor added to the
+    # Grad-CAM layer's output has its dtype) and gives float32.
+    pipeline, _, cam, saliency, predictions = run_pipeline(model, x[:4], class_ids=labels)
+    assert pipeline.delta_dtype == compute_dtype
+    assert cam.dtype == saliency.dtype == predictions.dtype == np.float32
+    # What was logged is, within the policy's precision, what float32 gives.
+    keras.mixed_precision.set_global_policy("float32")
+    reference = small_classifier(nested=True)
+    reference.set_weights(model.get_weights())
+    _, _, expected_cam, expected_saliency, expected = run_pipeline(reference, x[:4], class_ids=labels)
+    # bfloat16 keeps 8 bits of mantissa: a pixel of a gradient through two
+    # convolutions and their ReLUs can be off by a tenth of the map's range
+    # (a ReLU that flips), so the maps are compared on the whole.
+    mean_error, correlation, score_error = {
+        "mixed_float16": (0.003, 0.999, 1e-3), "mixed_bfloat16": (0.015, 0.98, 5e-3)}[policy]
+    for tag, expected_map in ((GRAD_CAM_TAG, expected_cam), (SALIENCY_TAG, expected_saliency)):
+        snapshot = reader.attribution("train", tag, 2)
+        logged = snapshot.values()
+        assert np.isfinite(snapshot.record).all() and np.isfinite(logged).all()
+        assert expected_map.max() > 0
+        span = np.ptp(expected_map, axis=(1, 2), keepdims=True)
+        errors = np.abs(logged - expected_map) / np.where(span > 0, span, 1)
+        assert errors.mean() <= mean_error, (tag, errors.mean())
+        assert np.corrcoef(logged.ravel(), expected_map.ravel())[0, 1] >= correlation, tag
+        np.testing.assert_array_equal(snapshot.field("target_class"), labels)
+        np.testing.assert_allclose(snapshot.field("target_score"), expected[:, 3], atol=score_error)
+
+
+def find_layer(model, name):
+    for layer in model.layers:
+        if layer.name == name:
+            return layer
+        if isinstance(layer, keras.Model):
+            found = find_layer(layer, name)
+            if found is not None:
+                return found
+    return None
+
+
+def nested_softmax_classifier(kind):
+    """conv c1 -> conv c2 -> global average -> dense -> softmax, the softmax
+    inside a nested model: "sequential-head", a nested Sequential ending in
+    Dense(softmax); "functional-head", a nested Functional ending in
+    Activation("softmax"); "nested-classifier", the whole classifier (the
+    Grad-CAM layer too) nested in a Sequential."""
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((12, 10, 3))
+    x = L.Conv2D(4, 3, activation="relu", name="c1")(inputs)
+    x = L.Conv2D(5, 3, activation="relu", name="c2")(x)
+    x = L.GlobalAveragePooling2D()(x)
+    if kind == "sequential-head":
+        head = keras.Sequential([keras.Input((5,)), L.Dense(3, activation="softmax", name="dense")], name="head")
+        return keras.Model(inputs, head(x))
+    if kind == "functional-head":
+        head_input = keras.Input((5,))
+        head_output = L.Activation("softmax")(L.Dense(3, name="dense")(head_input))
+        return keras.Model(inputs, keras.Model(head_input, head_output, name="head")(x))
+    inner = keras.Model(inputs, L.Dense(3, activation="softmax", name="dense")(x), name="inner")
+    return keras.Sequential([keras.Input((12, 10, 3)), inner])
+
+
+@pytest.mark.parametrize("kind", ["sequential-head", "functional-head", "nested-classifier"])
+def test_a_softmax_inside_a_nested_model_is_left_out(tmp_path, kind):
+    model = nested_softmax_classifier(kind)
+    model.compile(keras.optimizers.Adam(), "sparse_categorical_crossentropy")
+    x = probe_images(16, seed=8)
+    y = np.arange(16) % 3
+    labels = np.array([0, 1, 2, 0])
+    logger = ActivationLogger(str(tmp_path), (x[:4], labels), layers="conv:0", attributions=True, verbose=0)
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[logger])
+    reader = LogReader(str(tmp_path))
+    assert reader.tags()["train"][GRAD_CAM_TAG].probability == "softmax"
+    # The recorded scores are model.predict's probabilities, softmaxed once.
+    probabilities = model.predict(x[:4], verbose=0)
+    predicted = probabilities.argmax(axis=1)
+    record = reader.attribution("train", GRAD_CAM_TAG, 1)
+    np.testing.assert_array_equal(record.field("predicted_class"), predicted)
+    np.testing.assert_allclose(record.field("predicted_score"), probabilities[np.arange(4), predicted], atol=1e-5)
+    np.testing.assert_allclose(record.field("target_score"), probabilities[np.arange(4), labels], atol=1e-5)
+    # And the maps explain the logits (the numpy reference has no softmax).
+    weights = [[values(v) for v in find_layer(model, name).weights] for name in ("c1", "c2", "dense")]
+    expected_cam, expected_saliency, _, _ = numpy_attributions(x[:4], weights, labels)
+    _, _, cam, saliency, _ = run_pipeline(model, x[:4], class_ids=labels)
+    np.testing.assert_allclose(cam, expected_cam, rtol=1e-4, atol=1e-6 * expected_cam.max())
+    np.testing.assert_allclose(saliency, expected_saliency, rtol=1e-4, atol=1e-6 * expected_saliency.max())
+    assert quantization_error(record.values(), expected_cam).max() <= 0.51 / 255
+    logged_saliency = reader.attribution("train", SALIENCY_TAG, 1).values()
+    assert quantization_error(logged_saliency, expected_saliency).max() <= 0.51 / 255
+
+
+def dense_output_model(units, activation=None):
+    keras.utils.set_random_seed(3)
+    return keras.Sequential([
+        keras.Input((12, 10, 3)), L.Conv2D(4, 3, activation="relu", name="c1"),
+        L.GlobalAveragePooling2D(), L.Dense(units, activation=activation, name="out"),
+    ])
+
+
+@pytest.mark.parametrize("units, loss, words", [
+    (1, "mse", r"output out \(Dense, 1 unit\) has no final softmax or sigmoid and its loss is 'mse'"),
+    (3, keras.losses.MeanAbsoluteError(), r"out \(Dense, 3 units\) .* loss is MeanAbsoluteError"),
+    (3, "categorical_crossentropy", r"loss is 'categorical_crossentropy', which takes probabilities"),
+    (1, None, r"the model is not compiled"),
+], ids=["regression-1-unit", "regression-3-units", "probabilities-loss-without-softmax", "no-loss"])
+def test_a_regression_output_is_refused_at_train_begin(tmp_path, units, loss, words):
+    model = dense_output_model(units)
+    if loss is not None:
+        model.compile("adam", loss)
+    x = probe_images(8)
+    y = np.full((8, units), 5.0)
+    # Integer probe labels, as a regression's targets may look.
+    logger = ActivationLogger(str(tmp_path), (x[:4], np.full(4, 5)), attributions=True, verbose=0)
+    with pytest.raises(ValueError, match=words) as raised:
+        if loss is None:
+            logger.set_model(model)
+            logger.on_train_begin()
+        else:
+            model.fit(x, y, epochs=1, verbose=0, callbacks=[logger])
+    assert "Attributions(output='logits')" in str(raised.value)
+    assert "target class" not in str(raised.value)
+    assert not (tmp_path / "train").exists() or not any((tmp_path / "train").iterdir())
+
+
+@pytest.mark.parametrize("units, loss, output, probability", [
+    (1, keras.losses.BinaryCrossentropy(from_logits=True), None, "sigmoid"),
+    (3, keras.losses.SparseCategoricalCrossentropy(from_logits=True), None, "softmax"),
+    (3, keras.losses.BinaryCrossentropy(from_logits=True), None, "sigmoid"),
+    (1, "mse", "logits", "sigmoid"),
+    (3, "mse", "logits", "softmax"),
+], ids=["one-logit-bce", "logits-sparse-ce", "multi-label-logits-bce", "declared-one-logit", "declared-logits"])
+def test_logits_are_accepted_by_their_loss_or_when_declared(tmp_path, units, loss, output, probability):
+    attributions = True if output is None else Attributions(output=output)
+    model = dense_output_model(units)
+    model.compile("adam", loss)
+    x = probe_images(8, seed=9)
+    labels = np.array([0, 1, 1, 0])
+    if isinstance(loss, keras.losses.SparseCategoricalCrossentropy):
+        y = np.arange(8) % units
+    else:
+        y = np.tile(np.arange(8)[:, None] % 2, (1, units))
+    logger = ActivationLogger(str(tmp_path), (x[:4], labels), attributions=attributions, verbose=0)
+    model.fit(x, y.astype("float32"), epochs=1, verbose=0, callbacks=[logger])
+    snapshot = LogReader(str(tmp_path)).attribution("train", GRAD_CAM_TAG, 1)
+    assert snapshot.info.probability == probability
+    logits = model.predict(x[:4], verbose=0).astype(np.float64)
+    if units == 1:
+        logits = np.concatenate([-logits, logits], axis=1)
+    if probability == "sigmoid":
+        expected = 1 / (1 + np.exp(-logits))
+    else:
+        expected = np.exp(logits - logits.max(1, keepdims=True))
+        expected /= expected.sum(1, keepdims=True)
+    predicted = logits.argmax(axis=1)
+    np.testing.assert_array_equal(snapshot.field("predicted_class"), predicted)
+    np.testing.assert_allclose(snapshot.field("predicted_score"), expected[np.arange(4), predicted], atol=1e-5)
+    np.testing.assert_allclose(snapshot.field("target_score"), expected[np.arange(4), labels], atol=1e-5)
+
+
+def test_attributions_output_must_be_known(tmp_path):
+    with pytest.raises(ValueError, match=r"Attributions\(output=\) must be None .* or 'logits'; got 'probs'"):
+        ActivationLogger(str(tmp_path), probe_images(2), attributions=Attributions(output="probs"))
+
+
+def test_declared_logits_for_a_softmax_output_are_refused(tmp_path):
+    model = small_classifier()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    x = probe_images(8)
+    logger = ActivationLogger(str(tmp_path), x[:4], attributions=Attributions(output="logits"), verbose=0)
+    with pytest.raises(ValueError, match=r"its output head \(Dense, 3 units\) ends in a softmax; leave output= out"):
+        model.fit(x, np.arange(8) % 3, epochs=1, verbose=0, callbacks=[logger])
+
+
+def test_a_model_that_outputs_nan_is_recorded_as_not_finite(tmp_path):
+    from tb_actviz import export
+
+    model = small_classifier()
+    model.compile(keras.optimizers.SGD(0.01), "sparse_categorical_crossentropy")
+    kernel = model.get_layer("c1").kernel
+    kernel.assign(np.full(tuple(kernel.shape), np.nan, np.float32))
+    assert np.isnan(model.predict(probe_images(4), verbose=0)).all()
+    x = probe_images(8)
+    y = np.arange(8) % 3
+    labels = [0, 1, 2, 0]
+    cam_log, predicted_log = str(tmp_path / "labels"), str(tmp_path / "predicted")
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[
+        ActivationLogger(cam_log, (x[:4], y[:4]), layers="conv:0", attributions=True,
+                         class_names=["cat", "dog", "owl"], verbose=0),
+        ActivationLogger(predicted_log, x[:4], layers="conv:0", attributions=True, verbose=0),
+    ])
+    for log_dir, target_class in ((cam_log, labels), (predicted_log, [np.nan] * 4)):
+        reader = LogReader(log_dir)
+        for tag in (GRAD_CAM_TAG, SALIENCY_TAG):
+            assert reader.steps("train", tag) == [0, 1]
+            for step in (0, 1):
+                snapshot = reader.attribution("train", tag, step)
+                assert np.isnan(snapshot.field("predicted_class")).all(), (tag, step)
+                assert np.isnan(snapshot.field("predicted_score")).all()
+                np.testing.assert_array_equal(snapshot.field("target_class"), target_class)
+                assert np.isnan(snapshot.field("target_score")).all()
+                pixels = snapshot.info.map_height * snapshot.info.map_width
+                np.testing.assert_array_equal(snapshot.field("map_nonfinite_count"), [pixels] * 4)
+    # What the export titles a tile with.
+    snapshot = LogReader(cam_log).attribution("train", GRAD_CAM_TAG, 1)
+    assert export.prediction_text(snapshot, 1) == "predicted: not finite (true: dog)"
+    snapshot = LogReader(predicted_log).attribution("train", GRAD_CAM_TAG, 1)
+    assert export.prediction_text(snapshot, 0) == "predicted: not finite"

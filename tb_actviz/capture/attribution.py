@@ -6,9 +6,17 @@ with `training=False`) and adds a zero tensor `delta` to the Grad-CAM layer's
 output, so that `d score / d delta` is the score's gradient with respect to
 that layer's maps wherever the layer sits, nested models included, and on
 every backend (JAX cannot differentiate with respect to an intermediate
-tensor; it can with respect to an argument). The score is the target class's
-logit: a final softmax (or sigmoid) is left out, as Grad-CAM prescribes, so
-that the maps do not fade as the model grows confident.
+tensor; it can with respect to an argument). `delta` has that layer's
+dtype, so a mixed-precision model runs at its own dtypes; the score is taken
+in float32 and everything stored is float32.
+
+The score is the target class's logit: a final softmax (or sigmoid) is left
+out, as Grad-CAM prescribes, so that the maps do not fade as the model grows
+confident. The final activation is looked for through nested models (a head
+that is a nested Sequential ending in Dense(activation="softmax"), a nested
+model's last Activation or Softmax layer); an output without one counts as
+logits only when the compiled loss says so (a crossentropy with
+`from_logits=True`) or the user does (`Attributions(output="logits")`).
 
 Written with `keras.ops`; `capture.backends` differentiates and compiles it.
 """
@@ -25,6 +33,8 @@ from tb_actviz.capture import backends
 from tb_actviz.capture import extractor
 from tb_actviz.capture import layer_selection
 from tb_actviz.format import geometry as geometry_lib
+
+LOGITS = "logits"  # Attributions(output=)
 
 GRAD_CAM = "grad_cam"
 SALIENCY = "saliency"
@@ -51,10 +61,23 @@ class Attributions:
       target: the class whose score is explained: None (default) for the
         probe's true label when it has labels, else the predicted class;
         `"predicted"` for the predicted class; or a class index.
+      output: what the model's output is. None (default): found from the
+        model, a classifier's output being one with a final softmax or
+        sigmoid (nested models included; it is left out of the scores), or
+        logits trained with a crossentropy loss with `from_logits=True`;
+        any other output (a regression's) is refused at train begin.
+        `"logits"`: the output is class logits, whatever the loss (a custom
+        training step, a loss tb_actviz does not know); the recorded scores
+        are their softmax (sigmoid for one unit).
+
+    Raises:
+      ValueError: (at train begin) `output="logits"` for a model whose output
+        ends in a softmax or sigmoid.
     """
 
     layer: object = None
     target: object = None
+    output: object = None
 
 
 def parse(attributions):
@@ -65,7 +88,8 @@ def parse(attributions):
 
     Raises:
       TypeError: an argument of another kind.
-      ValueError: a target that is neither None, "predicted" nor a class index.
+      ValueError: a target that is neither None, "predicted" nor a class
+        index; an output that is neither None nor "logits".
     """
     if attributions is None or attributions is False:
         return None
@@ -86,6 +110,11 @@ def parse(attributions):
         raise ValueError(
             "Attributions(target=) must be None (the true label, else the predicted "
             "class), 'predicted', or a class index >= 0; got %r" % (target,)
+        )
+    if result.output not in (None, LOGITS):
+        raise ValueError(
+            "Attributions(output=) must be None (found from the model's final "
+            "activation and loss) or 'logits'; got %r" % (result.output,)
         )
     return result
 
@@ -153,8 +182,28 @@ def _output_op(model):
     return produced[id(graph.outputs[0])]
 
 
+def _is_graph_model(op):
+    """Whether `op` is a nested Functional or Sequential model with one
+    output, whose graph `_run` can run op by op."""
+    if not isinstance(op, keras.Model):
+        return False
+    graph = _graph(op)
+    return hasattr(graph, "_nodes_by_depth") and len(graph.outputs) == 1
+
+
+def _output_chain(model):
+    """The operations that produce `model`'s output, outermost first: the
+    output's layer, and while that is a nested model, the layer producing
+    its output inside it (`[head, head/dense]` for a nested head)."""
+    chain = [_output_op(model)]
+    while _is_graph_model(chain[-1]):
+        chain.append(_output_op(chain[-1]))
+    return chain
+
+
 def _final_activation(op):
-    """'softmax', 'sigmoid' or None: what `op` applies last."""
+    """'softmax', 'sigmoid' or None: what `op` applies last (a layer's
+    `activation`, which an `Activation` layer has too, or a `Softmax` layer)."""
     name = type(op).__name__
     if name == "Softmax":
         return "softmax"
@@ -163,6 +212,50 @@ def _final_activation(op):
         if activation is getattr(keras.activations, candidate):
             return candidate
     return None
+
+
+# The crossentropies whose from_logits=True says the output is logits, and
+# how probabilities are made from those logits.
+_LOGIT_LOSSES = {
+    "categorical_crossentropy": "softmax",
+    "sparse_categorical_crossentropy": "softmax",
+    "categorical_focal_crossentropy": "softmax",
+    "binary_crossentropy": "sigmoid",
+    "binary_focal_crossentropy": "sigmoid",
+}
+
+
+def _compiled_loss(model):
+    """The loss `model` was compiled with (the one of its single output), or None."""
+    loss = getattr(model, "loss", None)
+    if isinstance(loss, (list, tuple)) and len(loss) == 1:
+        loss = loss[0]
+    elif isinstance(loss, dict) and len(loss) == 1:
+        loss = next(iter(loss.values()))
+    return loss
+
+
+def _loss_kind(loss):
+    """(the loss function's name or None, from_logits) of a compiled loss: a
+    name ('mse'), a function or a `keras.losses.Loss`."""
+    if isinstance(loss, str):
+        try:
+            loss = keras.losses.get(loss)
+        except (ValueError, TypeError):
+            return None, False
+    function = getattr(loss, "fn", loss)
+    name = getattr(function, "__name__", None)
+    kwargs = getattr(loss, "_fn_kwargs", None) or {}
+    from_logits = bool(getattr(loss, "from_logits", kwargs.get("from_logits", False)))
+    return name, from_logits
+
+
+def _loss_text(loss):
+    if loss is None:
+        return "the model is not compiled (no loss)"
+    if isinstance(loss, str):
+        return "its loss is %r" % loss
+    return "its loss is %s" % getattr(loss, "__name__", type(loss).__name__)
 
 
 def _takes_training(op):
@@ -174,8 +267,8 @@ def _takes_training(op):
 
 def check_model(model):
     """Raises a ValueError at train begin unless attributions can be computed:
-    one image input (batch, height, width, channels) and one classifier
-    output (batch, classes)."""
+    one image input (batch, height, width, channels) and one output (batch,
+    classes); `classifier_probability` says whether it is a classifier's."""
     if len(model.inputs) != 1 or len(model.inputs[0].shape) != 4:
         raise ValueError(
             "attributions= needs a model with one image input (batch, height, "
@@ -189,6 +282,57 @@ def check_model(model):
         )
 
 
+def classifier_probability(model, output_chain, output=None):
+    """How class probabilities are made from the scores of a classifier's
+    output: "softmax" or "sigmoid" (one unit, a sigmoid output, logits
+    trained with a binary crossentropy).
+
+    Args:
+      model: the model (its compiled loss is read).
+      output_chain: `_output_chain(model)`.
+      output: `Attributions.output`.
+
+    Raises:
+      ValueError: the output is not a classifier's (a regression's: no final
+        softmax or sigmoid, and no crossentropy with `from_logits=True`), or
+        `output="logits"` for an output that ends in a softmax or sigmoid.
+    """
+    num_classes = int(model.outputs[0].shape[1])
+    op = output_chain[-1]
+    described = "%s (%s, %d unit%s)" % (
+        "/".join(o.name for o in output_chain), type(op).__name__, num_classes,
+        "" if num_classes == 1 else "s")
+    final = _final_activation(op)
+    if output == LOGITS:
+        if final:
+            raise ValueError(
+                "Attributions(output='logits') says the model's output is class logits, "
+                "but its output %s ends in a %s; leave output= out: tb_actviz then "
+                "explains the logits before the %s" % (described, final, final)
+            )
+        return "sigmoid" if num_classes == 1 else "softmax"
+    if final:
+        return "sigmoid" if num_classes == 1 or final == "sigmoid" else "softmax"
+    loss = _compiled_loss(model)
+    name, from_logits = _loss_kind(loss) if loss is not None else (None, False)
+    probability = _LOGIT_LOSSES.get(name)
+    if probability and from_logits and (probability == "sigmoid" or num_classes > 1):
+        return "sigmoid" if num_classes == 1 else probability
+    loss_text = _loss_text(loss)
+    if probability and not from_logits:
+        loss_text += ", which takes probabilities (from_logits=False)"
+    raise ValueError(
+        "attributions= needs a classifier's output: one with a final softmax or "
+        "sigmoid (a layer's activation, an Activation or Softmax layer, nested "
+        "models included), or logits trained with a crossentropy loss with "
+        "from_logits=True; this model's output %s has no final softmax or sigmoid "
+        "and %s. Give the classifier a softmax or sigmoid output, compile it with "
+        "e.g. keras.losses.SparseCategoricalCrossentropy(from_logits=True), or pass "
+        "Attributions(output='logits') if its output is class logits"
+        % (described, loss_text)
+    )
+
+
 class AttributionPipeline:
     """Probe batch -> Grad-CAM maps, saliency maps and the model's predictions.
 
@@ -198,7 +342,10 @@ class AttributionPipeline:
     `delta`) and returns what `finish` makes of it:
     [grad_cam float32 [N, 1, h, w], saliency float32 [N, 1, H', W'],
     predictions float32 [N, len(PREDICTION_NAMES)]], the maps area-averaged
-    as `extractor.stored_maps` does.
+    as `extractor.stored_maps` does. An image whose logits are not all
+    finite (a model gone NaN) has NaN for its predicted class and both
+    scores (and for its target class when that is the predicted one): an
+    argmax of NaNs is no prediction.
 
     Args:
       model: the model being trained.
@@ -208,16 +355,29 @@ class AttributionPipeline:
       target: `Attributions.target`.
       max_map_size: the Grad-CAM maps' largest stored side; saliency maps are
         stored at the probe image's size (twice this).
+      output: `Attributions.output`.
+
+    Raises:
+      ValueError: the model is not a classifier with one image input
+        (`check_model`, `classifier_probability`), or a target class is not
+        one of its classes.
     """
 
     needs_autograd = True
 
-    def __init__(self, model, cam_entry, probe_size, class_ids, target, max_map_size):
+    def __init__(self, model, cam_entry, probe_size, class_ids, target, max_map_size, output=None):
         check_model(model)
+        self._output_chain = _output_chain(model)
+        self._probability = classifier_probability(model, self._output_chain, output)
+        self.final_activation = _final_activation(self._output_chain[-1])  # None where declared logits
         self.model = model
         self.cam_entry = cam_entry
         height, width, channels, self._cam_channels_first = _spatial_shape(cam_entry)
         self.delta_shape = (probe_size,) + tuple(cam_entry.output_shape)
+        # The Grad-CAM layer's output dtype (float16 or bfloat16 under a
+        # mixed-precision policy): the zero tensor added to it has the same.
+        self.delta_dtype = keras.backend.standardize_dtype(
+            layer_selection.first_output(cam_entry.layer).dtype)
         self.num_classes = int(model.outputs[0].shape[1])
         input_shape = tuple(model.inputs[0].shape[1:])
         self._input_channels_first = keras.config.image_data_format() == "channels_first"
@@ -233,9 +393,6 @@ class AttributionPipeline:
         )
         self._chain = self._layer_chain(model, cam_entry.path)
         self._takes_training = {}  # id(op) -> bool; the model keeps its ops alive
-        output_op = _output_op(model)
-        self.final_activation = _final_activation(output_op)
-        self._output_op = output_op
 
     # Set-up ---------------------------------------------------------------
 
@@ -264,11 +421,15 @@ class AttributionPipeline:
 
     # The differentiated function -------------------------------------------
 
-    def _run(self, model, inputs, depth, delta, captured):
-        """Runs `model`'s graph with `training=False`; the chain's layer at
-        `depth` gets `delta` added (or, a nested model, is run the same way)."""
-        target = self._chain[depth] if depth < len(self._chain) else None
-        output_op = self._output_op if depth == 0 else None
+    def _run(self, model, inputs, cam_depth, output_depth, delta, captured):
+        """Runs `model`'s graph with `training=False`. `model` is the Grad-CAM
+        chain's layer at depth `cam_depth` - 1 (None: not on the chain), whose
+        layer at `cam_depth` gets `delta` added, and the output chain's at
+        `output_depth` - 1, whose layer at `output_depth` makes the output
+        (its final activation left out); a nested model on either chain is
+        run the same way."""
+        cam_op = self._chain[cam_depth] if cam_depth is not None else None
+        output_op = self._output_chain[output_depth] if output_depth is not None else None
 
         def operation_fn(op):
             def call(*args, **kwargs):
@@ -277,16 +438,20 @@ class AttributionPipeline:
                     takes = self._takes_training[id(op)] = _takes_training(op)
                 if takes:
                     kwargs["training"] = False
-                if op is target and depth + 1 < len(self._chain):
+                cam_inside = op is cam_op and cam_depth + 1 < len(self._chain)
+                output_inside = op is output_op and output_depth + 1 < len(self._output_chain)
+                if cam_inside or output_inside:
                     kwargs.pop("training", None)
                     kwargs.pop("mask", None)
-                    return self._run(op, args[0] if len(args) == 1 else args, depth + 1, delta, captured)
+                    return self._run(op, args[0] if len(args) == 1 else args,
+                                     cam_depth + 1 if cam_inside else None,
+                                     output_depth + 1 if output_inside else None, delta, captured)
                 if op is output_op and self.final_activation:
                     return self._logits(op, args, kwargs)
                 outputs = op(*args, **kwargs)
-                if op is target:
+                if op is cam_op:
                     captured.append(outputs)
-                    outputs = outputs + delta
+                    outputs = outputs + ops.cast(delta, outputs.dtype)  # the same dtype: a no-op
                 return outputs
 
             return call
@@ -308,7 +473,7 @@ class AttributionPipeline:
 
     def forward(self, x, delta):
         captured = []
-        logits = self._run(self.model, x, 0, delta, captured)
+        logits = self._run(self.model, x, 0, 0, delta, captured)
         if isinstance(logits, (list, tuple)):
             logits = logits[0]
         logits = ops.cast(logits, "float32")
@@ -342,23 +507,29 @@ class AttributionPipeline:
             probabilities = ops.softmax(logits, axis=1)
         predicted = ops.argmax(logits, axis=1)
         predicted_score = ops.max(probabilities * ops.one_hot(predicted, ops.shape(logits)[1]), axis=1)
-        target = ops.argmax(chosen, axis=1)
+        target = ops.cast(ops.argmax(chosen, axis=1), "float32")
         target_score = ops.sum(probabilities * chosen, axis=1)
+        # No prediction where the logits are not finite (argmax of NaN is 0).
+        finite = ops.all(ops.isfinite(logits), axis=1)
+        nan = ops.full_like(target_score, float("nan"))
+        if self._targets is None:
+            target = ops.where(finite, target, nan)
         cam_maps = extractor.stored_maps(cam, self.cam_geometry.factor)
         saliency_maps = extractor.stored_maps(saliency, self.saliency_geometry.factor)
         predictions = ops.stack([
-            ops.cast(predicted, "float32"),
-            predicted_score,
-            ops.cast(target, "float32"),
-            target_score,
+            ops.where(finite, ops.cast(predicted, "float32"), nan),
+            ops.where(finite, predicted_score, nan),
+            target,
+            ops.where(finite, target_score, nan),
         ], axis=1)
         return [cam_maps, saliency_maps, predictions]
 
     @property
     def probability(self):
         """How the recorded scores are made from the logits: "sigmoid" (one
-        unit, or a sigmoid output) or "softmax"."""
-        return "sigmoid" if self.num_classes == 1 or self.final_activation == "sigmoid" else "softmax"
+        unit, a sigmoid output, logits trained with a binary crossentropy) or
+        "softmax" (`classifier_probability`)."""
+        return self._probability
 
     # What the backends compile ---------------------------------------------
 
@@ -372,7 +543,7 @@ class AttributionPipeline:
 
     def _attribute(self, forward, x):
         x = ops.cast(x, "float32")
-        delta = ops.zeros(self.delta_shape, "float32")
+        delta = ops.zeros(self.delta_shape, self.delta_dtype)
         aux, (input_gradient, delta_gradient) = backends.gradients(forward, (x, delta))
         return self.finish(aux, input_gradient, delta_gradient)
 

@@ -160,13 +160,16 @@ def layer_summary_blob(stats):
 def attribution_blobs(maps, predictions, encode_pngs=images.encode_pngs):
     """One attribution method's maps float32 [N, 1, h, w] and the model's
     predictions float32 [N, 4] (predicted class and score, target class and
-    score) -> (blobs, record): blob 0 the record float32 [N, 6]
-    (`metadata.ATTRIBUTION_RECORD_NAMES`: each map's range, then the
-    predictions), blob 1 the PNG strip of every image's map, each quantized
-    to 8 bits with its own range; the record is also the event's summary."""
+    score) -> (blobs, record): blob 0 the record float32 [N, 7]
+    (`metadata.ATTRIBUTION_RECORD_NAMES`: each map's range, the predictions,
+    the map's count of non-finite pixels), blob 1 the PNG strip of every
+    image's map, each quantized to 8 bits with its own range; the record is
+    also the event's summary."""
     stats = map_encoding.statistics(maps)
     strip = map_encoding.strips(maps, stats)
-    record = np.concatenate([stats[:, 0, :2], np.asarray(predictions, np.float32)], axis=1)
+    nonfinite = metadata.STAT_NAMES.index("nonfinite_count")
+    record = np.concatenate(
+        [stats[:, 0, :2], np.asarray(predictions, np.float32), stats[:, 0, nonfinite:nonfinite + 1]], axis=1)
     record = record.astype(_FLOAT32).tobytes()
     return [record] + list(encode_pngs(strip)), record
 
@@ -255,7 +258,9 @@ def decode_summary(data, info):
 
 
 def decode_attribution_record(data, info):
-    """Blob 0 of an ATTRIBUTION tag (or its event) -> float32 [N, 6].
+    """Blob 0 of an ATTRIBUTION tag (or its event) -> float32 [N, K], K in
+    `info.summary_names` order (7 names; logs written before the non-finite
+    count have 6).
 
     Raises:
       ValueError: the blob's length is not what the metadata says.
