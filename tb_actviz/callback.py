@@ -87,7 +87,9 @@ class ActivationLogger(keras.callbacks.Callback):
         first and the last); a layer name, a path into nested models
         (`"vgg16/block1_conv1"`), an index into `model.layers` (negative
         allowed; `"vgg16/-2"` indexes a nested model's layers), a glob
-        pattern (`"block*_conv*"`), or a list of these. Default: the model's
+        pattern (`"block*_conv*"`), a layer of the model
+        (`model.get_layer("conv1")`, nested ones too), or a list of these.
+        Default: the model's
         convolution layers, at most `max_layers` spread from first to last.
         `tb_actviz.list_layers(model)` prints every choice.
       every_n_epochs: log every this many epochs. Default 1.

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import tb_actviz
+from tb_actviz import metadata
 from tb_actviz.capture import layer_selection
 from tb_actviz.capture.layer_selection import list_layers, select_layers, walk_layers
 
@@ -228,6 +229,67 @@ def test_ambiguous_bare_name():
 def test_wrong_type(spec):
     with pytest.raises(TypeError, match="layers="):
         select_layers(small_cnn(), [spec])
+
+
+# Layer objects (hostile review [12], finding 2) ---------------------------------
+
+
+def test_a_layer_object_selects_the_entry_of_its_path():
+    model = classifier()
+    base = model.get_layer("vgg16")
+    chosen = select_layers(model, [base.get_layer("block2_conv1"), "vgg16/1", model.get_layer("gap"), 3])
+    assert paths(chosen) == ["vgg16/block2_conv1", "vgg16/block1_conv1", "gap", "head"]
+    by_path = {e.path: e for e in walk_layers(model)}
+    assert chosen[0] == by_path["vgg16/block2_conv1"]  # the very entry its path selects
+    assert paths(select_layers(model, base.get_layer("block1_conv2"))) == ["vgg16/block1_conv2"]
+    deep = two_deep()
+    inner = deep.get_layer("mid").get_layer("inner").get_layer("deep_conv2")
+    assert paths(select_layers(deep, [inner])) == ["mid/inner/deep_conv2"]
+
+
+def test_a_layer_object_not_in_the_model_is_named():
+    model, other = small_cnn(), small_cnn()
+    with pytest.raises(ValueError, match=r"layer 'conv_b' \(Conv2D\) is not a layer of this model") as info:
+        select_layers(model, ["conv_a", other.get_layer("conv_b")])
+    assert "Closest match: 'conv_b'" in str(info.value)
+    with pytest.raises(ValueError, match="kernels=: layer 'free' .*not a layer of this model"):
+        select_layers(model, L.Conv2D(2, 3, name="free"), argument="kernels")
+
+
+def test_a_nested_model_object_points_inside_it():
+    model = classifier()
+    with pytest.raises(ValueError, match="nested model") as info:
+        select_layers(model, [model.get_layer("vgg16")])
+    assert "vgg16/block1_conv1" in str(info.value)
+
+
+def _fit_with(tmp_path, **kwargs):
+    from tb_actviz import ActivationLogger
+    from tb_actviz.reader import LogReader
+
+    keras.utils.set_random_seed(0)
+    model = classifier()
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = np.random.default_rng(0).random((4, 16, 16, 3)).astype("float32")
+    logger = ActivationLogger(str(tmp_path), probe=(x, np.array([0, 1, 0, 1])), verbose=0,
+                              **{k: v(model) for k, v in kwargs.items()})
+    model.fit(x, np.array([0, 1, 0, 1]), epochs=1, batch_size=2, verbose=0, callbacks=[logger])
+    return LogReader(str(tmp_path)).tags()["train"]
+
+
+def test_fit_logs_layers_kernels_and_grad_cam_chosen_as_layer_objects(tmp_path):
+    vgg = lambda model: model.get_layer("vgg16")  # noqa: E731
+    tags = _fit_with(
+        tmp_path,
+        layers=lambda m: [vgg(m).get_layer("block1_conv1"), "gap"],
+        kernels=lambda m: [vgg(m).get_layer("block1_conv1")],
+        attributions=lambda m: tb_actviz.Attributions(layer=vgg(m).get_layer("block1_conv2")),
+    )
+    assert {md.layer_path for md in tags.values() if md.kind == metadata.Kind.LAYER} == {
+        "vgg16/block1_conv1", "gap"}
+    assert "actviz/kernels/vgg16/block1_conv1" in tags
+    cam = [md for md in tags.values() if md.kind == metadata.Kind.ATTRIBUTION and md.layer_path]
+    assert [md.layer_path for md in cam] == ["vgg16/block1_conv2"]
 
 
 def test_empty_list_is_an_error():

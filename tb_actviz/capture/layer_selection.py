@@ -271,6 +271,20 @@ def _by_index(entries, selector_prefix, index):
     return siblings[index]
 
 
+def _by_layer(entries, layer, argument):
+    """The entry of a Layer object (its first place in the listing: a layer
+    shared by two models of the tree is listed where it is met first)."""
+    for entry in entries:
+        if entry.layer is layer:
+            return entry
+    raise _selection_error(
+        argument, entries, layer.name,
+        "layer %r (%s) is not a layer of this model (nested models included): pass "
+        "a layer of the model being trained, or its name or path"
+        % (layer.name, type(layer).__name__),
+    )
+
+
 def _resolve_one(entries, spec, argument="layers"):
     """Returns the entries that one `layers=` item selects."""
     if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
@@ -283,10 +297,12 @@ def _resolve_one(entries, spec, argument="layers"):
                 "index %d is out of range for model.layers" % spec,
             )
         return [entry]
+    if isinstance(spec, keras.layers.Layer):
+        return [_by_layer(entries, spec, argument)]
     if not isinstance(spec, str):
         raise TypeError(
-            "layers= items must be names, paths, glob patterns or integer "
-            "indices; got %r of type %s" % (spec, type(spec).__name__)
+            "%s= items must be names, paths, glob patterns, integer indices or "
+            "layers of the model; got %r of type %s" % (argument, spec, type(spec).__name__)
         )
     conv = _CONV_SELECTOR.fullmatch(spec)
     if conv and not any(e.path == spec for e in entries):
@@ -341,14 +357,17 @@ def select_layers(model, layers=None, max_layers=DEFAULT_MAX_LAYERS, argument="l
       layers: None (the convolution layers, at most `max_layers` spread from
         first to last), or a name, path, glob pattern, integer index into
         `model.layers` (negative allowed), `"nested/k"`, `"conv:k"` (the k-th
-        convolution layer, nested models included; `"conv:-1"` the last), or a
-        list of those.
+        convolution layer, nested models included; `"conv:-1"` the last), a
+        layer of the model (a `keras.layers.Layer`, nested ones too), or a list
+        of those.
       max_layers: the cap for the default selection.
       argument: the argument's name, for error messages.
 
     Raises:
-      ValueError: an item selects nothing, is ambiguous, or selects a layer
-        that cannot be logged; the message lists the model's layers.
+      ValueError: an item selects nothing, is ambiguous, is a layer not in
+        the model, or selects a layer that cannot be logged; the message lists
+        the model's layers.
+      TypeError: an item of another kind.
     """
     check_keras_3_model(model)
     entries = walk_layers(model)
