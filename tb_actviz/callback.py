@@ -82,6 +82,9 @@ class ActivationLogger(keras.callbacks.Callback):
       probe: the fixed batch: an array or tensor of model inputs, an `(x, y)`
         tuple (the labels are shown beside the images), or a
         `tf.data.Dataset` (its first batch). The probe images are logged once.
+        Inputs may be a dict keyed by the model's input names, as `fit`
+        takes them; without y, its labels are taken from a key `"label"`,
+        `"labels"`, `"y"`, `"target"` or `"targets"` that is no input.
       layers: what to log: `"conv:k"`, the k-th convolution layer of the
         whole model, nested models included (`["conv:0", "conv:-1"]`: the
         first and the last); a layer name, a path into nested models
@@ -188,7 +191,7 @@ class ActivationLogger(keras.callbacks.Callback):
         self.class_names = None if class_names is None else [str(n) for n in class_names]
         self.image_grids = bool(image_grids)
         self.verbose = verbose
-        self.probe = probe_lib.make_probe(probe, self.max_images, class_names)
+        self.probe = self._given_probe = probe_lib.make_probe(probe, self.max_images, class_names)
         self._capture = None
         self._writer = None
         self._failures = failure_policy.FailurePolicy()
@@ -282,7 +285,8 @@ class ActivationLogger(keras.callbacks.Callback):
             extractor.LoggedLayer.of(entry, self.max_filters, self.max_map_size)
             for entry in entries
         ]
-        probe_lib.check_fits(self.probe, model)
+        # A dict's keys are matched with this model's inputs (labels under a label key).
+        self.probe = probe_lib.for_model(self._given_probe, model, self.class_names)
         self._kernel_layers = kernels_lib.select_kernel_layers(model, self.kernels, self.max_filters)
         self._attribution = None
         if self.attributions is not None:

@@ -373,3 +373,126 @@ def test_without_keras_the_import_says_what_to_install():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "pip install 'keras>=3.15' with one of tensorflow, jax or torch" in done.stdout, done
     assert "pip install '.[tensorflow]', '.[jax]' or '.[torch]'" in done.stdout, done
+
+
+# Dict probes (hostile review [12], finding 1) --------------------------------------
+
+
+def named_input_model(name="image", size=6):
+    """A classifier whose one input is named `name` (conv maps 4x4: Grad-CAM can run)."""
+    inputs = keras.Input((size, size, 1), name=name)
+    x = L.Conv2D(3, 3, name="c")(inputs)
+    model = keras.Model(inputs, L.Dense(2, name="d")(L.Flatten(name="flat")(x)))
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def probe_labels(log_dir):
+    from tb_actviz.reader import LogReader
+
+    return LogReader(str(log_dir)).probe("train")[1]
+
+
+@pytest.mark.parametrize("attributions", [None, True], ids=["maps", "with attributions"])
+def test_dict_probe_keyed_unlike_the_model_inputs_fails_at_train_begin(tmp_path, attributions):
+    x, y = data()
+    cb = ActivationLogger(tmp_path, probe={"pixels": x[:4], "label": y[:4]}, layers="c",
+                          attributions=attributions, verbose=0)
+    with pytest.raises(ValueError, match=r"keys \['pixels', 'label'\], but the model's inputs are "
+                                         r"named \['image'\]"):
+        fit(named_input_model(), x, y, [cb])
+    assert not os.path.exists(run_dir(tmp_path))  # refused before anything was written
+
+
+def _dict_probe(x, y, key):
+    return {"image": x[:4], key: y[:4]}
+
+
+DICT_PROBES = {
+    "dict": lambda x, y: _dict_probe(x, y, "label"),
+    "dict, key targets": lambda x, y: _dict_probe(x, y, "targets"),
+    "one-tuple of a dict": lambda x, y: (_dict_probe(x, y, "y"),),
+}
+
+
+@pytest.mark.parametrize("make", list(DICT_PROBES.values()), ids=list(DICT_PROBES))
+def test_dict_probe_with_a_label_key_logs_its_labels(tmp_path, make):
+    from tb_actviz import metadata
+    from tb_actviz.reader import LogReader
+
+    keras.utils.set_random_seed(0)
+    x, y = data()
+    cb = ActivationLogger(tmp_path, probe=make(x, y), layers="c", class_names=["no", "yes"],
+                          attributions=True, verbose=0)
+    fit(named_input_model(), x, y, [cb])
+    assert probe_labels(tmp_path) == [["no", "yes"][int(v)] for v in y[:4]]
+    reader = LogReader(str(tmp_path))
+    assert reader.steps("train", TAG) == [0, 1, 2]
+    cam = reader.tags()["train"][metadata.attribution_tag("grad_cam")]
+    assert cam.attribution_target == "label"  # Grad-CAM explains the labels taken from the dict
+    assert reader.steps("train", metadata.attribution_tag("grad_cam")) == [0, 1, 2]
+
+
+def test_dict_tf_data_probe_with_a_label_key_logs_its_labels(tmp_path):
+    tf = pytest.importorskip("tensorflow")
+    x, y = data()
+    dataset = tf.data.Dataset.from_tensor_slices({"image": x, "label": y}).batch(4)
+    cb = ActivationLogger(tmp_path, probe=dataset, layers="c", attributions=True, verbose=0)
+    fit(named_input_model(), x, y, [cb])
+    assert probe_labels(tmp_path) == [str(v) for v in y[:4]]
+    assert logged_steps(run_dir(tmp_path), TAG) == [0, 1, 2]
+
+
+def test_an_unbatched_dict_dataset_as_the_probe_suggests_batch():
+    tf = pytest.importorskip("tensorflow")
+    x, y = data()
+    dataset = tf.data.Dataset.from_tensor_slices({"image": x, "label": y})
+    with pytest.raises(ValueError, match=r"one sample, not a batch \('label' is a scalar\).*dataset.batch\(8\)"):
+        ActivationLogger("unused", probe=dataset, verbose=0)
+
+
+def test_dict_probe_keys_that_feed_nothing_and_are_no_label_key_are_named(tmp_path, caplog):
+    x, y = data()
+    cb = ActivationLogger(tmp_path, probe={"image": x[:4], "class_id": y[:4]}, layers="c", verbose=0)
+    with caplog.at_level("WARNING", logger="tb_actviz"):
+        fit(named_input_model(), x, y, [cb])
+    warned = " ".join(r.getMessage() for r in caplog.records)
+    assert "'class_id' are not inputs of the model (['image'])" in warned
+    assert "'label'" in warned and "probe=(features, labels)" in warned
+    assert probe_labels(tmp_path) == [""] * 4
+    assert logged_steps(run_dir(tmp_path), TAG) == [0, 1, 2]
+
+
+def test_a_dict_probe_with_several_label_keys_is_refused(tmp_path):
+    x, y = data()
+    cb = ActivationLogger(tmp_path, probe={"image": x[:4], "label": y[:4], "y": y[:4]},
+                          layers="c", verbose=0)
+    with pytest.raises(ValueError, match=r"several keys that could hold the labels \('label', 'y'.*"
+                                         r"probe=\(features, labels\)"):
+        fit(named_input_model(), x, y, [cb])
+
+
+# Keras warns that a dict-built model's keys should be its inputs' names; it runs them.
+@pytest.mark.filterwarnings("ignore:When providing `inputs` as a dict")
+def test_multi_input_dict_probe_with_labels_and_a_dict_built_model(tmp_path):
+    keras.utils.set_random_seed(0)
+    x, y = data()
+    # Two inputs fed by name, and labels under "label", in another key order.
+    a, b = keras.Input((6, 6, 1), name="a"), keras.Input((6, 6, 1), name="b")
+    joined = L.Concatenate()([L.Conv2D(2, 3, name="ca")(a), L.Conv2D(2, 3, name="cb")(b)])
+    two = keras.Model([a, b], L.Dense(2)(L.Flatten()(joined)))
+    two.compile("sgd", "sparse_categorical_crossentropy")
+    probe = {"label": y[:4], "b": -x[:4], "a": x[:4]}
+    cb = ActivationLogger(tmp_path / "two", probe=probe, layers=["ca", "cb"], verbose=0)
+    fit(two, {"a": x, "b": -x}, y, [cb])
+    assert probe_labels(tmp_path / "two") == [str(v) for v in y[:4]]
+    np.testing.assert_array_equal(cb.probe.inputs[0], x[:4])  # in the order of model.inputs
+    # A model built on a dict: its keys feed the inputs, whatever the inputs' names.
+    inputs = keras.Input((6, 6, 1), name="pixels_in")
+    dict_built = keras.Model({"img": inputs}, L.Dense(2)(L.Flatten()(L.Conv2D(3, 3, name="c")(inputs))))
+    dict_built.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    cb = ActivationLogger(tmp_path / "dict", probe={"img": x[:4], "label": y[:4]}, layers="c",
+                          attributions=True, verbose=0)
+    fit(dict_built, {"img": x}, y, [cb])
+    assert probe_labels(tmp_path / "dict") == [str(v) for v in y[:4]]
+    assert logged_steps(os.path.join(str(tmp_path / "dict"), "train"), TAG) == [0, 1, 2]

@@ -1,8 +1,15 @@
 """The probe: the fixed batch whose activations are logged."""
 
 import dataclasses
+import logging
 
 import numpy as np
+
+# Where a dict probe's labels are taken from (a key that is not one of the
+# model's inputs), as tf.data pipelines and TensorFlow Datasets name them.
+LABEL_KEYS = ("label", "labels", "y", "target", "targets")
+
+logger = logging.getLogger("tb_actviz")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -11,18 +18,22 @@ class Probe:
 
     Attributes:
       inputs: the model input, an array (or a list/dict of arrays for
-        multi-input models), batch axis first.
+        multi-input models), batch axis first. A dict as given may hold the
+        labels too: `for_model` matches its keys with the model's inputs
+        and gives the inputs as a list, in the order of `model.inputs`.
       labels: one string per image ("" where there were no labels).
+      given_shapes: the inputs' shapes as passed (before `max_images`), in
+        the structure of `inputs`, to tell a single sample passed as a batch.
       class_ids: the labels as class indices (integer, integer-valued or
         one-hot labels), else None.
-      given_shape: the first input's shape as passed (before `max_images`),
-        to tell a single sample passed as a batch.
+      has_labels: whether labels were given.
     """
 
     inputs: object
     labels: tuple
-    given_shape: tuple = ()  # the first input's shape as passed, before max_images
+    given_shapes: object = ()
     class_ids: tuple = None
+    has_labels: bool = False
 
     @property
     def size(self):
@@ -71,6 +82,12 @@ def _batch_size(value):
       ValueError: inputs of different batch sizes.
     """
     sizes = [array.shape[0] if array.ndim else 0 for array in _arrays(value)]
+    if len(set(sizes)) > 1 and 0 in sizes and isinstance(value, dict):
+        raise ValueError(
+            "probe= looks like one sample, not a batch (%s is a scalar): pass a batch "
+            "of each key, and for a tf.data.Dataset, dataset.batch(8) (its first "
+            "element is used)" % ", ".join(repr(k) for k, v in value.items() if not v.ndim)
+        )
     if len(set(sizes)) > 1:
         raise ValueError(
             "probe= inputs have different batch sizes %s: pass one batch, the same "
@@ -119,6 +136,31 @@ def _class_ids(y):
     return None
 
 
+def _shapes(value):
+    if isinstance(value, dict):
+        return {k: tuple(v.shape) for k, v in value.items()}
+    if isinstance(value, list):
+        return [tuple(v.shape) for v in value]
+    return tuple(value.shape)
+
+
+def _checked_labels(y, count):
+    """`y` (numpy) as the labels of `count` images.
+
+    Raises:
+      TypeError / ValueError: not one label per image.
+    """
+    if isinstance(y, (list, dict)):
+        raise TypeError("probe= labels must be one array (one label per image), got a %s"
+                        % type(y).__name__)
+    if y.ndim == 0 or len(y) != count:
+        raise ValueError(
+            "probe= has %d images but %s labels: pass as many labels as images, "
+            "e.g. (x[:8], y[:8])" % (count, len(y) if y.ndim else "a scalar for")
+        )
+    return y
+
+
 def _first_batch(dataset):
     for batch in dataset.take(1):
         return batch
@@ -130,7 +172,9 @@ def make_probe(probe, max_images, class_names=None):
 
     Args:
       probe: an array or tensor, an `(x, y)` tuple, or a `tf.data.Dataset`
-        (its first batch is used).
+        (its first batch is used); x may be a dict of inputs, and a dict
+        without y may hold the labels under one of `LABEL_KEYS` (taken by
+        `for_model`, which knows the model's input names).
       max_images: keep at most this many images.
       class_names: optional names for integer labels.
 
@@ -160,38 +204,109 @@ def make_probe(probe, max_images, class_names=None):
     if count == 0:
         raise ValueError("probe= holds no images: pass a batch such as x_val[:8]")
     if y is not None:
-        y = _to_numpy(y)
-        if isinstance(y, (list, dict)):
-            raise TypeError("probe= labels must be one array (one label per image), got a %s"
-                            % type(y).__name__)
-        if y.ndim == 0 or len(y) != count:
-            raise ValueError(
-                "probe= has %d images but %s labels: pass as many labels as images, "
-                "e.g. (x[:8], y[:8])" % (count, len(y) if y.ndim else "a scalar for")
-            )
-    given_shape = tuple(_arrays(x)[0].shape)
+        y = _checked_labels(_to_numpy(y), count)
+    given_shapes = _shapes(x)
     count = min(count, max_images)
     y = None if y is None else y[:count]
     labels = _label_strings(y, count, class_names)
-    return Probe(inputs=_take(x, count), labels=labels, given_shape=given_shape,
-                 class_ids=_class_ids(y))
+    return Probe(inputs=_take(x, count), labels=labels, given_shapes=given_shapes,
+                 class_ids=_class_ids(y), has_labels=y is not None)
+
+
+def input_keys(model):
+    """Per input of `model` (in the order of `model.inputs`), the key that
+    feeds it from a dict, as Keras's `fit` takes one: the key of a model built
+    on a dict of inputs, else the name of the input (`keras.Input(name=)`)."""
+    try:
+        struct = model.input
+    except Exception:  # noqa: BLE001 - a Sequential model's `input` may raise; names then
+        struct = None
+    by_tensor = {id(t): k for k, t in struct.items()} if isinstance(struct, dict) else {}
+    return [by_tensor.get(id(t), getattr(t, "name", "")) for t in model.inputs]
+
+
+def _label_key(extra, keys):
+    """The key of a dict probe's labels among `extra` (the keys that feed no
+    input), or None; warns when keys are left out and none is a label key."""
+    candidates = [k for k in extra if k in LABEL_KEYS]
+    if len(candidates) > 1:
+        raise ValueError(
+            "probe= is a dict with several keys that could hold the labels (%s; the "
+            "model's inputs are %s): pass probe=(features, labels), the features as "
+            "a dict keyed by the input names" % (", ".join(map(repr, candidates)), keys)
+        )
+    if not candidates and extra:
+        logger.warning(
+            "tb_actviz: probe= keys %s are not inputs of the model (%s) and are left "
+            "out. Labels are taken from a key named %s, or pass probe=(features, "
+            "labels) (a (features_dict, labels) tuple, as a tf.data.Dataset of such "
+            "pairs gives).", ", ".join(map(repr, extra)), keys,
+            ", ".join(map(repr, LABEL_KEYS)),
+        )
+    return candidates[0] if candidates else None
+
+
+def for_model(probe, model, class_names=None):
+    """The probe as `model` takes it, checked with `check_fits`.
+
+    A dict's keys are matched with the model's inputs (`input_keys`), and its
+    inputs given as a list in the order of `model.inputs`; without labels
+    given apart, a key of `LABEL_KEYS` that feeds no input holds them.
+
+    Raises:
+      ValueError: a model input has no key in the dict (the message names the
+        keys given and the model's input names), several keys could be the
+        labels, labels that do not fit, or inputs that do not fit.
+    """
+    if not isinstance(probe.inputs, dict):
+        check_fits(probe, model)
+        return probe
+    given = probe.inputs
+    keys = input_keys(model)
+    missing = [k for k in keys if k not in given]
+    if missing:
+        raise ValueError(
+            "probe= is a dict with keys %s, but the model's inputs are named %s (no "
+            "key for %s): key each input by its name, as model.fit takes a dict (the "
+            "name= of its keras.Input), or pass the array itself to a single-input "
+            "model; labels go under a key such as 'label', or pass probe=(x, y)"
+            % (list(given), keys, ", ".join(map(repr, missing)))
+        )
+    extra = [k for k in given if k not in keys]
+    labels, class_ids, has_labels = probe.labels, probe.class_ids, probe.has_labels
+    label_key = None if has_labels else _label_key(extra, keys)
+    if label_key is not None:
+        y = _checked_labels(given[label_key], probe.size)
+        labels, class_ids, has_labels = _label_strings(y, probe.size, class_names), _class_ids(y), True
+    resolved = dataclasses.replace(
+        probe,
+        inputs=[given[k] for k in keys],
+        given_shapes=[probe.given_shapes[k] for k in keys],
+        labels=labels,
+        class_ids=class_ids,
+        has_labels=has_labels,
+    )
+    check_fits(resolved, model)
+    return resolved
 
 
 def check_fits(probe, model):
-    """Raises a ValueError naming the expected shape if `probe` does not fit
-    `model`'s inputs."""
-    arrays = probe.inputs
+    """Raises a ValueError naming the expected shape if `probe` (not a dict:
+    see `for_model`) does not fit `model`'s inputs."""
+    arrays, given_shapes = probe.inputs, probe.given_shapes
     if isinstance(arrays, dict):
-        arrays = [arrays[getattr(t, "name", "")] if getattr(t, "name", "") in arrays else v
-                  for t, v in zip(model.inputs, arrays.values())]
-    elif not isinstance(arrays, list):
-        arrays = [arrays]
+        for_model(probe, model)  # matches the keys with the inputs, then checks
+        return
+    if not isinstance(arrays, list):
+        arrays, given_shapes = [arrays], [given_shapes]
+    if not isinstance(given_shapes, list) or len(given_shapes) != len(arrays):
+        given_shapes = [()] * len(arrays)
     if len(arrays) != len(model.inputs):
         raise ValueError(
             "probe= gives %d input(s) but the model takes %d: %s"
             % (len(arrays), len(model.inputs), [tuple(t.shape) for t in model.inputs])
         )
-    for array, symbolic in zip(arrays, model.inputs):
+    for array, given, symbolic in zip(arrays, given_shapes, model.inputs):
         expected = tuple(symbolic.shape[1:])
         got = tuple(array.shape[1:])
         fits = len(expected) == len(got) and all(
@@ -199,7 +314,6 @@ def check_fits(probe, model):
         )
         if not fits:
             hint = "Pass a batch of model inputs such as x_val[:8]."
-            given = probe.given_shape if array is arrays[0] else ()
             if len(given) == len(expected) and all(e is None or e == g for e, g in zip(expected, given)):
                 hint = (
                     "It looks like one sample of shape %s, not a batch: pass x_val[:8] "
