@@ -78,7 +78,9 @@ class ActivationLogger(keras.callbacks.Callback):
     goes on, and logging stops after 3 failures in a row.
 
     Args:
-      log_dir: the directory of the logs, as for `keras.callbacks.TensorBoard`.
+      log_dir: the directory of the logs, as for `keras.callbacks.TensorBoard`:
+        a local path (`file:///abs/path` is that path), or a remote one
+        (`s3://bucket/prefix`) without `.`, `..` or repeated slashes.
       probe: the fixed batch: an array or tensor of model inputs, an `(x, y)`
         tuple (the labels are shown beside the images), or a
         `tf.data.Dataset` (its first batch). The probe images are logged once.
@@ -177,7 +179,8 @@ class ActivationLogger(keras.callbacks.Callback):
             raise ValueError("log_dir= must be a directory path, got %r" % (log_dir,))
         if update_freq != "epoch":
             _positive_int("update_freq (or 'epoch')", update_freq)
-        self.log_dir = os.fspath(log_dir)
+        # file:///abs is the local path; a remote path with ../ or // is refused.
+        self.log_dir = remote_files.log_dir_path(log_dir)
         self.run_dir = os.path.join(self.log_dir, "train")
         self.layers = layers
         self.every_n_epochs = _positive_int("every_n_epochs", every_n_epochs)

@@ -19,9 +19,11 @@ own, translated here. Local paths never come here; their callers keep plain
 
 import errno
 import os
+import posixpath
 import threading
 
 _SCHEME_SEPARATOR = "://"
+_FILE_URL = "file://"
 _lock = threading.Lock()
 _gfile = None
 _warmed_up = False
@@ -30,6 +32,61 @@ _warmed_up = False
 def is_remote(path):
     """Whether `path` (str or path-like) names a remote file: it has a scheme."""
     return _SCHEME_SEPARATOR in os.fspath(path)
+
+
+def file_url_path(path):
+    """The local path a `file://` URL names (`file:///abs/path`, or
+    `file://localhost/abs/path`: `/abs/path`, as TensorFlow's file system and
+    fsspec's take it, no percent-decoding); any other path as given.
+
+    Raises:
+      ValueError: a `file://` URL of another host, or of no absolute path.
+    """
+    path = os.fspath(path)
+    if path[:len(_FILE_URL)].lower() != _FILE_URL:
+        return path
+    host, slash, rest = path[len(_FILE_URL):].partition("/")
+    if host.lower() not in ("", "localhost") or not slash:
+        raise ValueError(
+            "%r: a file:// URL names an absolute local path, as in file:///abs/path "
+            "(or file://localhost/abs/path); for another host's files, mount them and "
+            "pass the local path" % path
+        )
+    return "/" + rest
+
+
+def log_dir_path(path):
+    """A log dir (str or path-like) as the writers take it.
+
+    A `file://` URL is the local path it names (`file:///abs/path`, or
+    `file://localhost/abs/path`), written with plain `os` calls. A remote
+    path is kept as given, without trailing slashes; it must not hold `.` or
+    `..` segments or repeated slashes: a store takes them literally (a key
+    `logs/../run`), while TensorBoard names runs by `os.path.relpath`, which
+    resolves them, so a run's name would not lead to its files.
+
+    Raises:
+      ValueError: such a remote path (the message names the path meant), or
+        a `file://` URL of another host or of no absolute path.
+    """
+    try:
+        path = file_url_path(path)
+    except ValueError as e:
+        raise ValueError("log_dir %s" % e) from None
+    if not is_remote(path):
+        return path
+    head, _, rest = path.rpartition(_SCHEME_SEPARATOR)
+    inner = rest.lstrip("/").rstrip("/")  # scheme:///path is a form of its own; a trailing "/" is no segment
+    if any(segment in ("", ".", "..") for segment in inner.split("/")) and inner:
+        meant = head + _SCHEME_SEPARATOR + rest[:len(rest) - len(rest.lstrip("/"))] + (
+            posixpath.normpath("/" + inner).lstrip("/"))
+        raise ValueError(
+            "log_dir %r has '.' or '..' segments or repeated slashes: the store would "
+            "take them literally (objects under %r), while TensorBoard names runs with "
+            "them resolved, so the Activations tab would not find the run's pixels. "
+            "Pass the path meant: %r" % (path, inner, meant)
+        )
+    return path.rstrip("/") if inner else path
 
 
 def join(path, *names):

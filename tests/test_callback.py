@@ -496,3 +496,35 @@ def test_multi_input_dict_probe_with_labels_and_a_dict_built_model(tmp_path):
     fit(dict_built, {"img": x}, y, [cb])
     assert probe_labels(tmp_path / "dict") == [str(v) for v in y[:4]]
     assert logged_steps(os.path.join(str(tmp_path / "dict"), "train"), TAG) == [0, 1, 2]
+
+
+# Log dirs named as URLs (hostile review [12], finding 3) ---------------------------
+
+
+@pytest.mark.parametrize("log_dir, meant", [
+    ("memory://bucket/logs/../escape/run", "memory://bucket/escape/run"),
+    ("memory://bucket/./logs", "memory://bucket/logs"),
+    ("s3://bucket/logs//run", "s3://bucket/logs/run"),
+], ids=["dot-dot", "dot", "double slash"])
+def test_a_remote_log_dir_with_dot_segments_is_refused_at_construction(log_dir, meant):
+    x, _ = data()
+    with pytest.raises(ValueError, match=r"TensorBoard names runs with them resolved.*Pass the path "
+                                         r"meant: %r" % meant):
+        ActivationLogger(log_dir, probe=x[:2], layers="c", verbose=0)
+
+
+@pytest.mark.parametrize("prefix", ["file://", "file://localhost"])
+def test_a_file_url_log_dir_is_the_local_path_it_names(tmp_path, prefix):
+    x, y = data()
+    local = str(tmp_path / "logs")
+    cb = ActivationLogger(prefix + local, probe=x[:2], layers="c", verbose=0)
+    assert cb.run_dir == os.path.join(local, "train")
+    fit(tiny(), x, y, [cb])
+    assert logged_steps(os.path.join(local, "train"), TAG) == [0, 1, 2]
+    assert os.listdir(os.path.join(local, "train", "plugins", "activations"))
+
+
+def test_a_file_url_of_another_host_is_refused():
+    x, _ = data()
+    with pytest.raises(ValueError, match="file:///abs/path"):
+        ActivationLogger("file://server/logs", probe=x[:2], layers="c", verbose=0)
