@@ -408,7 +408,11 @@ class ActivationsPlugin(base_plugin.TBPlugin):
         """
         run, tag, md, datum = at
         if metadata.pixels_in_plugin_files(md):
-            blobs = self._pixels.read(run, tag, datum.step, datum.wall_time, indices)
+            try:
+                blobs = self._pixels.read(run, tag, md, datum.step, datum.wall_time, indices)
+            except pixel_store.DamagedBlobError as e:
+                raise errors.NotFoundError("blob %d of step %d of tag %r (run %r) is damaged: %s"
+                                           % (e.index, datum.step, tag, run, e.details)) from None
         else:
             for index in indices:
                 if index >= len(datum.values):
@@ -565,7 +569,7 @@ class ActivationsPlugin(base_plugin.TBPlugin):
         if metadata.pixels_in_plugin_files(md):
             def read(datum):
                 try:
-                    return self._pixels.read(run, tag, datum.step, datum.wall_time, [index])[0]
+                    return self._pixels.read(run, tag, md, datum.step, datum.wall_time, [index])[0]
                 except errors.NotFoundError:
                     return None  # that step's file is missing or damaged
 

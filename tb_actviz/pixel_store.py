@@ -11,11 +11,14 @@ pixels of a log dir. Local files are read with plain `open`; remote ones
 import collections
 import os
 import re
+import stat
 import threading
 
 from tensorboard import errors
 
 from tb_actviz import remote_files
+from tb_actviz.format import blob_checks
+from tb_actviz.format import images
 from tb_actviz.format import pixel_file
 
 # Bytes of blobs kept between requests: a grid of 49 strips at one step is
@@ -128,6 +131,16 @@ class _LRU:
                 self._used -= dropped
 
 
+class DamagedBlobError(errors.NotFoundError):
+    """A blob of a pixel file that cannot be what its tag's metadata says
+    (longer than it allows); `index` is the blob's."""
+
+    def __init__(self, index, details):
+        super().__init__(details)
+        self.index = index
+        self.details = details
+
+
 class PixelStore:
     """Reads blobs of version-1 tags.
 
@@ -161,12 +174,23 @@ class PixelStore:
     def blob_count(self, run, tag, step, wall_time):
         return self._layout(self.path(run, step, wall_time), tag).blob_count(tag)
 
-    def read(self, run, tag, step, wall_time, indices):
+    def read(self, run, tag, plugin_data, step, wall_time, indices):
         """The bytes of blobs `indices` of `tag` at one step.
+
+        Each blob's length, as the file's header gives it, is checked against
+        what the tag's metadata allows (`blob_checks.max_length`) before any
+        of it is read: a header claiming a 1 GiB strip is refused unread.
+
+        Args:
+          run, tag: where.
+          plugin_data: the tag's `ActivationsPluginData`.
+          step, wall_time: the step's, as its event gives them.
+          indices: the blobs wanted.
 
         Raises:
           errors.NotFoundError: the run, its log file, the tag in it or an
-            index is missing (the message says which file).
+            index is missing, or a blob is longer than its metadata allows
+            (the message says which file).
         """
         path = self.path(run, step, wall_time)
         wanted = [(path, tag, i) for i in indices]
@@ -181,6 +205,10 @@ class PixelStore:
                     "blob index out of range (step %d of %r has %d)"
                     % (step, tag, layout.blob_count(tag))
                 ) from None
+            # The one read below spans the blobs between too: check them all.
+            spanned = range(missing[0], missing[-1] + 1)
+            for index, (offset, length) in zip(spanned, layout.blob_ranges(tag, spanned)):
+                self._check_length(plugin_data, path, tag, index, offset, length)
             start = min(offset for offset, _ in ranges)
             end = max(offset + length for offset, length in ranges)
             chunk = self._read_range(path, start, end - start)  # one read: strips are adjacent
@@ -189,6 +217,26 @@ class PixelStore:
                 found[(path, tag, index)] = data
                 self._blobs.put((path, tag, index), data, len(data) + _BLOB_OVERHEAD)
         return [found[key] for key in wanted]
+
+    def _check_length(self, plugin_data, path, tag, index, offset, length):
+        """Raises DamagedBlobError if the header gives blob `index` more bytes
+        than the tag's metadata allows; says what the blob declares to be
+        if it starts as a PNG (its first 24 bytes are all that is read)."""
+        try:
+            limit = blob_checks.max_length(plugin_data, index)
+        except ValueError as e:
+            raise errors.NotFoundError("tag %r: %s" % (tag, e)) from None
+        if length <= limit:
+            return
+        declared = ""
+        try:
+            declared = ", a PNG declaring %dx%d," % images.png_size(self._read_range(path, offset, 24))
+        except (errors.NotFoundError, ValueError):
+            pass
+        raise DamagedBlobError(
+            index,
+            "pixel file %s is damaged: its header gives blob %d of %r %d bytes%s where the tag's "
+            "metadata allows at most %d: not read" % (path, index, tag, length, declared, limit))
 
     def _layout(self, path, tag):
         layout = self._layouts.get(path)
@@ -203,7 +251,7 @@ class PixelStore:
         try:
             if _URI.match(path):
                 return _remote_layout(path)
-            with open(path, "rb") as f:
+            with _open_regular_file(path) as f:
                 head = f.read(pixel_file.HEADER_READ_SIZE)
                 size = pixel_file.header_size(head)
                 if size > len(head):
@@ -222,14 +270,52 @@ class PixelStore:
             if _URI.match(path):
                 data = remote_files.read_range(path, offset, length)
             else:
-                with open(path, "rb") as f:
+                with _open_regular_file(path) as f:
                     f.seek(offset)
                     data = f.read(length)
-        except OSError as e:
+        except (OSError, ValueError) as e:
             raise errors.NotFoundError("pixel file %s cannot be read: %s" % (path, e)) from None
         if len(data) != length:
             raise errors.NotFoundError("pixel file %s is truncated" % path)
         return data
+
+
+_FILE_KINDS = [
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+]
+
+
+def _not_regular(mode):
+    """What a file of `mode` is, if it is not a regular file (else None)."""
+    if stat.S_ISREG(mode):
+        return None
+    return next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
+
+
+def _open_regular_file(path):
+    """`path` opened for binary reading, refused unless it is a regular file.
+
+    Checked before opening (a FIFO's `open` waits for a writer, a device's may
+    do anything) and again on what was opened, which is opened non-blocking,
+    so a file swapped in between cannot park the reading thread either.
+
+    Raises:
+      FileNotFoundError: it does not exist.
+      ValueError: it is not a regular file (the message says what it is).
+      OSError: it cannot be opened.
+    """
+    kind = _not_regular(os.stat(path).st_mode)
+    if kind is None:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        kind = _not_regular(os.fstat(fd).st_mode)
+        if kind is None:
+            return os.fdopen(fd, "rb")
+        os.close(fd)
+    raise ValueError("it is %s, not a regular file" % kind)
 
 
 def _remote_layout(path):

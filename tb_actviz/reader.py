@@ -24,6 +24,7 @@ from tensorboard.data import provider
 from tb_actviz import metadata
 from tb_actviz import pixel_store
 from tb_actviz import remote_files
+from tb_actviz.format import blob_checks
 from tb_actviz.format import blob_layout
 from tb_actviz.format import images
 
@@ -131,6 +132,12 @@ def _blob_name(tag, index):
     if index == 0:
         return "statistics"
     return "strip of logged filter %d" % (index - 1)
+
+
+def _decode_probe_image(data, info):
+    """A probe image's PNG -> uint8 pixels, its declared size checked first
+    (`blob_checks.MAX_PROBE_SIDE`): a PNG bomb is refused undecoded."""
+    return images.decode_png(data, max_side=blob_checks.MAX_PROBE_SIDE)
 
 
 def _add_remote_runs(multiplexer, logdir):
@@ -283,7 +290,9 @@ class LogReader:
         version-1 layers (`pixel_store`), else from the event files."""
         if metadata.pixels_in_plugin_files(info):
             try:
-                return self._pixels.read(run, tag, datum.step, datum.wall_time, indices)
+                return self._pixels.read(run, tag, info, datum.step, datum.wall_time, indices)
+            except pixel_store.DamagedBlobError as e:
+                raise UnreadableDataError(run, tag, datum.step, e.index, e.details) from None
             except (ValueError, OverflowError) as e:  # a NaN or infinite wall time
                 raise UnreadableDataError(
                     run, tag, datum.step, None,
@@ -406,7 +415,6 @@ class LogReader:
         info = self._info(run, metadata.PROBE_TAG)
         datum = self._sequence(run, metadata.PROBE_TAG)[-1]
         blobs = self._blobs(run, metadata.PROBE_TAG, info, datum, range(len(datum.values)))
-        pictures = [self._decode(run, metadata.PROBE_TAG, datum.step, i,
-                                 lambda data, _: images.decode_png(data), blob, info)
+        pictures = [self._decode(run, metadata.PROBE_TAG, datum.step, i, _decode_probe_image, blob, info)
                     for i, blob in enumerate(blobs)]
         return pictures, list(info.labels)

@@ -204,9 +204,11 @@ def logged_steps(run_dir, tag):
 
 
 def decode_png(data):
+    """A PNG the tests wrote or were served, decoded (bounded as every
+    decode is, generously: tests' images are small)."""
     from tb_actviz.format import images
 
-    return images.decode_png(data)
+    return images.decode_png(data, max_side=16384)
 
 
 # Training runs ---------------------------------------------------------------

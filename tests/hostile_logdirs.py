@@ -7,6 +7,7 @@ server, the tab and `tb-actviz export` are tested against these in
 test_hostile_logdirs.py (and test_export.py).
 """
 
+import json
 import math
 import os
 import time
@@ -34,6 +35,8 @@ FILTERS, IMAGES, SIZE = 3, 2, 8
 HEALTHY_RUN = "healthy/train"
 HEALTHY_LAYER = "conv"
 BOMB_SIDE = 12000
+DEEP_NESTING = 1100
+HUGE_CLAIM = 2**30
 
 CASES = {
     "undecodable_metadata": "plugin_data.content is not a protobuf (DecodeError)",
@@ -50,6 +53,13 @@ CASES = {
     "pixel_png_bomb": "version 1: a pixel file whose strip PNG declares %dx%d" % (BOMB_SIDE, BOMB_SIDE),
     "huge_steps": "a step above 2**53 and one below 0",
     "nan_wall_time": "a step whose wall time is NaN",
+    "pixel_fifo": "version 1: step 0's pixel file is a FIFO (its open would wait for a writer)",
+    "pixel_deep_header": "version 1: step 0's pixel file header is %d nested JSON arrays" % DEEP_NESTING,
+    "pixel_huge_claim": "version 1: step 0's pixel file header gives blob 1 %d bytes (a sparse file, "
+                        "a PNG header first)" % HUGE_CLAIM,
+    "pixel_newer_layout": "version 1: step 0's pixel file has the magic of a newer layout (ACTVIZ02)",
+    "probe_png_bomb": "a probe image PNG declaring %dx%d, beside a healthy layer and attribution"
+                      % (BOMB_SIDE, BOMB_SIDE),
     "duplicate_path": "two tags of one layer path",
     "damaged_attribution": "an attribution tag: a record of the wrong length (step 0), a strip PNG "
                            "declaring %dx%d (step 1)" % (BOMB_SIDE, BOMB_SIDE),
@@ -140,8 +150,9 @@ def attribution_data():
     return blob_layout.attribution_plugin_data("saliency", None, maps, IMAGES, "predicted", "softmax")
 
 
-def _write_damaged_attribution(run_dir):
-    """Step 0: a record short by one value; step 1: a strip PNG bomb."""
+def _write_attribution(run_dir, damaged=False):
+    """Steps 0 and 1 of a saliency tag; `damaged`: step 0's record is short
+    by one value, step 1's strip is a PNG bomb."""
     tag = metadata.attribution_tag("saliency")
     writer = event_file_writer.EventFileWriter(run_dir)
     files = pixel_file_writer.PixelFileWriter(run_dir)
@@ -149,14 +160,39 @@ def _write_damaged_attribution(run_dir):
     for step in (0, 1):
         wall_time = time.time()
         blobs, record = blob_layout.attribution_blobs(_maps(step)[:, :1], predictions)
-        if step == 0:
+        if damaged and step == 0:
             record = record[:-4]
             blobs = [record, blobs[1]]
-        else:
+        elif damaged:
             blobs = [blobs[0], png_bomb()]
         files.write(step, wall_time, [(tag, blobs)])
         writer.write_events([_event(step, tag, [record], attribution_data(), wall_time=wall_time)])
     writer.close()
+
+
+def _write_probe(run_dir, pngs):
+    data = blob_layout.probe_plugin_data(["image %d" % k for k in range(len(pngs))], 1)
+    _write_events(run_dir, [_event(0, metadata.PROBE_TAG, pngs, data)])
+
+
+def pixel_file_of(run_dir, step):
+    """The path of the one pixel file of `step` in `run_dir`."""
+    folder = os.path.join(run_dir, *pixel_file.PLUGIN_DIR)
+    (name,) = [n for n in os.listdir(folder) if n.startswith("%010d." % step)]
+    return os.path.join(folder, name)
+
+
+def _replace_file(path, head, apparent_size=None):
+    """Writes `head` over `path` (and extends it, sparse, to `apparent_size`)."""
+    with open(path, "wb") as f:
+        f.write(head)
+        if apparent_size is not None:
+            f.truncate(apparent_size)
+
+
+def _pixel_header(tag_lengths, step=0):
+    header = json.dumps({"step": step, "wall_time": 1.0, "tags": tag_lengths}).encode()
+    return pixel_file.MAGIC + struct.pack("<I", len(header)) + header
 
 
 def _write_events(run_dir, events):
@@ -209,12 +245,38 @@ def write_case(root, case):
     elif case == "nan_wall_time":
         # The Rust data server stops reading a file at such an event; the Python loader reads it.
         _write_v1_steps(run_dir, tag, [1, 2], wall_times=[time.time(), float("nan")])
+    elif case == "pixel_fifo":
+        _write_v1_steps(run_dir, tag, [0, 1])
+        path = pixel_file_of(run_dir, 0)
+        os.remove(path)
+        os.mkfifo(path)
+    elif case == "pixel_deep_header":
+        _write_v1_steps(run_dir, tag, [0, 1])
+        nested = b"[" * DEEP_NESTING + b"]" * DEEP_NESTING
+        _replace_file(pixel_file_of(run_dir, 0), pixel_file.MAGIC + struct.pack("<I", len(nested)) + nested)
+    elif case == "pixel_huge_claim":
+        _write_v1_steps(run_dir, tag, [0, 1])
+        stats_length = 4 * FILTERS * IMAGES * len(metadata.STAT_NAMES)
+        head = _pixel_header([[tag, [stats_length, HUGE_CLAIM] + [100] * (FILTERS - 1)]])
+        strip = blob_layout.layer_blobs(_maps())[0][1]
+        size = len(head) + stats_length + HUGE_CLAIM + 100 * (FILTERS - 1)
+        _replace_file(pixel_file_of(run_dir, 0), head + bytes(stats_length) + strip[:33], size)
+    elif case == "pixel_newer_layout":
+        _write_v1_steps(run_dir, tag, [0, 1])
+        path = pixel_file_of(run_dir, 0)
+        with open(path, "r+b") as f:
+            f.write(b"ACTVIZ02")
+    elif case == "probe_png_bomb":
+        _write_v1_steps(run_dir, tag, [0, 1], data=layer_data(path=case))
+        _write_attribution(run_dir)
+        healthy = blob_layout.probe_blobs(np.zeros((1, SIZE, SIZE, 1), np.float32), 2 * SIZE, False)[0]
+        _write_probe(run_dir, healthy + [png_bomb()])
     elif case == "duplicate_path":
         _write_v1_steps(run_dir, tag, [0], data=layer_data(path="twin", index=1))
         _write_v1_steps(run_dir, metadata.layer_tag("twin"), [0], data=layer_data(path="twin", index=2))
     elif case == "damaged_attribution":
         _write_v1_steps(run_dir, tag, [0, 1], data=layer_data(path=case))
-        _write_damaged_attribution(run_dir)
+        _write_attribution(run_dir, damaged=True)
     else:
         raise KeyError(case)
     return "%s/train" % case

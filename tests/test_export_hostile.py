@@ -109,10 +109,13 @@ ERRORS = {
                  "filter 0): the PNG declares 12000x12000 pixels, 16x8 expected: not decoded"),
     "png_bomb_evolution": (_hostile("png_bomb", "evolution", "out.gif"),
                            "no step of layer png_bomb of run png_bomb/train can be read (1 tried)"),
+    # Longer than a 16x8 strip's PNG can be: refused before it is read.
     "pixel_png_bomb": (_hostile("pixel_png_bomb"),
                        "run pixel_png_bomb/train, tag actviz/layers/pixel_png_bomb, step 0, blob 1 "
-                       "(strip of logged filter 0): the PNG declares 12000x12000 pixels, 16x8 "
-                       "expected: not decoded"),
+                       "(strip of logged filter 0): pixel file "),
+    "pixel_png_bomb_says_what": (_hostile("pixel_png_bomb"),
+                                 "140051 bytes, a PNG declaring 12000x12000, where the tag's metadata "
+                                 "allows at most 65808: not read"),
     "wrong_stats_size": (_hostile("wrong_stats_size"),
                          "run wrong_stats_size/train, tag actviz/layers/wrong_stats_size, step 0, "
                          "blob 0 (statistics): the blob holds 136 bytes; the metadata's 3 filters x "
@@ -120,6 +123,25 @@ ERRORS = {
     "pixel_file_garbage": (_hostile("pixel_file_garbage"),
                            "run pixel_file_garbage/train, tag actviz/layers/pixel_file_garbage, "
                            "step 0: Not found: pixel file "),
+    # Pixel files that are not what they claim, and a probe PNG bomb (second hostile round).
+    "pixel_fifo": (_case("filters", "pixel_fifo/train", "pixel_fifo", "--step", "0"),
+                   "run pixel_fifo/train, tag actviz/layers/pixel_fifo, step 0: Not found: pixel file "),
+    "pixel_fifo_says_what": (_case("filters", "pixel_fifo/train", "pixel_fifo", "--step", "0"),
+                             "cannot be read: it is a FIFO, not a regular file"),
+    "pixel_deep_header": (_case("filters", "pixel_deep_header/train", "pixel_deep_header", "--step", "0"),
+                          "bad pixel file header: nested too deeply to be one"),
+    "pixel_huge_claim": (_case("filters", "pixel_huge_claim/train", "pixel_huge_claim", "--step", "0"),
+                         "run pixel_huge_claim/train, tag actviz/layers/pixel_huge_claim, step 0, blob 1 "
+                         "(strip of logged filter 0): pixel file "),
+    "pixel_huge_claim_says_what": (_case("filters", "pixel_huge_claim/train", "pixel_huge_claim", "--step", "0"),
+                                   "1073741824 bytes, a PNG declaring 16x8, where the tag's metadata allows "
+                                   "at most 65808: not read"),
+    "pixel_newer_layout": (_case("filters", "pixel_newer_layout/train", "pixel_newer_layout", "--step", "0"),
+                           "written by a newer tb_actviz (pixel file layout 02; this one reads 01): "
+                           "upgrade tb_actviz"),
+    "probe_png_bomb": (("attention", "--run", "probe_png_bomb/train", "--method", "saliency", "-o", "out.png"),
+                       "run probe_png_bomb/train, tag actviz/probe, step 0, blob 1 (probe image 1): the PNG "
+                       "declares 12000x12000 pixels, at most 4096 a side expected: not decoded"),
     # Arguments that do not fit the log dir.
     "step_99": (_case("filters", HEALTHY, "conv", "--step", "99"),
                 "layer conv of run healthy/train has no step 99; logged steps: 0, 1, 2\n"),
@@ -170,6 +192,10 @@ SUCCESSES = {
     # Without --run: the newer-format "conv" of a run that sorts first is
     # passed over for the healthy one.
     "healthy_without_run": ("filters", "--layer", "conv", "-o", "{out}/without_run.png"),
+    # A step whose pixel file is a FIFO or damaged is left out, with a warning.
+    "pixel_fifo_evolution": _case("evolution", "pixel_fifo/train", "pixel_fifo", output="{out}/fifo.gif"),
+    "pixel_huge_claim_evolution": _case("evolution", "pixel_huge_claim/train", "pixel_huge_claim",
+                                        output="{out}/huge.gif"),
     # One step (NaN wall time: no pixel file name) left out, with a warning.
     "nan_wall_time_evolution": _case("evolution", NAN_RUN, "conv", output="{out}/nan.gif"),
 }
@@ -222,7 +248,8 @@ def test_bad_numbers_are_argument_errors(results, case):
 
 def test_nothing_is_written_on_errors(results, hostile_root):
     assert sorted(os.listdir(os.path.join(hostile_root, "out"))) == sorted(
-        ["dir.png", "healthy.png", "images.png", "healthy.gif", "without_run.png", "nan.gif"])
+        ["dir.png", "healthy.png", "images.png", "healthy.gif", "without_run.png", "nan.gif", "fifo.gif",
+         "huge.gif"])
 
 
 def test_healthy_runs_beside_hostile_ones_export(results, hostile_root):
@@ -245,6 +272,18 @@ def test_an_unreadable_step_is_left_out_of_the_evolution_with_a_warning(results,
     assert ("tb-actviz export: warning: step 1 left out: run %s, tag actviz/layers/conv, step 1: "
             "no pixel file name for wall time nan" % NAN_RUN) in stderr, stderr
     assert Image.open(os.path.join(hostile_root, "out", "nan.gif")).n_frames == 2
+
+
+@pytest.mark.parametrize("case, problem", [("pixel_fifo", "it is a FIFO, not a regular file"),
+                                           ("pixel_huge_claim", "allows at most 65808: not read")])
+def test_a_step_whose_pixel_file_is_not_one_is_left_out_of_the_evolution(results, hostile_root, case, problem):
+    code, _, stderr = results[("success", "%s_evolution" % case)]
+    assert code == 0, stderr
+    warnings = [line for line in stderr.splitlines() if "warning:" in line]
+    assert len(warnings) == 1 and "step 0 left out: " in warnings[0] and case in warnings[0], stderr
+    assert problem in warnings[0], stderr
+    name = {"pixel_fifo": "fifo.gif", "pixel_huge_claim": "huge.gif"}[case]
+    assert Image.open(os.path.join(hostile_root, "out", name)).n_frames == 1
 
 
 # LogReader ---------------------------------------------------------------------
@@ -298,7 +337,7 @@ def test_decode_strip_checks_the_declared_size_before_decoding():
     with pytest.raises(ValueError, match="mode RGB, L expected"):
         blob_layout.decode_strip(rgb, info)
     with pytest.raises(ValueError, match="not a PNG that decodes"):
-        images.decode_png(images.encode_png(np.zeros((8, 16), np.uint8))[:-30])
+        images.decode_png(images.encode_png(np.zeros((8, 16), np.uint8))[:-30], size=(16, 8))
     info.num_images = 0
     with pytest.raises(ValueError, match="describes no maps"):
         blob_layout.decode_strip(images.encode_png(np.zeros((8, 16), np.uint8)), info)

@@ -250,5 +250,137 @@ def test_the_reader_names_the_damaged_attribution_blob(hostile_dir):
     run, tag = "damaged_attribution/train", metadata.attribution_tag("saliency")
     with pytest.raises(UnreadableDataError, match=r"step 0, blob 0 \(record of each image\)"):
         reader.attribution(run, tag, 0)
-    with pytest.raises(UnreadableDataError, match=r"step 1, blob 1 \(strip of every image's map\).*12000x12000"):
+    with pytest.raises(UnreadableDataError, match=r"step 1, blob 1 \(strip of every image.s map\).*a PNG declaring 12000x12000"):
         reader.attribution(run, tag, 1)
+
+
+# Pixel files and probe images that are not what they claim (second hostile round) --
+
+
+def _get_with_deadline(server, route, seconds, **params):
+    """(status, body) of a plugin route, or ("timeout", b"") when no answer
+    came within `seconds` (a reader parked on a file that never answers)."""
+    import socket
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    url = "%s/data/plugin/activations/%s?%s" % (server.base_url, route, urllib.parse.urlencode(params))
+    try:
+        with urllib.request.urlopen(url, timeout=seconds) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+    except (socket.timeout, TimeoutError, urllib.error.URLError):
+        return "timeout", b""
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("load_fast", LOADERS)
+def test_a_pixel_file_that_is_a_fifo_is_refused_and_never_starves_other_runs(hostile_dir, tensorboard_factory,
+                                                                            load_fast):
+    import concurrent.futures
+
+    server = _server(tensorboard_factory, hostile_dir, load_fast)
+    run, tag = "pixel_fifo/train", metadata.layer_tag("pixel_fifo")
+    requests = [("series", {"index": 1})] * 24 + [("blob", {"step": 0, "index": 1})] * 8
+    with concurrent.futures.ThreadPoolExecutor(len(requests)) as pool:
+        answers = list(pool.map(lambda r: _get_with_deadline(server, r[0], 30, run=run, tag=tag, **r[1]),
+                                requests))
+    for (route, _), (status, body) in zip(requests, answers):
+        if route == "series":
+            assert status == 200 and [s for s, _, _ in parse_series(body)] == [1], (status, body[:200])
+        else:
+            message = json.loads(body)["error"]
+            assert status == 404 and "a FIFO, not a regular file" in message, (status, message)
+    healthy, conv = hostile_logdirs.HEALTHY_RUN, metadata.layer_tag(hostile_logdirs.HEALTHY_LAYER)
+    for route, params in [("series", {"index": 1}), ("blobs", {"step": 2, "indices": "0-3"}),
+                          ("summaries", {})]:
+        status, _ = _get_with_deadline(server, route, 30, run=healthy, tag=conv, **params)
+        assert status == 200, (route, status)
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("load_fast", LOADERS)
+@pytest.mark.parametrize("case, expected", [
+    ("pixel_deep_header", "nested too deeply"),
+    ("pixel_huge_claim", "allows at most"),
+    ("pixel_newer_layout", "written by a newer tb_actviz (pixel file layout 02; this one reads 01): "
+                           "upgrade tb_actviz"),
+])
+def test_a_damaged_pixel_file_costs_only_its_step(hostile_dir, tensorboard_factory, load_fast, case, expected):
+    server = _server(tensorboard_factory, hostile_dir, load_fast)
+    run, tag = "%s/train" % case, metadata.layer_tag(case)
+    for route, params in [("blob", {"step": 0, "index": 1}), ("blobs", {"step": 0, "indices": "0-3"})]:
+        status, _, body = server.plugin(route, run=run, tag=tag, **params)
+        message = json.loads(body)["error"]
+        assert status == 404 and expected in message and "pixel file" in message, (route, status, message)
+    # The step's neighbour is served, and the series leaves out only that step.
+    status, _, body = server.plugin("blobs", run=run, tag=tag, step=1, indices="0-3")
+    assert status == 200 and len(parse_blobs(body)) == 1 + hostile_logdirs.FILTERS
+    for index in (0, 1):
+        status, _, body = server.plugin("series", run=run, tag=tag, index=index)
+        # Only blob 1 of the huge claim is damaged: its statistics (blob 0) are served.
+        served = [0, 1] if (case, index) == ("pixel_huge_claim", 0) else [1]
+        assert status == 200 and [s for s, _, _ in parse_series(body)] == served, (index, status, body[:200])
+    if case == "pixel_huge_claim":  # nothing near the claimed size is sent
+        status, _, body = server.plugin("series", run=run, tag=tag, index=1)
+        assert len(body) < 64 * 1024
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("load_fast", LOADERS)
+def test_a_probe_png_bomb_is_refused_and_the_run_is_served(hostile_dir, tensorboard_factory, load_fast):
+    server = _server(tensorboard_factory, hostile_dir, load_fast)
+    run = "probe_png_bomb/train"
+    status, _, body = server.plugin("blob", run=run, tag=metadata.PROBE_TAG, step=0, index=1)
+    message = json.loads(body)["error"]
+    assert status == 404 and "12000x12000" in message and "at most 4096" in message, message
+    status, _, body = server.plugin("blob", run=run, tag=metadata.PROBE_TAG, step=0, index=0)
+    assert status == 200 and body[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("pixel_fifo", "a FIFO, not a regular file"),
+    ("pixel_deep_header", "nested too deeply"),
+    ("pixel_huge_claim", "allows at most"),
+    ("pixel_newer_layout", "upgrade tb_actviz"),
+])
+def test_the_reader_refuses_a_damaged_pixel_file_without_blocking_or_reading_it(hostile_dir, case, expected):
+    import resource
+
+    from tensorboard import errors
+    from tb_actviz.reader import LogReader
+
+    from tb_actviz.reader import UnreadableDataError
+
+    reader = LogReader(hostile_dir)
+    run, tag = "%s/train" % case, metadata.layer_tag(case)
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # A blob that cannot be what the metadata says names the blob; a file that is not one, the file.
+    refusal = UnreadableDataError if case == "pixel_huge_claim" else errors.NotFoundError
+    with pytest.raises(refusal, match=expected):
+        reader.layer(run, tag, 0)
+    assert reader.layer(run, tag, 1).quantized.shape[0] == hostile_logdirs.FILTERS
+    unreadable = []
+    assert [step for step, _ in reader.filter_series(run, tag, 0, unreadable=unreadable)] == [1]
+    assert [step for step, _ in unreadable] == [0] and expected in str(unreadable[0][1])
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before
+    assert grown_kib < 256 * 1024, grown_kib  # the 1 GiB claim was never read
+
+
+def test_the_reader_refuses_a_probe_png_bomb_before_decoding(hostile_dir):
+    from tb_actviz.reader import LogReader, UnreadableDataError
+
+    reader = LogReader(hostile_dir)
+    with pytest.raises(UnreadableDataError, match=r"probe image 1.*12000x12000 pixels, at most 4096 a side"):
+        reader.probe("probe_png_bomb/train")
+
+
+def test_decode_png_always_has_a_bound():
+    from tb_actviz.format import images
+
+    with pytest.raises(TypeError, match="size= or max_side="):
+        images.decode_png(hostile_logdirs.png_bomb())
+    with pytest.raises(ValueError, match="12000x12000 pixels, at most 4096 a side expected: not decoded"):
+        images.decode_png(hostile_logdirs.png_bomb(), max_side=4096)

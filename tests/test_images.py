@@ -60,7 +60,7 @@ def test_maps_like_activations_round_trip_and_compress(pattern):
 def test_encode_png_is_the_one_image_case():
     pixels = np.arange(60, dtype=np.uint8).reshape(4, 5, 3)
     assert images.encode_png(pixels) == images.encode_pngs(pixels[None])[0]
-    np.testing.assert_array_equal(images.decode_png(images.encode_png(pixels)), pixels)
+    np.testing.assert_array_equal(images.decode_png(images.encode_png(pixels), max_side=16384), pixels)
 
 
 @pytest.mark.parametrize("bad", [np.zeros((2, 3, 3), np.float32), np.zeros((3, 3), np.uint8),

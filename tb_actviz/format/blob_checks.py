@@ -62,6 +62,22 @@ def expected(plugin_data, index, summary=False):
     raise ValueError("tags of kind %d hold no blobs this tb_actviz reads" % kind)
 
 
+def max_length(plugin_data, index):
+    """The most bytes blob `index` of a tag may hold, known before it is
+    read: a float32 blob's exact size, a PNG's ceiling from its size
+    (`images.max_png_bytes`; a probe image's from `MAX_PROBE_SIDE`).
+
+    Raises:
+      ValueError: the tag has no blob `index`.
+    """
+    spec = expected(plugin_data, index)
+    if spec[0] == "float32":
+        return spec[1] * _FLOAT32_BYTES
+    if spec[1] is None:
+        return images.max_png_bytes(MAX_PROBE_SIDE, MAX_PROBE_SIDE, 3)
+    return images.max_png_bytes(spec[1], spec[2], max(1, plugin_data.channels))
+
+
 def check(plugin_data, index, data, summary=False):
     """Raises ValueError, saying what was expected, unless `data` can be blob
     `index` of a tag with `plugin_data` (see `expected`)."""

@@ -75,6 +75,20 @@ def _png_chunk(kind, data):
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
+# What a PNG may hold beyond its filtered rows: signature, header and end
+# chunks, chunk framing of a split image, zlib's stored-block overhead and
+# ancillary chunks of other encoders; generous, since it only has to bound.
+_PNG_SLACK = 64 * 1024
+
+
+def max_png_bytes(width, height, channels=1):
+    """An upper bound of the size of an 8-bit PNG of `width` x `height` with
+    `channels` channels written by a sane encoder: twice its filtered rows
+    (one filter byte each) and `_PNG_SLACK`. A blob claiming more is refused
+    before it is read."""
+    return 2 * height * (1 + width * channels) + _PNG_SLACK
+
+
 def png_size(data):
     """(width, height) that PNG bytes declare in their IHDR chunk, read
     without decoding anything.
@@ -89,26 +103,33 @@ def png_size(data):
     return struct.unpack(">II", data[16:24])
 
 
-def decode_png(data, size=None, mode=None):
+def decode_png(data, size=None, max_side=None, mode=None):
     """uint8 array of PNG bytes (for readers and tests).
+
+    The PNG's declared size is checked from its header before anything is
+    decoded, against `size` or `max_side` (one of them is required), so a
+    PNG declaring a huge image (a decompression bomb) costs nothing.
 
     Args:
       data: the PNG bytes.
-      size: if given, the (width, height) the PNG must have: checked from
-        its header before anything is decoded, so a PNG declaring a huge
-        image (a decompression bomb) costs nothing.
+      size: the (width, height) the PNG must have.
+      max_side: the largest width and height it may have.
       mode: if given, the Pillow mode the PNG must decode to ("L": 8-bit
         gray, "RGB").
 
     Raises:
-      ValueError: `data` is not a PNG that decodes, or not of `size` or
-        `mode` (the message says what it is).
+      ValueError: `data` is not a PNG that decodes, or not of `size`, larger
+        than `max_side` or not of `mode` (the message says what it is).
     """
-    if size is not None:
-        declared = png_size(data)
-        if tuple(declared) != tuple(size):
-            raise ValueError("the PNG declares %dx%d pixels, %dx%d expected: not decoded"
-                             % (declared + tuple(size)))
+    if (size is None) == (max_side is None):
+        raise TypeError("decode_png needs size= or max_side= (a bound on what it decodes)")
+    declared = png_size(data)
+    if size is not None and tuple(declared) != tuple(size):
+        raise ValueError("the PNG declares %dx%d pixels, %dx%d expected: not decoded"
+                         % (declared + tuple(size)))
+    if max_side is not None and not (0 < declared[0] <= max_side and 0 < declared[1] <= max_side):
+        raise ValueError("the PNG declares %dx%d pixels, at most %d a side expected: not decoded"
+                         % (declared + (max_side,)))
     try:
         picture = Image.open(io.BytesIO(data), formats=["PNG"])
         if mode is not None and picture.mode != mode:

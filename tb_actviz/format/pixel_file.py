@@ -28,7 +28,11 @@ import sys
 PLUGIN_DIR = ("plugins", "activations")
 SUFFIX = ".actviz"
 MAGIC = b"ACTVIZ01"
+_MAGIC_PREFIX = MAGIC[:6]
 _HEADER_LENGTH = struct.Struct("<I")
+# The largest header read: a log of 1000 layers x 1025 blobs is ~10 MB of
+# lengths; more is a damaged or hostile file, refused before it is read.
+MAX_HEADER_BYTES = 16 * 1024 * 1024
 # Enough for the magic, the length and the header of a typical log (16
 # layers x 50 blobs of lengths): one read usually gets the whole header.
 HEADER_READ_SIZE = 16 * 1024
@@ -105,17 +109,49 @@ class Layout:
         return 200 + sys.getsizeof(self.tags) + 64 * len(self.tags) + self._starts.itemsize * len(self._starts)
 
 
+class NewerLayoutError(ValueError):
+    """A pixel file of a layout newer than this tb_actviz reads."""
+
+
 def header_size(prefix):
     """The total size of magic + length + header, from the file's first 12
     bytes or more.
 
     Raises:
-      ValueError: not a tb_actviz pixel file.
+      NewerLayoutError: the magic is of a newer layout (`ACTVIZ02`, ...).
+      ValueError: not a tb_actviz pixel file, or a header longer than
+        `MAX_HEADER_BYTES`.
     """
-    if len(prefix) < len(MAGIC) + _HEADER_LENGTH.size or not prefix.startswith(MAGIC):
+    magic = bytes(prefix[:len(MAGIC)])
+    if len(magic) == len(MAGIC) and magic.startswith(_MAGIC_PREFIX) and magic != MAGIC:
+        layout = magic[len(_MAGIC_PREFIX):]
+        if layout.isdigit() and layout > MAGIC[len(_MAGIC_PREFIX):]:
+            raise NewerLayoutError(
+                "written by a newer tb_actviz (pixel file layout %s; this one reads %s): "
+                "upgrade tb_actviz" % (layout.decode(), MAGIC[len(_MAGIC_PREFIX):].decode()))
+    if len(prefix) < len(MAGIC) + _HEADER_LENGTH.size or magic != MAGIC:
         raise ValueError("not a tb_actviz pixel file (no %r magic)" % MAGIC)
     (length,) = _HEADER_LENGTH.unpack_from(prefix, len(MAGIC))
+    if length > MAX_HEADER_BYTES:
+        raise ValueError("its header claims %d bytes; headers are at most %d" % (length, MAX_HEADER_BYTES))
     return len(MAGIC) + _HEADER_LENGTH.size + length
+
+
+def _tag_entries(header):
+    """The [(tag, lengths)] of a decoded header, checked for shape: a JSON
+    object whose "tags" is a list of [name, [length, ...]] pairs."""
+    if not isinstance(header, dict) or not isinstance(header.get("tags"), list):
+        raise ValueError('not an object with a "tags" list')
+    for entry in header["tags"]:
+        if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)
+                and isinstance(entry[1], list)):
+            raise ValueError("a tag entry that is not [name, [lengths]]")
+        for n in entry[1]:
+            if type(n) is not int:  # noqa: E721 - bools and floats are not lengths
+                raise ValueError("a blob length that is not an integer (%.40r)" % (n,))
+            if n < 0:
+                raise ValueError("negative blob length")
+    return header["tags"]
 
 
 def parse_layout(head, file_size):
@@ -130,16 +166,15 @@ def parse_layout(head, file_size):
     try:
         header = json.loads(head[len(MAGIC) + _HEADER_LENGTH.size:start])
         starts, tags = array.array("Q", [start]), {}
-        for tag, lengths in header["tags"]:
-            tags[sys.intern(str(tag))] = (len(starts) - 1, len(lengths))
+        for tag, lengths in _tag_entries(header):
+            tags[sys.intern(tag)] = (len(starts) - 1, len(lengths))
             for n in lengths:
-                n = int(n)
-                if n < 0:
-                    raise ValueError("negative blob length")
                 starts.append(starts[-1] + n)
         starts = array.array("Q", starts)  # a copy without the growth's slack
         offset = starts[-1]
         step, wall_time = int(header["step"]), float(header["wall_time"])
+    except RecursionError:
+        raise ValueError("bad pixel file header: nested too deeply to be one") from None
     except (KeyError, TypeError, ValueError, OverflowError) as e:
         raise ValueError("bad pixel file header: %s" % e) from None
     if offset > file_size:
