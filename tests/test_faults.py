@@ -255,3 +255,162 @@ def test_damaged_event_file_serves_what_is_intact(clean_log_dir, tmp_path, tenso
             assert len(blobs) == 4 and blobs[1][:4] == b"\x89PNG"
             count = len(blobs[0]) // 4
             assert len(struct.unpack("<%df" % count, blobs[0])) == 3 * 4 * 6
+
+
+# What killed writers leave: temporaries and pixel files without events.
+
+_PLUGIN_DIR = os.path.join("train", "plugins", "activations")
+
+
+def _dead_pid():
+    """The pid of a process that has exited (and been reaped)."""
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    return int(done.stdout)
+
+
+def _event_steps(run_dir):
+    """{pixel file name} that the run's tb_actviz events refer to, and the last
+    event's wall time, read with TensorBoard's own loader."""
+    from tensorboard.backend.event_processing import event_file_loader
+    from tb_actviz.format import pixel_file
+
+    names, last = set(), 0.0
+    for path in glob.glob(os.path.join(run_dir, "events.out.tfevents.*")):
+        for event in event_file_loader.LegacyEventFileLoader(path).Load():
+            last = max(last, event.wall_time)
+            if any(v.tag.startswith(metadata.TAG_PREFIX) for v in event.summary.value):
+                names.add(pixel_file.file_name(event.step, event.wall_time))
+    return names, last
+
+
+def _reads_every_step(log_dir):
+    reader = LogReader(log_dir)
+    steps = reader.steps("train", metadata.layer_tag("c1"))
+    for step in steps:
+        assert reader.layer("train", metadata.layer_tag("c1"), step) is not None
+    return steps
+
+
+def test_a_new_writer_removes_exactly_what_killed_writers_left(tmp_path, caplog):
+    import socket
+    import time
+    from tb_actviz.format import pixel_file
+
+    x, y = _data()
+    log_dir = str(tmp_path)
+    _tiny_model().fit(x, y, epochs=3, verbose=0,
+                      callbacks=[ActivationLogger(log_dir, probe=x[:4], verbose=0)])
+    plugin_dir = os.path.join(log_dir, _PLUGIN_DIR)
+    referenced, last_event = _event_steps(os.path.join(log_dir, "train"))
+    written = set(os.listdir(plugin_dir))
+    assert written == referenced and len(written) >= 3
+    some_pixel_file = open(os.path.join(plugin_dir, sorted(written)[0]), "rb").read()
+
+    def put(name, age=0.0):
+        path = os.path.join(plugin_dir, name)
+        with open(path, "wb") as f:
+            f.write(some_pixel_file)
+        if age:
+            os.utime(path, (time.time() - age, time.time() - age))
+        return name
+
+    host, now = socket.gethostname(), time.time()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        removable = {
+            # a killed writer's temporary: its pid is gone
+            put(pixel_file.file_name(7, now) + ".%s.%d.tmp" % (host, _dead_pid())),
+            # of the old naming (no writer in the name), 20 minutes old
+            put(pixel_file.file_name(8, now - 1200) + ".tmp", age=1200),
+            # a pixel file whose events never came, older than the last event
+            put(pixel_file.file_name(1, last_event - 1.0)),
+            # one with no event at all, 20 minutes old
+            put(pixel_file.file_name(9, now - 1200)),
+        }
+        kept = {
+            # temporaries of live writers: this process, another live one
+            put(pixel_file.file_name(10, now) + ".%s.%d.tmp" % (host, os.getpid())),
+            put(pixel_file.file_name(11, now) + ".%s.%d.tmp" % (host, sleeper.pid)),
+            # another host's, recent: whether it is alive cannot be told
+            put(pixel_file.file_name(12, now) + ".other-host.example.%d.tmp" % _dead_pid()),
+            # of the old naming but recent
+            put(pixel_file.file_name(13, now) + ".tmp"),
+            # newer than every event: another writer's, its events may be in flight
+            put(pixel_file.file_name(14, time.time())),
+            # not ours
+            put("notes.txt"),
+        }
+        caplog.set_level(logging.WARNING, logger="tb_actviz")
+        # The restarted training: its writer cleans up before its first log.
+        _tiny_model().fit(x, y, epochs=5, initial_epoch=3, verbose=0,
+                          callbacks=[ActivationLogger(log_dir, probe=x[:4], verbose=0)])
+        left = set(os.listdir(plugin_dir))
+        assert not removable & left
+        assert kept <= left
+        referenced, _ = _event_steps(os.path.join(log_dir, "train"))
+        assert written <= left and referenced <= left
+        assert left == referenced | kept  # the new run's own files, nothing else
+        warnings = [r.getMessage() for r in caplog.records if "killed writers" in r.getMessage()]
+        assert len(warnings) == 1 and "\n" not in warnings[0], warnings
+        assert "removed 2 temporary" in warnings[0] and "removed 2 pixel" in warnings[0]
+        assert _reads_every_step(log_dir) == sorted({int(n.split(".")[0]) for n in referenced})
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+_TRAIN_UNTIL_KILLED = """
+import sys
+import keras, numpy as np
+from tb_actviz import ActivationLogger
+model = keras.Sequential([keras.Input((10, 10, 1)), keras.layers.Conv2D(3, 3, name="c1"),
+                          keras.layers.Flatten(), keras.layers.Dense(2)])
+model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+x = np.random.default_rng(1).random((64, 10, 10, 1), dtype=np.float32)
+y = np.zeros(64, "int32")
+model.fit(x, y, batch_size=4, epochs=1000, verbose=0, callbacks=[
+    ActivationLogger(sys.argv[1], probe=x[:4], update_freq=1, verbose=0)])
+"""
+
+
+def test_kill_9_mid_run_leaves_no_garbage_after_restarts(tmp_path):
+    import signal
+    import time
+    from tb_actviz.format import pixel_file
+
+    log_dir, run_dir = str(tmp_path), str(tmp_path / "train")
+    plugin_dir = os.path.join(log_dir, _PLUGIN_DIR)
+    rounds_last_event = []
+    for round_ in range(3):
+        before = len(os.listdir(plugin_dir)) if os.path.isdir(plugin_dir) else 0
+        process = subprocess.Popen([sys.executable, "-c", _TRAIN_UNTIL_KILLED, log_dir],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            # Killed while it writes: once a few of its logs are on disk.
+            for _ in range(3000):
+                if process.poll() is not None:
+                    break
+                if os.path.isdir(plugin_dir) and len(os.listdir(plugin_dir)) >= before + 5:
+                    break
+                time.sleep(0.1)
+            assert process.poll() is None, "the training ended before it was killed"
+            time.sleep(0.05 * round_)
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+        rounds_last_event.append(_event_steps(run_dir)[1])
+    # A last writer starts (and stops): what the killed ones left is gone,
+    # but for what the last killed round may have had in flight, newer
+    # than every event then.
+    x, y = _data()
+    _tiny_model().fit(x, y, epochs=1, verbose=0,
+                      callbacks=[ActivationLogger(log_dir, probe=x[:4], verbose=0)])
+    referenced, _ = _event_steps(run_dir)
+    left = set(os.listdir(plugin_dir))
+    assert not [n for n in left if n.endswith(".tmp")], left
+    unreferenced = left - referenced
+    assert all(int(n.split(".")[1]) > rounds_last_event[-1] * 1e6 for n in unreferenced), unreferenced
+    assert len(unreferenced) <= 1, unreferenced
+    assert referenced <= left
+    assert _reads_every_step(log_dir)

@@ -52,6 +52,14 @@ class BackgroundWorker:
         self.wait()
         self._pending = self._worker.submit(job)
 
+    def run_first(self, job):
+        """Queues `job()` ahead of every later job without making `submit` or
+        `wait` wait for it; `job` must not raise (its result is dropped)."""
+        try:
+            self._worker.submit(job)
+        except RuntimeError:  # the interpreter is exiting: no new threads
+            pass
+
     def wait(self):
         """Waits for the job in flight; returns its result or raises its error."""
         pending, self._pending = self._pending, None

@@ -23,6 +23,7 @@ from tb_actviz.format import colormaps
 from tb_actviz.format import images
 from tb_actviz.write import background
 from tb_actviz.write import event_file_writer
+from tb_actviz.write import leftovers
 from tb_actviz.write import pixel_file_writer
 
 
@@ -55,6 +56,10 @@ class LogWriter:
     """Writes a run's logs: the probe images once, then every layer and kernel
     tag at every step.
 
+    Starting, it removes on its worker thread, before its first log, the
+    temporaries and pixel files that killed writers left in `run_dir`
+    (`write.leftovers`).
+
     Args:
       run_dir: the run's directory; the event file is created there on the
         first write.
@@ -82,6 +87,8 @@ class LogWriter:
         self._events = event_file_writer.EventFileWriter(run_dir)
         self._pixel_files = pixel_file_writer.PixelFileWriter(run_dir)
         self._worker = background.BackgroundWorker()
+        # What killed writers left in the run dir goes first, off the training thread.
+        self._worker.run_first(functools.partial(leftovers.clean, run_dir))
         self._encode_pngs = functools.partial(self._worker.map_shares, images.encode_pngs)
         self._in_flight = None  # (step, with_probe)
         self._probe_written = False

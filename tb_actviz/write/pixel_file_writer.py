@@ -1,7 +1,9 @@
 """Writes the plugin's own file of each log (`format.pixel_file`), whole.
 
-A file is written under a temporary name, fsynced, then renamed into place,
-so a reader (or a crash) never meets half a file; on any OSError the
+A file is written under a temporary name (`<name>.<host>.<pid>.tmp`, so
+that a leftover of a killed writer can be told from one being written:
+`write.leftovers`), fsynced, then renamed into place, so a reader (or a
+crash) never meets half a file; on any OSError the
 temporary file is removed and the error raised, naming the file. In a remote
 run directory (`s3://...`) the file is one upload of the whole object
 (`remote_files.write`), which the store applies atomically: no temporary
@@ -12,6 +14,7 @@ import os
 
 from tb_actviz import remote_files
 from tb_actviz.format import pixel_file
+from tb_actviz.write import leftovers
 
 
 class PixelFileWriter:
@@ -49,7 +52,7 @@ class PixelFileWriter:
             except OSError as e:
                 raise OSError(e.errno, "uploading pixel file %s: %s" % (path, e.strerror or e)) from e
             return path
-        temporary = path + ".tmp"
+        temporary = path + leftovers.temporary_suffix()  # tells whose it is
         what = "creating the directory of"
         try:
             os.makedirs(self.directory, exist_ok=True)
