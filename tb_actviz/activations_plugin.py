@@ -23,6 +23,7 @@ from tensorboard.backend import http_util
 from tensorboard.data import provider
 from tensorboard.plugins import base_plugin
 
+from tb_actviz import event_blobs
 from tb_actviz import metadata
 from tb_actviz import pixel_store
 from tb_actviz.format import blob_checks
@@ -426,19 +427,31 @@ class ActivationsPlugin(base_plugin.TBPlugin):
             _check_blob(md, index, data, run, tag, datum.step)
         return blobs
 
-    def _read_keys(self, ctx, keys, where, unreadable_as_none=False):
+    def _read_keys(self, ctx, keys, where, unreadable_as_none=False, missing_as_none=False):
         """Blobs of the data provider, read in parallel; `where(k)` -> (run,
         tag, step, index) of key k, for the error of a blob TensorBoard cannot
-        give (or None in its place, with `unreadable_as_none`)."""
+        give (or None in its place, with `unreadable_as_none`; with
+        `missing_as_none`, None only for a blob TensorBoard no longer has:
+        its step was dropped since it was listed, as when a run restarts)."""
         read = functools.partial(self._data_provider.read_blob, ctx)
 
         def read_one(k):
             try:
                 return read(blob_key=keys[k])
             except errors.NotFoundError:
-                if unreadable_as_none:
+                if unreadable_as_none or missing_as_none:
                     return None
                 raise
+            except errors.InvalidArgumentError:
+                run, tag, step, index = where(k)
+                if not (event_blobs.needs_escaping(run) or event_blobs.needs_escaping(tag)):
+                    raise
+                try:
+                    return self._read_event_blob(run, tag, step, index)
+                except errors.NotFoundError:
+                    if unreadable_as_none:
+                        return None
+                    raise
             except errors.PublicError:
                 raise
             # What TensorBoard's Python loader raises for a tensor that is not
@@ -454,6 +467,16 @@ class ActivationsPlugin(base_plugin.TBPlugin):
                 ) from None
 
         return list(self._blob_readers.map(read_one, range(len(keys))))
+
+    def _read_event_blob(self, run, tag, step, index):
+        """A blob the Rust data server refuses to give (the run or tag has a
+        character JSON escapes: its blob key does not parse there), read from
+        the run's event files (`event_blobs`)."""
+        run_dir = self._pixels.run_dir(
+            run, "TensorBoard's data server cannot give blob %d of step %d of tag %r (the "
+            "name has a character JSON escapes) and it is read from that directory's event "
+            "files" % (index, step, tag))
+        return event_blobs.read(run_dir, tag, step, index, run=run)
 
     # Routes ------------------------------------------------------------------
 
@@ -603,12 +626,16 @@ class ActivationsPlugin(base_plugin.TBPlugin):
                     "step %d of tag %r (run %r) holds %d blobs where a layer event holds "
                     "one, its summary" % (datum.step, tag, run, len(datum.values))
                 )
+        # A step TensorBoard dropped between listing and reading (a run that
+        # restarts) is left out; the tab's next poll lists the new ones.
         blobs = self._read_keys(
-            ctx, [d.values[0].blob_key for d in sequence], lambda k: (run, tag, sequence[k].step, 0)
+            ctx, [d.values[0].blob_key for d in sequence], lambda k: (run, tag, sequence[k].step, 0),
+            missing_as_none=True,
         )
-        for datum, data in zip(sequence, blobs):
+        kept = [(d, data) for d, data in zip(sequence, blobs) if data is not None]
+        for datum, data in kept:
             _check_blob(md, 0, data, run, tag, datum.step, summary=True)
-        return _series_response(request, sequence, blobs)
+        return _series_response(request, [d for d, _ in kept], [data for _, data in kept])
 
     # Static files --------------------------------------------------------------
 

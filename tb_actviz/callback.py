@@ -2,6 +2,7 @@
 
 import os
 import sys
+import logging
 import tempfile
 
 import keras
@@ -17,6 +18,7 @@ from tb_actviz.capture import layer_selection
 from tb_actviz.capture import log_capture
 from tb_actviz.capture import probe as probe_lib
 from tb_actviz.format import blob_layout
+from tb_actviz.format import pixel_file
 from tb_actviz.write import failure_policy
 from tb_actviz.write import log_writer
 
@@ -65,7 +67,11 @@ class ActivationLogger(keras.callbacks.Callback):
     then after every epoch (step = epochs completed) or every `update_freq`
     batches (step = batches completed, counted across fits like
     `keras.callbacks.TensorBoard`). A model without an `Input` is built by its
-    first training batch; its step 0 is logged after that batch.
+    first training batch; its step 0 is logged after that batch. A second
+    `fit` with the same callback goes on from its last step; a new training
+    into a run that already holds activations warns at its first log, since
+    readers show a step that goes back as a restart (the newer training from
+    there on).
 
     It works on every Keras 3 backend (TensorFlow, JAX, PyTorch) and writes
     its event files itself, without TensorFlow. All layers come from one
@@ -204,6 +210,8 @@ class ActivationLogger(keras.callbacks.Callback):
         self._last_logged_batch = None
         self._prepared = False
         self._initial_logged = False
+        self._last_step = None  # of this callback's logs, over all its fits
+        self._epoch_offset = 0
 
     # Keras hooks -----------------------------------------------------------
 
@@ -219,12 +227,18 @@ class ActivationLogger(keras.callbacks.Callback):
         self._epoch_start = self._batches_done
         self._last_batch = -1
         self._last_logged_batch = None
+        self._epoch_offset = None  # set by the fit's first epoch
         if _is_built(self.model):
             self._prepare()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = self._batches_done
         self._last_batch = -1
+        if self._epoch_offset is None:
+            # A later fit with this callback goes on from its last step (as
+            # `initial_epoch` does), instead of logging epochs 0, 1, ... again.
+            last = self._last_step if self.update_freq == "epoch" else None
+            self._epoch_offset = last - epoch if last is not None and epoch < last else 0
         if self._prepared and not self._initial_logged:
             self._log_initial(epoch)
 
@@ -247,7 +261,7 @@ class ActivationLogger(keras.callbacks.Callback):
             self._log_initial(0)
         if self.update_freq == "epoch":
             if (epoch + 1) % self.every_n_epochs == 0:
-                self._log(epoch + 1)
+                self._log(epoch + 1 + (self._epoch_offset or 0))
         else:
             self._log_batch_if_due()
 
@@ -407,13 +421,41 @@ class ActivationLogger(keras.callbacks.Callback):
 
     def _log_initial(self, epoch):
         self._initial_logged = True
-        step = epoch if self.update_freq == "epoch" else self._batches_done
+        step = epoch + (self._epoch_offset or 0) if self.update_freq == "epoch" else self._batches_done
         self._last_logged_batch = self._batches_done
+        if self._last_step is not None and step <= self._last_step:
+            return  # a later fit: the model as it starts is the last step logged
+        if self._last_step is None and self._writer is not None:
+            self._warn_of_earlier_logs(step)
         self._log(step)
+
+    def _warn_of_earlier_logs(self, step):
+        """Warns, once per callback, when the run already holds logs of an
+        earlier training at `step` or later: every reader (both of
+        TensorBoard's loaders, `LogReader`, export) treats a step that goes
+        back as a restart and shows the newer training from there on."""
+        if remote_files.is_remote(self.run_dir):
+            return  # listing a bucket at every train begin costs requests
+        try:
+            names = os.listdir(os.path.join(self.run_dir, *pixel_file.PLUGIN_DIR))
+        except OSError:
+            return  # nothing logged there yet
+        steps = sorted(s for s in map(pixel_file.step_of, names) if s is not None)
+        if steps and steps[-1] >= step:
+            resume = (" (or go on from the earlier training with fit(initial_epoch=%d))" % steps[-1]
+                      if self.update_freq == "epoch" else "")
+            logging.getLogger("tb_actviz").warning(
+                "ActivationLogger: %s already holds activations of an earlier training (steps %d "
+                "to %d); this training logs from step %d, and TensorBoard, LogReader and "
+                "tb-actviz export take a step that goes back as a restart: from step %d on they "
+                "show this training and hide the earlier one's steps %d to %d. To keep both, "
+                "give this training its own log_dir%s."
+                % (self.run_dir, steps[0], steps[-1], step, step, step, steps[-1], resume))
 
     def _log(self, step):
         """Captures one step on the training thread and hands it to the
         writer; a failure warns and never stops training."""
+        self._last_step = step
         if self._writer is None or self._failures.disabled:
             return
         self._writer.collect()  # the previous log's outcome, before a new capture

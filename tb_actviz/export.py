@@ -400,6 +400,19 @@ def _warn_left_out(unreadable):
         sys.stderr.write("tb-actviz export: warning: step %d left out: %s\n" % (step, error))
 
 
+def _warn_hidden(reader, run, tag):
+    """Warns when a restarted training replaced an earlier one's steps of
+    `tag` (the figures show the later training, as TensorBoard does)."""
+    hidden = reader.hidden_steps(run, tag)
+    if hidden:
+        sys.stderr.write(
+            "tb-actviz export: warning: run %s, tag %s holds two trainings: a later one restarted "
+            "at step %d, so %d log(s) of the earlier one (steps %s) are hidden, as in TensorBoard; "
+            "give each training its own log_dir to see both\n"
+            % (run, tag, min(step for step, _ in hidden), len(hidden),
+               _describe_steps(sorted({step for step, _ in hidden}))))
+
+
 def _export_layer(reader, args):
     if args.layer is None:
         raise ExportError("%s needs --layer, the layer to show (e.g. vgg16/block1_conv1); logged "
@@ -411,6 +424,7 @@ def _export_layer(reader, args):
     _check_image(info, image, run, args.layer)
     position = _filter_position(info, args.filter) if args.view != "filters" else None
     steps = reader.steps(run, tag)
+    _warn_hidden(reader, run, tag)
     try:
         if args.view == "evolution":
             unreadable = []
@@ -497,6 +511,7 @@ def _export_attention(reader, args):
     run, tag = _resolve_attribution(reader, args.run, args.method)
     info = reader.tags()[run][tag]
     steps = reader.steps(run, tag)
+    _warn_hidden(reader, run, tag)
     pictures = _probe_images(reader, run)
     num_images = min(info.num_images, len(pictures))
     if not num_images:

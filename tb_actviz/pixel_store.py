@@ -154,19 +154,27 @@ class PixelStore:
         self._layouts = _LRU(DEFAULT_LAYOUT_BYTES)
         self._blobs = _LRU(cache_bytes)
 
+    def run_dir(self, run, what="its pixels are in plugins/activations/ of that directory"):
+        """The directory of `run` (local path or URI).
+
+        Raises:
+          errors.NotFoundError: it cannot be located (the message ends with `what`).
+        """
+        run_dir = self._locator.locate(run)
+        if run_dir is None:
+            raise errors.NotFoundError(
+                "cannot locate the directory of run %r under the log dir (tried %s): %s"
+                % (run, ", ".join(self._locator.candidates(run)) or "nothing", what)
+            )
+        return run_dir
+
     def path(self, run, step, wall_time):
         """The log file of `run` at (`step`, `wall_time`).
 
         Raises:
           errors.NotFoundError: the run's directory cannot be located.
         """
-        run_dir = self._locator.locate(run)
-        if run_dir is None:
-            raise errors.NotFoundError(
-                "cannot locate the directory of run %r under the log dir (tried %s): its "
-                "pixels are in plugins/activations/ of that directory"
-                % (run, ", ".join(self._locator.candidates(run)) or "nothing")
-            )
+        run_dir = self.run_dir(run)
         for name in pixel_file.PLUGIN_DIR + (pixel_file.file_name(step, wall_time),):
             run_dir = _join(run_dir, name)
         return run_dir

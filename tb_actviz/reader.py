@@ -24,6 +24,7 @@ from tensorboard.data import provider
 from tb_actviz import metadata
 from tb_actviz import pixel_store
 from tb_actviz import remote_files
+from tb_actviz import restarts
 from tb_actviz.format import blob_checks
 from tb_actviz.format import blob_layout
 from tb_actviz.format import images
@@ -85,6 +86,8 @@ class AttributionSnapshot:
     def class_name(self, index):
         """The name of class `index` (its number where the log has no names)."""
         names = self.info.class_names
+        if not np.isfinite(index):
+            return "not finite"
         index = int(index)
         return names[index] if 0 <= index < len(names) else str(index)
 
@@ -194,7 +197,7 @@ class LogReader:
             reaches its store (the message says what to install).
           OSError: a remote `logdir` cannot be listed (the message says why).
         """
-        logdir = os.fspath(logdir)
+        logdir = remote_files.file_url_path(os.fspath(logdir))
         multiplexer = plugin_event_multiplexer.EventMultiplexer(
             tensor_size_guidance={metadata.PLUGIN_NAME: 0}
         )
@@ -203,7 +206,8 @@ class LogReader:
         else:
             multiplexer.AddRunsFromDirectory(logdir)
         multiplexer.Reload()
-        self._provider = data_provider.MultiplexerDataProvider(multiplexer, logdir)
+        self._provider = restarts.LatestTrainingProvider(
+            data_provider.MultiplexerDataProvider(multiplexer, logdir), multiplexer)
         self._pixels = pixel_store.PixelStore(pixel_store.RunLocator(logdir=logdir))
         self._ctx = context.RequestContext()
 
@@ -252,6 +256,25 @@ class LogReader:
         raise KeyError("no activations for run %r, tag %r" % (run, tag))
 
     def _sequence(self, run, tag):
+        """The tag's data as every reader shows it: sorted by step, an earlier
+        training's steps replaced where a later one restarted
+        (`restarts.latest_training`)."""
+        return restarts.latest_training(self._all_data(run, tag))[0]
+
+    def hidden_steps(self, run, tag):
+        """[(step, wall time)] of the logs an earlier training wrote to this
+        tag that a later training into the same run replaced: a step that
+        goes back is a restart, and the reader, both TensorBoard loaders and
+        export show the later training from that step on. Empty unless the
+        run holds a restarted training.
+
+        Raises:
+          KeyError: no such run or tag.
+        """
+        self._all_data(run, tag)  # KeyError: no such run or tag
+        return self._provider.hidden(run, tag)
+
+    def _all_data(self, run, tag):
         result = self._provider.read_blob_sequences(
             self._ctx,
             experiment_id="",
@@ -262,7 +285,7 @@ class LogReader:
         data = result.get(run, {}).get(tag)
         if not data:
             raise KeyError("no activations for run %r, tag %r" % (run, tag))
-        return sorted(data, key=lambda d: d.step)
+        return data
 
     def _event_blob(self, run, tag, datum, index):
         """Blob `index` of an event's blob sequence."""

@@ -118,6 +118,41 @@ def test_second_fit_continues_with_initial_epoch(tmp_path):
     assert cb.trace_count == compiles_per_training()
 
 
+def test_a_second_fit_with_the_same_callback_goes_on_from_its_last_step(tmp_path):
+    from tb_actviz.reader import LogReader
+
+    x, y = data()
+    model = tiny()
+    cb = ActivationLogger(tmp_path, probe=x[:2], layers="c", verbose=0)
+    fit(model, x, y, [cb], epochs=2)
+    fit(model, x, y, [cb], epochs=2)  # no initial_epoch: Keras counts epochs 0, 1 again
+    assert logged_steps(run_dir(tmp_path), TAG) == [0, 1, 2, 3, 4]  # each step once
+    reader = LogReader(str(tmp_path))
+    assert reader.steps("train", TAG) == [0, 1, 2, 3, 4] and reader.hidden_steps("train", TAG) == []
+
+
+def test_a_new_training_into_a_used_log_dir_warns_and_readers_show_the_newer(tmp_path, caplog):
+    from tb_actviz.reader import LogReader
+
+    x, y = data()
+    fit(tiny(), x, y, [ActivationLogger(tmp_path, probe=x[:2], layers="c", verbose=0)], epochs=3)
+    keras.utils.set_random_seed(7)
+    newer = tiny()
+    with caplog.at_level("WARNING", logger="tb_actviz"):
+        fit(newer, x, y, [ActivationLogger(tmp_path, probe=x[:2], layers="c", verbose=0)], epochs=1)
+    (warning,) = [r.getMessage() for r in caplog.records if "earlier training" in r.getMessage()]
+    assert "(steps 0 to 3); this training logs from step 0" in warning, warning
+    assert "hide the earlier one's steps 0 to 3" in warning and "its own log_dir" in warning, warning
+    reader = LogReader(str(tmp_path))
+    # As TensorBoard's Rust data server shows it: the newer training from step 0 on.
+    assert reader.steps("train", TAG) == [0, 1]
+    assert [step for step, _ in reader.hidden_steps("train", TAG)] == [0, 1, 2, 3]
+    maps = to_numpy(keras.Model(newer.inputs, newer.get_layer("c").output)(x[:2]))
+    low, high = reader.layer("train", TAG, 1).stat("min"), reader.layer("train", TAG, 1).stat("max")
+    np.testing.assert_allclose(low[:, 0], maps[0].reshape(-1, 3).min(axis=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(high[:, 0], maps[0].reshape(-1, 3).max(axis=0), rtol=1e-5, atol=1e-6)
+
+
 def test_probe_images_logged_once_with_labels(tmp_path):
     x, y = data()
     cb = ActivationLogger(tmp_path, probe=(x[:3], y[:3]), layers="c", verbose=0,

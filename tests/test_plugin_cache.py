@@ -58,7 +58,7 @@ def _blob(client, step):
     return response.data
 
 
-def test_new_steps_reach_the_routes_through_the_cache(tmp_path):
+def test_new_steps_reach_the_routes_through_the_cache(tmp_path, monkeypatch):
     rng = np.random.default_rng(5)
     x, y = rng.random((8, 8, 8, 1), dtype=np.float32), rng.integers(0, 2, 8)
     model = keras.Sequential(
@@ -74,10 +74,14 @@ def test_new_steps_reach_the_routes_through_the_cache(tmp_path):
     tensorboard.configure(logdir=str(tmp_path), load_fast="false", reload_interval=0,
                           reload_task="blocking")
     data_provider, multiplexer = tensorboard._make_data_provider()
+    # The plugin reads the Python loader's events in write order
+    # (`restarts.LatestTrainingProvider`): count its loads of step lists.
+    from tb_actviz import restarts
+
     reads = []
-    read_blob_sequences = data_provider.read_blob_sequences
-    data_provider.read_blob_sequences = lambda *a, **k: reads.append(1) or read_blob_sequences(
-        *a, **k)
+    read_blob_sequences = restarts.LatestTrainingProvider.read_blob_sequences
+    monkeypatch.setattr(restarts.LatestTrainingProvider, "read_blob_sequences",
+                        lambda *a, **k: reads.append(1) or read_blob_sequences(*a, **k))
     client = Client(application.TensorBoardWSGIApp(
         tensorboard.flags, tensorboard.plugin_loaders, data_provider, None, multiplexer))
 

@@ -375,20 +375,23 @@ def test_pixel_files_and_reads_on_an_fsspec_store(memory_store):
     from tb_actviz import pixel_store, remote_files
     from tb_actviz.write import pixel_file_writer
 
+    import hostile_logdirs
+
     writer = pixel_file_writer.PixelFileWriter("memory://logs/run/train")
-    blobs = [b"s" * 40, b"a" * 7, b"b" * 9]
+    md = hostile_logdirs.layer_data()  # 3 filters of 2 images: statistics are 144 bytes
+    blobs = [b"s" * 144, b"a" * 7, b"b" * 9]
     path = writer.write(3, 12.5, [("t", blobs)])
     assert path == "memory://logs/run/train/plugins/activations/0000000003.12500000.actviz"
     assert memory_store.ls("/logs/run/train/plugins/activations", detail=False) == [path[len("memory:/"):]]
     store = pixel_store.PixelStore(pixel_store.RunLocator(logdir="memory://logs"))
-    assert store.read("run/train", "t", 3, 12.5, [2, 1]) == [blobs[2], blobs[1]]
+    assert store.read("run/train", "t", md, 3, 12.5, [2, 1]) == [blobs[2], blobs[1]]
     assert store.blob_count("run/train", "t", 3, 12.5) == 3
     from tensorboard import errors
 
     with pytest.raises(errors.NotFoundError, match="is missing"):
-        store.read("run/train", "t", 4, 12.5, [0])
+        store.read("run/train", "t", md, 4, 12.5, [0])
     with pytest.raises(errors.NotFoundError, match="cannot locate"):
-        store.read("nope", "t", 3, 12.5, [0])
+        store.read("nope", "t", md, 3, 12.5, [0])
     writer.remove(path)
     with pytest.raises(FileNotFoundError):
         remote_files.size(path)

@@ -44,6 +44,14 @@ def file_name(step, wall_time):
     return "%010d.%d%s" % (step, round(wall_time * 1e6), SUFFIX)
 
 
+def step_of(name):
+    """The step in a log file's name (`file_name`), or None for any other name."""
+    stem, dot, rest = name.partition(".")
+    if dot and stem.isdigit() and rest.endswith(SUFFIX) and rest[:-len(SUFFIX)].isdigit():
+        return int(stem)
+    return None
+
+
 def encode(step, wall_time, tag_blobs):
     """The bytes of one log's file.
 
