@@ -13,6 +13,7 @@ import os
 import re
 import struct
 import threading
+import typing
 
 from werkzeug import security
 from werkzeug import wrappers
@@ -20,12 +21,14 @@ from werkzeug import wrappers
 from tensorboard import errors
 from tensorboard import plugin_util
 from tensorboard.backend import http_util
+from tensorboard.backend.event_processing import data_provider
 from tensorboard.data import provider
 from tensorboard.plugins import base_plugin
 
 from tb_actviz import event_blobs
 from tb_actviz import metadata
 from tb_actviz import pixel_store
+from tb_actviz import restarts
 from tb_actviz.format import blob_checks
 
 # Steps kept per tag when --samples_per_plugin does not say: every epoch of a
@@ -255,6 +258,18 @@ def _series_response(request, sequence, blobs):
     return http_util.Respond(request, b"".join(parts), "application/octet-stream")
 
 
+class _Sequence(typing.NamedTuple):
+    """A tag's metadata and steps as served: `steps`, the sorted data a
+    browser can address; `skipped`, (datum, reason) of the others; `hidden`,
+    the data of an earlier training that a restart replaced
+    (`restarts.latest_training`)."""
+
+    metadata: object
+    steps: list
+    skipped: list
+    hidden: list
+
+
 class _SequenceCache:
     """The last few tags' step lists, each valid while its time series'
     (max step, max wall time) is unchanged.
@@ -291,6 +306,10 @@ class ActivationsPlugin(base_plugin.TBPlugin):
 
     def __init__(self, context):
         self._data_provider = context.data_provider
+        multiplexer = getattr(context, "multiplexer", None)  # the Python loader's only
+        if multiplexer is not None and isinstance(context.data_provider, data_provider.MultiplexerDataProvider):
+            # After a restart it shows the earlier training; the Rust data server the later one.
+            self._data_provider = restarts.LatestTrainingProvider(context.data_provider, multiplexer)
         self._downsample_to = (context.sampling_hints or {}).get(
             self.plugin_name, DEFAULT_SAMPLES
         ) or 10**9
@@ -309,6 +328,8 @@ class ActivationsPlugin(base_plugin.TBPlugin):
         return {
             "/index.js": self._serve_index_js,
             "/static/*": self._serve_static,
+            "/static/": self._serve_static,  # "/static/*" needs a name after the slash
+            "/static": self._serve_static,
             "/runs": self._serve_runs,
             "/steps": self._serve_steps,
             "/blob": self._serve_blob,
@@ -369,7 +390,10 @@ class ActivationsPlugin(base_plugin.TBPlugin):
                 downsample=self._downsample_to,
                 run_tag_filter=run_tag_filter,
             )
-            data = sorted(result.get(run, {}).get(tag) or [], key=lambda datum: datum.step)
+            data, hidden = restarts.latest_training(result.get(run, {}).get(tag) or [])
+            hidden = [(d.step, d.wall_time) for d in hidden]
+            if isinstance(self._data_provider, restarts.LatestTrainingProvider):
+                hidden = self._data_provider.hidden(run, tag)
             steps, skipped = [], []
             for datum in data:
                 reason = _unaddressable(datum)
@@ -377,7 +401,7 @@ class ActivationsPlugin(base_plugin.TBPlugin):
                     skipped.append((datum, reason))
                 else:
                     steps.append(datum)
-            return md, steps, skipped
+            return _Sequence(md, steps, skipped, hidden)
 
         version = (series.max_step, series.max_wall_time, series.max_length)
         return self._sequences.get((experiment, run, tag), version, load)
@@ -387,7 +411,7 @@ class ActivationsPlugin(base_plugin.TBPlugin):
         run, tag = _arg(request, "run"), _arg(request, "tag")
         step = _int_arg(request, "step", minimum=0)
         wall_time = _float_arg(request, "wall_time")
-        md, sequence, _ = self._read_sequence(ctx, experiment, run, tag)
+        md, sequence, _, _ = self._read_sequence(ctx, experiment, run, tag)
         for datum in sequence:
             if datum.step == step:
                 if wall_time is not None and datum.wall_time != wall_time:
@@ -538,12 +562,13 @@ class ActivationsPlugin(base_plugin.TBPlugin):
     @_route
     def _serve_steps(self, request):
         ctx, experiment, run, tag = _tag_request(request)
-        _, sequence, skipped = self._read_sequence(ctx, experiment, run, tag)
+        _, sequence, skipped, hidden = self._read_sequence(ctx, experiment, run, tag)
         steps = [{"step": d.step, "wallTime": d.wall_time} for d in sequence]
         # A string: a JSON number would not hold such steps exactly.
         skipped = [{"step": str(d.step), "reason": reason} for d, reason in skipped]
+        hidden = [{"step": str(step), "wallTime": wall_time} for step, wall_time in hidden]
         return http_util.Respond(
-            request, {"steps": steps, "skipped": skipped}, "application/json"
+            request, {"steps": steps, "skipped": skipped, "hidden": hidden}, "application/json"
         )
 
     def _blob_response(self, request, body, content_type):
@@ -583,7 +608,7 @@ class ActivationsPlugin(base_plugin.TBPlugin):
         or damaged is left out (the others still show)."""
         ctx, experiment, run, tag = _tag_request(request)
         index = _int_arg(request, "index", minimum=0)
-        md, sequence, _ = self._read_sequence(ctx, experiment, run, tag)
+        md, sequence, _, _ = self._read_sequence(ctx, experiment, run, tag)
         try:
             blob_checks.expected(md, index)
         except ValueError as e:
@@ -614,7 +639,7 @@ class ActivationsPlugin(base_plugin.TBPlugin):
     @_route
     def _serve_summaries(self, request):
         ctx, experiment, run, tag = _tag_request(request)
-        md, sequence, _ = self._read_sequence(ctx, experiment, run, tag)
+        md, sequence, _, _ = self._read_sequence(ctx, experiment, run, tag)
         if not metadata.pixels_in_plugin_files(md):
             raise _BadRequest(
                 "tag %r of run %r has no summaries (format version %d, or not a layer): "

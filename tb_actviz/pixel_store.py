@@ -49,6 +49,7 @@ def _parse_logdir_spec(spec):
 
 
 def _normalized(path):
+    path = remote_files.file_url_path(path)  # file:///abs: that local path
     return path if _URI.match(path) else os.path.realpath(os.path.expanduser(path))
 
 
