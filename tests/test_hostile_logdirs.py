@@ -5,6 +5,7 @@ with a JSON error (never a 500), and what is skipped is said.
 """
 
 import json
+import os
 
 import pytest
 
@@ -384,3 +385,59 @@ def test_decode_png_always_has_a_bound():
         images.decode_png(hostile_logdirs.png_bomb())
     with pytest.raises(ValueError, match="12000x12000 pixels, at most 4096 a side expected: not decoded"):
         images.decode_png(hostile_logdirs.png_bomb(), max_side=4096)
+
+
+# A second training into the same run ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def restarted_dir(tmp_path_factory):
+    """Run r/train: a training logged steps 0-5, then a new one (a new event
+    file, later wall times, other maps) steps 0-2."""
+    import time
+
+    root = str(tmp_path_factory.mktemp("restarted"))
+    tag = metadata.layer_tag("conv")
+    hostile_logdirs._write_v1_steps(root + "/r/train", tag, [0, 1, 2, 3, 4, 5])
+    time.sleep(1.1)  # event file names hold seconds: the new file sorts after
+    hostile_logdirs._write_v1_steps(root + "/r/train", tag, [0, 1, 2], wall_times=[time.time() + k for k in range(3)])
+    return root
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("load_fast", LOADERS)
+def test_a_restarted_training_shows_alike_on_both_loaders_and_the_reader(restarted_dir, tensorboard_factory,
+                                                                       load_fast):
+    from tb_actviz.reader import LogReader
+
+    tag = metadata.layer_tag("conv")
+    reader = LogReader(restarted_dir)
+    assert reader.steps("r/train", tag) == [0, 1, 2]
+    hidden = reader.hidden_steps("r/train", tag)
+    assert [step for step, _ in hidden] == [0, 1, 2, 3, 4, 5]
+    latest = {s: reader.layer("r/train", tag, s) for s in (0, 1, 2)}
+    server = tensorboard_factory(restarted_dir, load_fast)
+    server.wait_until(lambda: server.served_steps("r/train", tag) == [0, 1, 2], "the later training's steps")
+    answer = server.plugin_json("steps", run="r/train", tag=tag)
+    if load_fast == "false":  # the Python loader keeps both trainings; the Rust data server drops the earlier
+        assert [entry["step"] for entry in answer["hidden"]] == ["0", "1", "2", "3", "4", "5"]
+    assert [entry["wallTime"] for entry in answer["steps"]] == [d.wall_time for d in reader._sequence("r/train", tag)]
+    for entry in answer["steps"]:
+        status, _, body = server.plugin("blobs", run="r/train", tag=tag, step=entry["step"],
+                                        indices="0-%d" % hostile_logdirs.FILTERS)
+        blobs = parse_blobs(body)
+        import numpy as np
+
+        stats = np.frombuffer(blobs[0], "<f4").reshape(latest[entry["step"]].stats.shape)
+        np.testing.assert_array_equal(stats, latest[entry["step"]].stats)
+
+
+def test_export_of_a_restarted_training_warns_of_the_hidden_steps(restarted_dir, tmp_path, capsys):
+    from tb_actviz import export
+
+    out = str(tmp_path / "f.png")
+    assert export.main(["export", "filters", "--logdir", restarted_dir, "--layer", "conv", "-o", out]) in (0, None)
+    err = capsys.readouterr().err
+    assert ("warning: run r/train, tag actviz/layers/conv holds two trainings: a later one restarted at "
+            "step 0, so 6 log(s) of the earlier one (steps 0, 1, 2, 3, 4, 5) are hidden") in err, err
+    assert os.path.getsize(out) > 0

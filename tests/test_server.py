@@ -221,6 +221,12 @@ TRAVERSALS = [
 ]
 
 
+@pytest.mark.parametrize("path", ["static/", "static", "static/no-such-file.js"])
+def test_a_static_path_that_names_no_file_is_a_json_404(tensorboard_server, path):
+    status, body = raw_get(tensorboard_server, "/data/plugin/activations/" + path)
+    assert status == 404 and json.loads(body)["error"] == "Not found: no such file", (path, body[:200])
+
+
 @pytest.mark.parametrize("path", TRAVERSALS)
 def test_static_traversal_is_404(tensorboard_server, path):
     status, body = raw_get(tensorboard_server, "/data/plugin/activations/" + path)
