@@ -292,6 +292,16 @@ def test_fit_logs_layers_kernels_and_grad_cam_chosen_as_layer_objects(tmp_path):
     assert [md.layer_path for md in cam] == ["vgg16/block1_conv2"]
 
 
+def test_attributions_given_a_layer_object_select_it_for_grad_cam():
+    from tb_actviz.capture import attribution
+
+    model = small_cnn()
+    layer = model.layers[0]
+    assert attribution.parse(layer).layer is layer
+    entry = attribution.select_cam_layer(model, attribution.parse(layer).layer)
+    assert entry.layer is layer
+
+
 def test_empty_list_is_an_error():
     with pytest.raises(ValueError, match="empty"):
         select_layers(small_cnn(), [])

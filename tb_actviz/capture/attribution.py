@@ -83,8 +83,8 @@ class Attributions:
 def parse(attributions):
     """The `attributions=` argument -> an `Attributions`, or None for off.
 
-    True means the defaults; a string, an index or a list of one selects the
-    Grad-CAM layer.
+    True means the defaults; a string, an index, a Layer or a list of one
+    selects the Grad-CAM layer.
 
     Raises:
       TypeError: an argument of another kind.
@@ -97,11 +97,12 @@ def parse(attributions):
         result = Attributions()
     elif isinstance(attributions, Attributions):
         result = attributions
-    elif isinstance(attributions, (str, int, np.integer)) and not isinstance(attributions, bool):
+    elif (isinstance(attributions, (str, int, np.integer, keras.layers.Layer))
+          and not isinstance(attributions, bool)):
         result = Attributions(layer=attributions)
     else:
         raise TypeError(
-            "attributions= must be True, a layer selector such as 'conv:-1', or "
+            "attributions= must be True, a layer selector such as 'conv:-1' or a Layer, or "
             "tb_actviz.Attributions(layer=..., target=...); got %r" % (attributions,)
         )
     target = result.target
