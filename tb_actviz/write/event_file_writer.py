@@ -103,7 +103,9 @@ _EXIT_LOCK_TIMEOUT = 10.0
 # A remote event file is re-uploaded whole at every write: the next write
 # after it reaches this size starts a new file.
 REMOTE_FILE_BYTES = 4 * 1024 * 1024
-_REMOTE_COUNTER_DIGITS = 6
+# The zero-padded width of an event file name's counter (files of a process
+# sort in the order they were made).
+_COUNTER_DIGITS = 6
 
 _file_counter = itertools.count()
 _counter_lock = threading.Lock()
@@ -136,10 +138,12 @@ def _frame(data, parts):
     )
 
 
-def _next_file_name(filename_suffix, counter_digits=1):
-    """A new event file name. A remote writer rolls to new files, maybe within
-    a second: its counter is zero-padded, since TensorBoard's Python loader
-    reads a run's files in name order ("...7.10" sorts before "...7.9")."""
+def _next_file_name(filename_suffix, counter_digits=_COUNTER_DIGITS):
+    """A new event file name. Two files of one process may be made within a
+    second (a second fit, a remote writer rolling over): the counter is
+    zero-padded, since TensorBoard's loaders read a run's files in name order
+    ("...7.10" sorts before "...7.9") and the readers take a step that goes
+    back in that order for a restart (`restarts`)."""
     with _counter_lock:
         counter = next(_file_counter)
     return "events.out.tfevents.%010d.%s.%d.%0*d%s" % (
@@ -327,7 +331,7 @@ class EventFileWriter:
         with the new records (`parts`); the caller holds the lock."""
         if self._uploaded is None:
             self._path = remote_files.join(
-                self._logdir, _next_file_name(self._suffix, _REMOTE_COUNTER_DIGITS))
+                self._logdir, _next_file_name(self._suffix))
             header = []
             _frame(_file_version_event().SerializeToString(), header)
             parts[:0] = header
