@@ -5,7 +5,10 @@ The classic tutorial builds `Model(vgg16.input, vgg16.layers[1].output)` and
 training. Here VGG16 (`weights=None`: nothing is downloaded) sits inside a
 faces-vs-non-faces classifier, as in transfer learning, and the same two layers
 are logged every epoch: `"vgg16/1"` is `vgg16.layers[1]` (block1_conv1),
-`"vgg16/-2"` is `vgg16.layers[-2]` (block5_conv3).
+`"vgg16/-2"` is `vgg16.layers[-2]` (block5_conv3). The images are fed as the
+recipe feeds VGG16, through `vgg16.preprocess_input` (0..255 RGB to BGR with
+the ImageNet means subtracted); `probe_display=` gives the probe panel and the
+overlays the pictures themselves rather than that array.
 
     python examples/seed_vgg16.py --log_dir logs/seed_vgg16
     tensorboard --logdir logs/seed_vgg16
@@ -36,7 +39,10 @@ def main(argv=None):
 
     keras.utils.set_random_seed(0)
     (x_train, y_train), (x_val, y_val) = faces.load_faces(args.image_size)
-    x_train, x_val = (np.repeat(x, 3, axis=-1) for x in (x_train, x_val))
+    x_train, x_val = (np.repeat(x, 3, axis=-1) for x in (x_train, x_val))  # gray 0..1 as RGB
+    pictures = x_val[: args.probe_size]
+    # What VGG16 takes, as the recipe prepares it (caffe mode: BGR, ImageNet means subtracted).
+    x_train, x_val = (keras.applications.vgg16.preprocess_input(255.0 * x) for x in (x_train, x_val))
     model = build_classifier(args.image_size)
     model.compile(keras.optimizers.Adam(1e-4), "sparse_categorical_crossentropy",
                   metrics=["accuracy"])
@@ -52,6 +58,7 @@ def main(argv=None):
                 args.log_dir,
                 probe=(x_val[: args.probe_size], y_val[: args.probe_size]),
                 layers=["vgg16/1", "vgg16/-2"],
+                probe_display=pictures,  # float 0..1; or "caffe", its inverse
                 class_names=["not face", "face"],
             ),
         ],

@@ -17,6 +17,7 @@ from tb_actviz.capture import kernels as kernels_lib
 from tb_actviz.capture import layer_selection
 from tb_actviz.capture import log_capture
 from tb_actviz.capture import probe as probe_lib
+from tb_actviz.capture import probe_display as probe_display_lib
 from tb_actviz.format import blob_layout
 from tb_actviz.format import pixel_file
 from tb_actviz.write import failure_policy
@@ -93,6 +94,23 @@ class ActivationLogger(keras.callbacks.Callback):
         Inputs may be a dict keyed by the model's input names, as `fit`
         takes them; without y, its labels are taken from a key `"label"`,
         `"labels"`, `"y"`, `"target"` or `"targets"` that is no input.
+      probe_display: what the probe images show (the probe panel, top images,
+        every overlay, the Attention view, `tb-actviz export`), for a probe
+        preprocessed for the model. None (default): the model's (first)
+        input, scaled to 0-255 per image. Display images, one per probe
+        image in its order (`max_images` applies): (N, H, W, 3) RGB or
+        (N, H, W, 1) / (N, H, W) gray, uint8 0..255 or float 0..1 (under the
+        channels_first data format (N, C, H, W) too). A callable, called
+        once at train begin with the model's (first) input batch (numpy, a
+        copy), that returns such images, e.g. an inverse of the
+        preprocessing. Or `"caffe"`, `"torch"`, `"tf"`: the inverse of
+        `keras.applications.imagenet_utils.preprocess_input` in that mode
+        (`"caffe"`: VGG16/19, ResNet50; `"tf"`: MobileNet, Inception,
+        Xception; `"torch"`: DenseNet). The overlays lay the maps over the
+        displayed image as over the model's input: images of another size
+        than the model input's are resized to it when their aspect ratio is
+        the same (within a pixel), refused otherwise (crop them as the
+        input was cropped).
       layers: what to log: `"conv:k"`, the k-th convolution layer of the
         whole model, nested models included (`["conv:0", "conv:-1"]`: the
         first and the last); a layer name, a path into nested models
@@ -179,6 +197,7 @@ class ActivationLogger(keras.callbacks.Callback):
         attributions=None,
         image_grids=False,
         verbose=1,
+        probe_display=None,
     ):
         super().__init__()
         if not isinstance(log_dir, (str, os.PathLike)) or not str(log_dir):
@@ -201,6 +220,7 @@ class ActivationLogger(keras.callbacks.Callback):
         self.image_grids = bool(image_grids)
         self.verbose = verbose
         self.probe = self._given_probe = probe_lib.make_probe(probe, self.max_images, class_names)
+        self.probe_display = probe_display_lib.check(probe_display, self.probe)
         self._capture = None
         self._writer = None
         self._failures = failure_policy.FailurePolicy()
@@ -332,6 +352,7 @@ class ActivationLogger(keras.callbacks.Callback):
                 labels=self.probe.labels,
                 max_side=2 * self.max_map_size,
                 channels_first=keras.config.image_data_format() == "channels_first",
+                display=probe_display_lib.pictures(self.probe_display, self.probe.first_input()),
             ),
             failures=self._failures,
             attributions=self._attribution_series(),

@@ -12,7 +12,10 @@ next `submit` (or `collect`) first waits for it and counts its outcome with the
 
 import dataclasses
 import functools
+import math
 import time
+
+import numpy as np
 
 from tensorboard.compat.proto import event_pb2
 
@@ -44,12 +47,17 @@ class ProbeImages:
       labels: one string per image.
       max_side: the largest side of a stored probe image.
       channels_first: the Keras image data format.
+      display: what to show instead of `inputs` (`probe_display=`): uint8
+        [N, H, W] gray or [N, H, W, 3] RGB of the input's height and width
+        (`capture.probe_display.pictures`), stored at the size the input
+        would be, unscaled; None shows `inputs`, min-max scaled per image.
     """
 
     inputs: object
     labels: tuple
     max_side: int
     channels_first: bool
+    display: object = None
 
 
 class LogWriter:
@@ -171,6 +179,19 @@ class LogWriter:
 
     def _probe_summary(self):
         p = self._probe
-        blobs, channels = blob_layout.probe_blobs(p.inputs, p.max_side, p.channels_first)
+        if p.display is not None:
+            blobs, channels = _display_blobs(p.display, p.max_side)
+        else:
+            blobs, channels = blob_layout.probe_blobs(p.inputs, p.max_side, p.channels_first)
         plugin_data = blob_layout.probe_plugin_data(p.labels, channels)
         return summary_v2.activations_pb(metadata.PROBE_TAG, blobs, plugin_data)
+
+
+def _display_blobs(pictures, max_side):
+    """The PROBE tag's blobs and channel count for display images uint8
+    [N, H, W(, 3)]: area-downsampled by the factor the model input of that
+    size gets (`images.display_image`), values kept."""
+    factor = max(1, math.ceil(max(pictures.shape[1:3]) / max_side))
+    shown = [np.clip(np.round(images.area_downsample(p, factor)), 0, 255).astype(np.uint8)
+             for p in pictures]
+    return [images.encode_png(p) for p in shown], 3 if pictures.ndim == 4 else 1
