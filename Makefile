@@ -16,6 +16,7 @@ BACKEND_TESTS := tests/test_callback.py tests/test_models.py tests/test_faults.p
 	tests/test_metadata.py tests/test_distributed_backends.py \
 	tests/test_attribution.py
 BACKEND_TESTS += tests/test_probe_display.py
+BACKEND_TESTS += tests/test_scalar_logger.py
 
 .PHONY: setup setup-backends demo test test-tensorflow test-jax test-torch \
 	test-backends-agree test-protobuf bench screenshots clean

@@ -10,13 +10,12 @@ Any Keras backend: KERAS_BACKEND=jax (or torch) python examples/faces.py.
 """
 
 import argparse
-import importlib.util
 
 import keras
 import numpy as np
 from skimage import data, transform
 
-from tb_actviz import ActivationLogger, list_layers
+from tb_actviz import ActivationLogger, ScalarLogger, list_layers
 
 
 def load_faces(image_size, seed=0):
@@ -60,12 +59,10 @@ def activation_logger(log_dir, x_val, y_val, probe_size, logger_class=Activation
 
 
 def scalar_logger(log_dir):
-    """Keras's own TensorBoard callback (loss and accuracy) where TensorFlow
-    is installed: it needs TensorFlow on every backend. tb_actviz does not."""
-    if importlib.util.find_spec("tensorflow") is None:
-        print("TensorFlow is not installed: logging activations only, no scalars.")
-        return []
-    return [keras.callbacks.TensorBoard(log_dir)]
+    """Loss and accuracy curves on every backend: tb_actviz's ScalarLogger
+    writes what keras.callbacks.TensorBoard does, without TensorFlow (which
+    that callback needs on every backend)."""
+    return [ScalarLogger(log_dir)]
 
 
 def parse_arguments(argv, description, log_dir, epochs, image_size, probe_size):
