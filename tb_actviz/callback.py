@@ -38,7 +38,7 @@ def _positive_int(name, value):
 
 
 def _is_built(model):
-    return model.built and bool(getattr(model, "inputs", None))
+    return bool(model.built)
 
 
 def _completed_batches(model):
@@ -76,8 +76,11 @@ class ActivationLogger(keras.callbacks.Callback):
 
     It works on every Keras 3 backend (TensorFlow, JAX, PyTorch) and writes
     its event files itself, without TensorFlow. All layers come from one
-    forward pass through an extractor built and compiled once per training
-    (`tf.function`, `jax.jit`; eager under `torch.inference_mode` on
+    forward pass, the model's own (`model(probe, training=False)`, the chosen
+    layers' outputs taken as they return), so any Keras model logs:
+    Functional, Sequential, subclassed, layers inside custom layers, `None`
+    input sizes (the probe's sizes are used). The pass is compiled once per
+    training (`tf.function`, `jax.jit`; eager under `torch.inference_mode` on
     PyTorch); statistics, 8-bit quantization, PNG encoding and writing run on
     a background thread. In distributed training only one process writes (the
     tf.distribute chief, JAX process 0, torch.distributed rank 0).
@@ -112,15 +115,19 @@ class ActivationLogger(keras.callbacks.Callback):
         the same (within a pixel), refused otherwise (crop them as the
         input was cropped).
       layers: what to log: `"conv:k"`, the k-th convolution layer of the
-        whole model, nested models included (`["conv:0", "conv:-1"]`: the
-        first and the last); a layer name, a path into nested models
-        (`"vgg16/block1_conv1"`), an index into `model.layers` (negative
+        whole model in the order the forward pass calls them, nested models
+        and custom layers included (`["conv:0", "conv:-1"]`: the first and
+        the last); a layer name, a path (`"vgg16/block1_conv1"`, `"blk/ca"`
+        for a Conv2D `ca` in a custom block `blk`, with or without the
+        model's name in front), an index into `model.layers` (negative
         allowed; `"vgg16/-2"` indexes a nested model's layers), a glob
         pattern (`"block*_conv*"`), a layer of the model
         (`model.get_layer("conv1")`, nested ones too), or a list of these.
+        A layer the forward pass does not call is refused; one it calls
+        more than once is logged at its first call, with a warning.
         Default: the model's
         convolution layers, at most `max_layers` spread from first to last.
-        `tb_actviz.list_layers(model)` prints every choice.
+        `tb_actviz.list_layers(model, probe=...)` prints every choice.
       every_n_epochs: log every this many epochs. Default 1.
       update_freq: `"epoch"` (default) or an integer N to log every N
         training batches instead.
@@ -132,6 +139,25 @@ class ActivationLogger(keras.callbacks.Callback):
         224x224 first-layer maps are stored at 32x32, its 56x56 maps at 28x28);
         raise it for sharper maps at about its square in bytes.
       max_layers: cap of the default layer selection. Default 16.
+      token_grid: which `(batch, tokens, channels)` outputs are shown as
+        maps, a vision transformer's tokens laid out as its patch grid
+        (row-major; leading tokens such as a class token or registers left
+        out of the maps, the metadata says how many), drawn, zoomed,
+        overlaid and exported like a convolution layer's. None (default):
+        automatically, only where the model leaves no doubt: it has a
+        patch-embedding `Conv2D` (kernel size == strides > 1, "valid"
+        padding) called before the layer, whose output grid holds the
+        layer's tokens after none or one leading token; every other token
+        output stays a sequence (one row per channel). False: none. True:
+        every logged token output, the grid inferred (the patch
+        embedding's, with up to 16 leading tokens, else the largest
+        square). `tb_actviz.TokenGrid(height, width, leading=...)`: that
+        layout for every logged token output (a field left None is
+        inferred: `TokenGrid(leading=1)`). A dict of `layers=` items to
+        `TokenGrid`, True or False: per layer, the others automatic. A
+        layout that does not fit a layer's tokens, or a dict key that
+        names a layer not logged, raises ValueError at train begin naming
+        layouts that would fit.
       class_names: optional names for integer (or one-hot) probe labels.
       kernels: also log convolution kernels as small RGB (3 input channels)
         or gray patches, every log: True for the model's first 2-D convolution
@@ -198,6 +224,7 @@ class ActivationLogger(keras.callbacks.Callback):
         image_grids=False,
         verbose=1,
         probe_display=None,
+        token_grid=None,
     ):
         super().__init__()
         if not isinstance(log_dir, (str, os.PathLike)) or not str(log_dir):
@@ -216,6 +243,8 @@ class ActivationLogger(keras.callbacks.Callback):
         self.max_layers = _positive_int("max_layers", max_layers)
         self.kernels = kernels
         self.attributions = attribution_lib.parse(attributions)
+        from tb_actviz.capture import token_grid as token_grid_lib  # a type error now, not at train begin
+        self.token_grid = token_grid_lib.parse(token_grid)
         self.class_names = None if class_names is None else [str(n) for n in class_names]
         self.image_grids = bool(image_grids)
         self.verbose = verbose
@@ -240,7 +269,6 @@ class ActivationLogger(keras.callbacks.Callback):
     # per batch that cost the faces example a third of its fit time.
 
     def on_train_begin(self, logs=None):
-        self._check_model_kind(self.model)
         self._prepared = False
         self._initial_logged = False
         self._batches_done = _completed_batches(self.model)
@@ -317,24 +345,31 @@ class ActivationLogger(keras.callbacks.Callback):
         self._prepared = True
         backends.check_supported()
         self._close()
-        entries = layer_selection.select_layers(model, self.layers, self.max_layers)
-        self._logged = [
-            extractor.LoggedLayer.of(entry, self.max_filters, self.max_map_size)
-            for entry in entries
-        ]
         # A dict's keys are matched with this model's inputs (labels under a label key).
         self.probe = probe_lib.for_model(self._given_probe, model, self.class_names)
-        self._kernel_layers = kernels_lib.select_kernel_layers(model, self.kernels, self.max_filters)
+        # One pass of the probe's first sample: every layer's output shape
+        # and call count, whatever the model's kind and input sizes.
+        trace = layer_selection.trace_model(model, probe_lib.model_inputs(self.probe))
+        all_entries = layer_selection.walk_layers(model, trace=trace)
+        entries = layer_selection.select_layers(
+            model, self.layers, self.max_layers, entries=all_entries)
+        self._logged = [
+            extractor.LoggedLayer.of(entry, self.max_filters, self.max_map_size, self.token_grid, all_entries, entries)
+            for entry in entries
+        ]
+        self._kernel_layers = kernels_lib.select_kernel_layers(
+            model, self.kernels, self.max_filters, entries=all_entries)
         self._attribution = None
         if self.attributions is not None:
             self._attribution = attribution_lib.AttributionPipeline(
                 model,
-                attribution_lib.select_cam_layer(model, self.attributions.layer),
+                attribution_lib.select_cam_layer(model, self.attributions.layer, all_entries),
                 self.probe.size,
                 self.probe.class_ids,
                 self.attributions.target,
                 self.max_map_size,
                 output=self.attributions.output,
+                trace=trace,
             )
         self._failures = failure_policy.FailurePolicy()
         self._capture = None
@@ -392,15 +427,6 @@ class ActivationLogger(keras.callbacks.Callback):
                 "ActivationLogger cannot write to log_dir %r: %s. Choose a "
                 "writable directory." % (self.log_dir, e)
             ) from e
-
-    def _check_model_kind(self, model):
-        if not isinstance(model, keras.Sequential) and not hasattr(model, "_nodes_by_depth"):
-            raise ValueError(
-                "ActivationLogger needs a Functional or Sequential model; %r is a "
-                "subclassed %s, whose layers have no symbolic outputs to tap. Build "
-                "the part you want to see functionally (keras.Input -> layers -> "
-                "keras.Model) and use that model inside yours." % (model.name, type(model).__name__)
-            )
 
     def _layer_series(self, logged):
         entry = logged.entry

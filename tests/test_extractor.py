@@ -372,12 +372,18 @@ def nested_classifier():
     return keras.Model(outer_in, out)
 
 
-def test_build_extractor_nested_paths_one_model():
+def _first_outputs(model, paths, x):
+    from tb_actviz.capture import layer_calls
+
+    entries = {e.path: e for e in layer_selection.walk_layers(model)}
+    return [to_numpy(o) for o in layer_calls.first_outputs(model, x, [entries[p].layer for p in paths])]
+
+
+def test_first_outputs_of_nested_paths_in_one_pass():
     model = nested_classifier()
     x = np.random.default_rng(1).normal(size=(2, 12, 12, 3)).astype("float32")
     paths = ["vgg16/block1_conv1", "gap", "vgg16/block2_conv1", "mid/inner/deep_conv"]
-    ex = extractor.build_extractor(model, paths)
-    outputs = [to_numpy(o) for o in ex(x)]
+    outputs = _first_outputs(model, paths, x)
     base = model.get_layer("vgg16")
     scaled = 2.0 * x
     expected = [
@@ -390,16 +396,55 @@ def test_build_extractor_nested_paths_one_model():
         np.testing.assert_allclose(got, to_numpy(want), rtol=1e-5, atol=1e-5, err_msg=path)
 
 
-def test_build_extractor_rejects_subclassed_model():
-    class Sub(keras.Model):
-        def __init__(self):
-            super().__init__()
-            self.conv = L.Conv2D(2, 1)
+class _Block(L.Layer):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.ca = L.Conv2D(3, 3, padding="same", name="ca")
+        self.cb = L.Conv2D(3, 1, name="cb")
 
-        def call(self, x):
-            return self.conv(x)
+    def call(self, x):
+        return x + self.cb(keras.ops.relu(self.ca(x)))
 
-    model = Sub()
-    model(np.zeros((1, 4, 4, 1), "float32"))
-    with pytest.raises(ValueError, match="subclassed"):
-        extractor.build_extractor(model, ["conv2d"])
+
+class _Sub(keras.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.blk = _Block(name="blk")
+        self.after = L.Conv2D(2, 1, name="after")
+        self.calls_after = 0
+
+    def call(self, x):
+        y = self.blk(x)
+        self.calls_after += 1
+        return self.after(y)
+
+
+def test_first_outputs_of_a_subclassed_model_and_a_custom_layer():
+    model = _Sub(name="net")
+    x = np.random.default_rng(2).normal(size=(2, 6, 6, 3)).astype("float32")
+    model(x)
+    ca, blk = _first_outputs(model, ["blk/ca", "blk"], x)
+    np.testing.assert_allclose(ca, to_numpy(model.blk.ca(x)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(blk, to_numpy(model.blk(x)), rtol=1e-5, atol=1e-6)
+
+
+def test_first_outputs_stop_after_the_last_layer_and_leave_no_call_behind():
+    from tb_actviz.capture import layer_calls
+
+    model = _Sub(name="net")
+    x = np.zeros((1, 6, 6, 3), "float32")
+    model(x)
+    before = model.calls_after
+    layer_calls.first_outputs(model, x, [model.blk.ca, model.blk])
+    assert model.calls_after == before  # stopped once blk returned
+    assert all("call" not in l.__dict__ for l in layer_selection.all_layers(model))
+
+
+def test_an_error_in_the_pass_leaves_no_call_behind():
+    from tb_actviz.capture import layer_calls
+
+    model = _Sub(name="net")
+    model(np.zeros((1, 6, 6, 3), "float32"))
+    with pytest.raises(Exception):
+        layer_calls.first_outputs(model, np.zeros((1, 6, 6, 5), "float32"), [model.blk.cb])
+    assert all("call" not in l.__dict__ for l in layer_selection.all_layers(model))

@@ -281,21 +281,36 @@ def test_constant_maps_are_stored_flat(tmp_path):
     assert np.isfinite(snapshot.values()).all()
 
 
-def test_subclassed_model_gets_a_clear_error(tmp_path):
+def test_subclassed_model_is_logged_from_its_forward_pass(tmp_path):
     class Subclassed(keras.Model):
         def __init__(self):
             super().__init__()
-            self.conv = layers.Conv2D(2, 3)
+            self.conv = layers.Conv2D(2, 3, name="conv")
             self.head = layers.Dense(2)
 
         def call(self, x):
             return self.head(ops.mean(self.conv(x), axis=(1, 2)))
 
     model = Subclassed()
-    model.compile("adam", "sparse_categorical_crossentropy")
-    callback = ActivationLogger(str(tmp_path), probe=_images(), verbose=0)
-    with pytest.raises(ValueError, match="subclassed.*functional"):
-        model.fit(_images(), _labels(), epochs=1, verbose=0, callbacks=[callback])
+    x = _images()
+    callback = _fit(model, x, _labels(), str(tmp_path), None)
+    snapshot = LogReader(str(tmp_path)).layer("train", metadata.layer_tag("conv"))
+    expected = to_numpy(model.conv(x[:4])).transpose(3, 0, 1, 2)
+    span = (snapshot.stat("max") - snapshot.stat("min"))[..., None, None]
+    assert np.all(np.abs(snapshot.values() - expected) <= span / 255 + 1e-5)
+    assert callback.trace_count == (0 if keras.backend.backend() == "torch" else 1)
+
+
+def test_unknown_input_sizes_log_at_the_probe_size(tmp_path):
+    inputs = keras.Input((None, None, 3))
+    features = layers.Conv2D(3, 3, name="f1")(inputs)
+    model = keras.Model(inputs, layers.Dense(2, activation="softmax")(
+        layers.GlobalAveragePooling2D()(features)))
+    x = _images(size=14)
+    _fit(model, x, _labels(), str(tmp_path), ["f1"])
+    md = LogReader(str(tmp_path)).tags()["train"][metadata.layer_tag("f1")]
+    assert (md.map_height, md.map_width) == (12, 12)
+    assert tuple(md.output_shape) == (12, 12, 3)
 
 
 def _assert_logged_maps_match(snapshot, outputs):

@@ -1,20 +1,21 @@
 """Where the model looks: Grad-CAM and input-gradient saliency of the probe.
 
 One forward and one backward pass of the probe give both maps. The forward
-pass runs the model's own graph op by op (Keras's graph executor, every layer
-with `training=False`) and adds a zero tensor `delta` to the Grad-CAM layer's
-output, so that `d score / d delta` is the score's gradient with respect to
-that layer's maps wherever the layer sits, nested models included, and on
-every backend (JAX cannot differentiate with respect to an intermediate
-tensor; it can with respect to an argument). `delta` has that layer's
+pass is the model's own, `model(x, training=False)`, with the Grad-CAM
+layer's first call intercepted (`layer_calls`) to add a zero tensor `delta`
+to its output, so that `d score / d delta` is the score's gradient with
+respect to that layer's maps wherever the layer sits (nested models, custom
+layers, subclassed models), and on every backend (JAX cannot differentiate
+with respect to an intermediate tensor; it can with respect to an argument). `delta` has that layer's
 dtype, so a mixed-precision model runs at its own dtypes; the score is taken
 in float32 and everything stored is float32.
 
 The score is the target class's logit: a final softmax (or sigmoid) is left
 out, as Grad-CAM prescribes, so that the maps do not fade as the model grows
-confident. The final activation is looked for through nested models (a head
-that is a nested Sequential ending in Dense(activation="softmax"), a nested
-model's last Activation or Softmax layer); an output without one counts as
+confident. The final activation is that of the innermost layer that returns
+the model's output (a head that is a nested Sequential ending in
+Dense(activation="softmax"), a last Activation or Softmax layer, in any kind
+of model; the traced pass says which); an output without one counts as
 logits only when the compiled loss says so (a crossentropy with
 `from_logits=True`) or the user does (`Attributions(output="logits")`).
 
@@ -31,6 +32,7 @@ from keras import ops
 
 from tb_actviz.capture import backends
 from tb_actviz.capture import extractor
+from tb_actviz.capture import layer_calls
 from tb_actviz.capture import layer_selection
 from tb_actviz.format import geometry as geometry_lib
 
@@ -125,7 +127,7 @@ def _spatial_shape(entry):
     shape = entry.output_shape
     if shape is None or len(shape) != 3 or None in shape:
         return None
-    channels_first = getattr(entry.layer, "data_format", None) == "channels_first"
+    channels_first = entry.channels_first
     h, w, c = (shape[1], shape[2], shape[0]) if channels_first else shape
     return h, w, c, channels_first
 
@@ -135,14 +137,16 @@ def _has_maps(entry):
     return entry.loggable and spatial is not None and spatial[0] * spatial[1] > 1
 
 
-def select_cam_layer(model, layer=None):
-    """The Grad-CAM layer's `LayerEntry`.
+def select_cam_layer(model, layer=None, entries=None):
+    """The Grad-CAM layer's `LayerEntry`; `entries`: the model's
+    `walk_layers` listing, if already taken.
 
     Raises:
       ValueError: no layer qualifies, or `layer` selects something else than
         one layer with 2-D maps larger than 1x1.
     """
-    entries = layer_selection.walk_layers(model)
+    if entries is None:
+        entries = layer_selection.walk_layers(model)
     if layer is None:
         candidates = [e for e in layer_selection.conv_layers(entries) if _has_maps(e)]
         if not candidates:
@@ -151,7 +155,8 @@ def select_cam_layer(model, layer=None):
                 "than 1x1 for Grad-CAM; name one with Attributions(layer=...)"
             )
         return candidates[-1]
-    chosen = layer_selection.select_layers(model, layer, argument="Attributions(layer=)")
+    chosen = layer_selection.select_layers(
+        model, layer, argument="Attributions(layer=)", entries=entries)
     if len(chosen) != 1:
         raise ValueError(
             "Attributions(layer=%r) selects %d layers (%s); Grad-CAM needs one"
@@ -165,41 +170,6 @@ def select_cam_layer(model, layer=None):
             "such as 'conv:-1'" % (layer, entry.path, entry.output_shape)
         )
     return entry
-
-
-def _graph(model):
-    """The functional graph a model runs (a Sequential keeps one inside)."""
-    return getattr(model, "_functional", None) or model
-
-
-def _output_op(model):
-    """The operation that produces `model`'s single output."""
-    graph = _graph(model)
-    produced = {}
-    for nodes in graph._nodes_by_depth.values():
-        for node in nodes:
-            for tensor in node.outputs:
-                produced[id(tensor)] = node.operation
-    return produced[id(graph.outputs[0])]
-
-
-def _is_graph_model(op):
-    """Whether `op` is a nested Functional or Sequential model with one
-    output, whose graph `_run` can run op by op."""
-    if not isinstance(op, keras.Model):
-        return False
-    graph = _graph(op)
-    return hasattr(graph, "_nodes_by_depth") and len(graph.outputs) == 1
-
-
-def _output_chain(model):
-    """The operations that produce `model`'s output, outermost first: the
-    output's layer, and while that is a nested model, the layer producing
-    its output inside it (`[head, head/dense]` for a nested head)."""
-    chain = [_output_op(model)]
-    while _is_graph_model(chain[-1]):
-        chain.append(_output_op(chain[-1]))
-    return chain
 
 
 def _final_activation(op):
@@ -259,38 +229,37 @@ def _loss_text(loss):
     return "its loss is %s" % getattr(loss, "__name__", type(loss).__name__)
 
 
-def _takes_training(op):
-    try:
-        return "training" in inspect.signature(op.call).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-def check_model(model):
-    """Raises a ValueError at train begin unless attributions can be computed:
-    one image input (batch, height, width, channels) and one output (batch,
-    classes); `classifier_probability` says whether it is a classifier's."""
-    if len(model.inputs) != 1 or len(model.inputs[0].shape) != 4:
+def check_model(trace):
+    """Raises a ValueError at train begin unless attributions can be computed
+    from the traced pass: one image input (batch, height, width, channels)
+    and one output (batch, classes)."""
+    inputs = trace.input_shapes
+    if isinstance(inputs, dict) and len(inputs) == 1:
+        inputs = next(iter(inputs.values()))
+    if isinstance(inputs, list) and len(inputs) == 1:
+        inputs = inputs[0]
+    if not (isinstance(inputs, tuple) and len(inputs) == 3):
         raise ValueError(
             "attributions= needs a model with one image input (batch, height, "
-            "width, channels); this model takes %s"
-            % [tuple(t.shape) for t in model.inputs]
+            "width, channels); this model takes %s (without the batch axis)" % (inputs,)
         )
-    if len(model.outputs) != 1 or len(model.outputs[0].shape) != 2 or model.outputs[0].shape[1] is None:
+    if trace.output_shape is None or len(trace.output_shape) != 1:
         raise ValueError(
             "attributions= needs a classifier with one output (batch, classes); this "
-            "model gives %s" % [tuple(t.shape) for t in model.outputs]
+            "model gives %s" % ("several outputs" if trace.output_shape is None
+                                else "(batch,) + %s" % (trace.output_shape,))
         )
+    return inputs
 
 
-def classifier_probability(model, output_chain, output=None):
+def classifier_probability(model, trace, output=None):
     """How class probabilities are made from the scores of a classifier's
     output: "softmax" or "sigmoid" (one unit, a sigmoid output, logits
     trained with a binary crossentropy).
 
     Args:
       model: the model (its compiled loss is read).
-      output_chain: `_output_chain(model)`.
+      trace: the traced pass (`layer_calls.trace`): its output's layers.
       output: `Attributions.output`.
 
     Raises:
@@ -298,12 +267,16 @@ def classifier_probability(model, output_chain, output=None):
         softmax or sigmoid, and no crossentropy with `from_logits=True`), or
         `output="logits"` for an output that ends in a softmax or sigmoid.
     """
-    num_classes = int(model.outputs[0].shape[1])
-    op = output_chain[-1]
-    described = "%s (%s, %d unit%s)" % (
-        "/".join(o.name for o in output_chain), type(op).__name__, num_classes,
-        "" if num_classes == 1 else "s")
-    final = _final_activation(op)
+    num_classes = int(trace.output_shape[0])
+    op = trace.output_layers[0] if trace.output_layers else None
+    units = "%d unit%s" % (num_classes, "" if num_classes == 1 else "s")
+    if op is None:
+        described = ("(%s) is computed outside any layer (an op in call(); a softmax there "
+                     "cannot be left out: make it a layer, keras.layers.Softmax())" % units)
+    else:
+        described = "%s (%s, %s)" % (
+            "/".join(o.name for o in reversed(trace.output_layers)), type(op).__name__, units)
+    final = _final_activation(op) if op is not None else None
     if output == LOGITS:
         if final:
             raise ValueError(
@@ -349,7 +322,7 @@ class AttributionPipeline:
     argmax of NaNs is no prediction.
 
     Args:
-      model: the model being trained.
+      model: the model being trained (any kind).
       cam_entry: the Grad-CAM layer (`select_cam_layer`).
       probe_size: images in the probe batch.
       class_ids: the probe's labels as class indices (None: no labels).
@@ -357,6 +330,8 @@ class AttributionPipeline:
       max_map_size: the Grad-CAM maps' largest stored side; saliency maps are
         stored at the probe image's size (twice this).
       output: `Attributions.output`.
+      trace: the probe's traced pass (`layer_selection.trace_model`);
+        default: a pass of zeros shaped like the model's input.
 
     Raises:
       ValueError: the model is not a classifier with one image input
@@ -366,21 +341,24 @@ class AttributionPipeline:
 
     needs_autograd = True
 
-    def __init__(self, model, cam_entry, probe_size, class_ids, target, max_map_size, output=None):
-        check_model(model)
-        self._output_chain = _output_chain(model)
-        self._probability = classifier_probability(model, self._output_chain, output)
-        self.final_activation = _final_activation(self._output_chain[-1])  # None where declared logits
+    def __init__(self, model, cam_entry, probe_size, class_ids, target, max_map_size, output=None,
+                 trace=None):
+        if trace is None:
+            trace = layer_selection.trace_model(model, layer_selection.sample_inputs(model))
+        input_shape = check_model(trace)
+        self._probability = classifier_probability(model, trace, output)
+        self._output_layer = trace.output_layers[0] if trace.output_layers else None
+        # None where declared logits, or where no layer makes the output.
+        self.final_activation = (
+            _final_activation(self._output_layer) if self._output_layer is not None else None)
         self.model = model
         self.cam_entry = cam_entry
         height, width, channels, self._cam_channels_first = _spatial_shape(cam_entry)
         self.delta_shape = (probe_size,) + tuple(cam_entry.output_shape)
         # The Grad-CAM layer's output dtype (float16 or bfloat16 under a
         # mixed-precision policy): the zero tensor added to it has the same.
-        self.delta_dtype = keras.backend.standardize_dtype(
-            layer_selection.first_output(cam_entry.layer).dtype)
-        self.num_classes = int(model.outputs[0].shape[1])
-        input_shape = tuple(model.inputs[0].shape[1:])
+        self.delta_dtype = cam_entry.dtype
+        self.num_classes = int(trace.output_shape[0])
         self._input_channels_first = keras.config.image_data_format() == "channels_first"
         in_h, in_w = input_shape[1:] if self._input_channels_first else input_shape[:2]
         self.cam_geometry = geometry_lib.map_geometry(
@@ -392,8 +370,6 @@ class AttributionPipeline:
             "predicted" if self._targets is None else
             "label" if target is None else "class %d" % target
         )
-        self._chain = self._layer_chain(model, cam_entry.path)
-        self._takes_training = {}  # id(op) -> bool; the model keeps its ops alive
 
     # Set-up ---------------------------------------------------------------
 
@@ -411,56 +387,33 @@ class AttributionPipeline:
             )
         return np.asarray(classes, dtype="int32")
 
-    @staticmethod
-    def _layer_chain(model, path):
-        """The layers from `model` down to the layer at `path`."""
-        chain, container = [], model
-        for name in path.split("/"):
-            container = container.get_layer(name)
-            chain.append(container)
-        return chain
-
     # The differentiated function -------------------------------------------
 
-    def _run(self, model, inputs, cam_depth, output_depth, delta, captured):
-        """Runs `model`'s graph with `training=False`. `model` is the Grad-CAM
-        chain's layer at depth `cam_depth` - 1 (None: not on the chain), whose
-        layer at `cam_depth` gets `delta` added, and the output chain's at
-        `output_depth` - 1, whose layer at `output_depth` makes the output
-        (its final activation left out); a nested model on either chain is
-        run the same way."""
-        cam_op = self._chain[cam_depth] if cam_depth is not None else None
-        output_op = self._output_chain[output_depth] if output_depth is not None else None
+    def _model_logits(self, x, delta, captured):
+        """`model(x, training=False)` with `delta` added to the Grad-CAM
+        layer's first output (kept in `captured`) and the output layer's
+        final activation left out."""
+        cam_layer = self.cam_entry.layer
 
-        def operation_fn(op):
-            def call(*args, **kwargs):
-                takes = self._takes_training.get(id(op))
-                if takes is None:
-                    takes = self._takes_training[id(op)] = _takes_training(op)
-                if takes:
-                    kwargs["training"] = False
-                cam_inside = op is cam_op and cam_depth + 1 < len(self._chain)
-                output_inside = op is output_op and output_depth + 1 < len(self._output_chain)
-                if cam_inside or output_inside:
-                    kwargs.pop("training", None)
-                    kwargs.pop("mask", None)
-                    return self._run(op, args[0] if len(args) == 1 else args,
-                                     cam_depth + 1 if cam_inside else None,
-                                     output_depth + 1 if output_inside else None, delta, captured)
-                if op is output_op and self.final_activation:
-                    return self._logits(op, args, kwargs)
-                outputs = op(*args, **kwargs)
-                if op is cam_op:
-                    captured.append(outputs)
-                    outputs = outputs + ops.cast(delta, outputs.dtype)  # the same dtype: a no-op
-                return outputs
+        def wrap(layer, own_call):
+            if layer is cam_layer:
+                def call(*args, **kwargs):
+                    outputs = own_call(*args, **kwargs)
+                    if not captured:
+                        captured.append(outputs)
+                        outputs = outputs + ops.cast(delta, outputs.dtype)  # the same dtype: a no-op
+                    return outputs
+                return call
+            return lambda *args, **kwargs: self._logits(layer, own_call, args, kwargs)
 
-            return call
-
-        return _graph(model)._run_through_graph(inputs, operation_fn=operation_fn)
+        layers = [cam_layer]
+        if self.final_activation:
+            layers.append(self._output_layer)
+        with layer_calls.intercepted(layers, wrap):
+            return self.model(x, training=False)
 
     @staticmethod
-    def _logits(op, args, kwargs):
+    def _logits(op, own_call, args, kwargs):
         """`op`'s output before its final softmax or sigmoid."""
         if type(op).__name__ == "Softmax" or getattr(op, "activation", None) is None:
             return args[0]
@@ -468,13 +421,13 @@ class AttributionPipeline:
         # this call only, on the training thread, between training batches.
         activation, op.activation = op.activation, keras.activations.linear
         try:
-            return op(*args, **kwargs)
+            return own_call(*args, **kwargs)
         finally:
             op.activation = activation
 
     def forward(self, x, delta):
         captured = []
-        logits = self._run(self.model, x, 0, 0, delta, captured)
+        logits = self._model_logits(x, delta, captured)
         if isinstance(logits, (list, tuple)):
             logits = logits[0]
         logits = ops.cast(logits, "float32")

@@ -22,6 +22,8 @@ one process does. Only the module of the backend in use is imported, so JAX
 and PyTorch users need no TensorFlow.
 """
 
+import contextlib
+
 import keras
 import numpy as np
 
@@ -144,6 +146,16 @@ def gradients(fn, tensors):
         return keras.tree.map_structure(lambda t: t.detach(), aux), tuple(grads)
     check_supported()
     raise AssertionError(name)
+
+
+def no_gradients():
+    """A context in which a forward pass records nothing for autodiff (on
+    PyTorch `torch.no_grad()`; other backends record nothing eagerly)."""
+    if keras.backend.backend() == "torch":
+        import torch
+
+        return torch.no_grad()
+    return contextlib.nullcontext()
 
 
 def to_numpy(tensor):

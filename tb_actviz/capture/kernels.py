@@ -31,18 +31,22 @@ def _has_2d_kernel(entry):
     )
 
 
-def select_kernel_layers(model, kernels, max_filters):
-    """Resolves `kernels=`: True is the model's first 2-D convolution layer;
-    otherwise a `layers=`-style selection of 2-D convolution layers."""
+def select_kernel_layers(model, kernels, max_filters, entries=None):
+    """Resolves `kernels=`: True is the model's first 2-D convolution layer
+    (in call order); otherwise a `layers=`-style selection of 2-D
+    convolution layers. `entries`: the model's `walk_layers` listing, if
+    already taken."""
     if not kernels:
         return []
+    if entries is None:
+        entries = layer_selection.walk_layers(model)
     if kernels is True:
-        entries = [e for e in layer_selection.walk_layers(model) if _has_2d_kernel(e)]
+        entries = [e for e in layer_selection.conv_layers(entries) if _has_2d_kernel(e)]
         if not entries:
             raise ValueError("kernels=True: the model has no 2-D convolution layer")
         entries = entries[:1]
     else:
-        entries = layer_selection.select_layers(model, kernels, argument="kernels")
+        entries = layer_selection.select_layers(model, kernels, argument="kernels", entries=entries)
         wrong = [e.path for e in entries if not _has_2d_kernel(e)]
         if wrong:
             raise ValueError(

@@ -12,6 +12,7 @@ import keras
 
 from tb_actviz.capture import backends
 from tb_actviz.capture import extractor
+from tb_actviz.capture import probe as probe_lib
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,10 +50,8 @@ class LogCapture:
             backends.compile_pipeline(attribution_pipeline) if attribution_pipeline is not None else None
         )
         self._kernel_layers = kernel_layers
-        inputs = probe.inputs
-        if isinstance(inputs, list) and len(inputs) == 1:
-            inputs = inputs[0]  # as the extractor takes a single input
-        self._probe = keras.tree.map_structure(keras.ops.convert_to_tensor, inputs)
+        self._probe = keras.tree.map_structure(
+            keras.ops.convert_to_tensor, probe_lib.model_inputs(probe))
 
     @property
     def compile_count(self):

@@ -258,6 +258,8 @@ def for_model(probe, model, class_names=None):
         keys given and the model's input names), several keys could be the
         labels, labels that do not fit, or inputs that do not fit.
     """
+    if not getattr(model, "inputs", None):
+        return _for_subclassed(probe, class_names)
     if not isinstance(probe.inputs, dict):
         check_fits(probe, model)
         return probe
@@ -288,6 +290,33 @@ def for_model(probe, model, class_names=None):
     )
     check_fits(resolved, model)
     return resolved
+
+
+def _for_subclassed(probe, class_names):
+    """A model without symbolic inputs (subclassed) takes the probe as given:
+    its forward pass checks it (`layer_selection.trace_model`). A dict
+    without labels apart gives them under one key of `LABEL_KEYS`."""
+    if not isinstance(probe.inputs, dict) or probe.has_labels:
+        return probe
+    label_keys = [k for k in probe.inputs if k in LABEL_KEYS]
+    if len(label_keys) != 1:
+        return probe
+    y = _checked_labels(probe.inputs[label_keys[0]], probe.size)
+    inputs = {k: v for k, v in probe.inputs.items() if k != label_keys[0]}
+    return dataclasses.replace(
+        probe, inputs=inputs,
+        given_shapes={k: v for k, v in probe.given_shapes.items() if k != label_keys[0]},
+        labels=_label_strings(y, probe.size, class_names), class_ids=_class_ids(y),
+        has_labels=True)
+
+
+def model_inputs(probe):
+    """The probe's inputs as the model is called with them: a list of one
+    input as that input itself."""
+    inputs = probe.inputs
+    if isinstance(inputs, list) and len(inputs) == 1:
+        return inputs[0]
+    return inputs
 
 
 def check_fits(probe, model):

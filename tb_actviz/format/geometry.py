@@ -66,7 +66,9 @@ def map_geometry(layer_name, output_shape, channels_first, max_filters, max_map_
     if None in (height, width, channels):
         raise ValueError(
             "Layer %r has an output shape with unknown sizes %s; tb_actviz "
-            "needs fixed map sizes: give the model a fixed input shape."
+            "stores maps of fixed sizes, which the probe's forward pass gives: "
+            "pass the shape that pass returned (give the model a fixed input "
+            "shape where no pass is run)."
             % (layer_name, tuple(output_shape))
         )
     factor = max(1, math.ceil(max(height, width) / max_map_size))
