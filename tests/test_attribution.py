@@ -90,7 +90,41 @@ def small_classifier(nested=False, classes=3, extras=False):
     return keras.Model(inputs, outputs)
 
 
+class _Features(L.Layer):
+    """The two convolutions inside a custom layer."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.c1 = L.Conv2D(4, 3, activation="relu", name="c1")
+        self.c2 = L.Conv2D(5, 3, activation="relu", name="c2")
+
+    def call(self, x):
+        return self.c2(self.c1(x))
+
+
+class _SubclassedClassifier(keras.Model):
+    def __init__(self, classes=3, **kwargs):
+        super().__init__(**kwargs)
+        self.blk = _Features(name="blk")
+        self.pool = L.GlobalAveragePooling2D()
+        self.head = L.Dense(classes, activation="softmax", name="head")
+
+    def call(self, x):
+        return self.head(self.pool(self.blk(x)))
+
+
+def subclassed_classifier(classes=3):
+    """`small_classifier` as a subclassed model, its convolutions inside a
+    custom layer (paths blk/c1, blk/c2)."""
+    keras.utils.set_random_seed(3)
+    model = _SubclassedClassifier(classes, name="net")
+    model(np.zeros((1, 12, 10, 3), "float32"))
+    return model
+
+
 def weights_of(model):
+    if isinstance(model, _SubclassedClassifier):
+        return [[values(v) for v in layer.weights] for layer in (model.blk.c1, model.blk.c2, model.head)]
     layer = model.get_layer("base").get_layer if "base" in [l.name for l in model.layers] else model.get_layer
     return [[values(v) for v in layer(name).weights] for name in ("c1", "c2")] + [
         [values(v) for v in model.get_layer("head").weights]]
@@ -108,16 +142,16 @@ def run_pipeline(model, probe, class_ids=None, target=None, layer=None):
     return pipeline, compiled, cam[:, 0], saliency[:, 0], predictions
 
 
-@pytest.mark.parametrize("nested", [False, True], ids=["flat", "nested"])
+@pytest.mark.parametrize("kind", ["flat", "nested", "subclassed"])
 @pytest.mark.parametrize("labelled", [False, True], ids=["predicted", "labels"])
-def test_grad_cam_and_saliency_match_numpy(nested, labelled):
-    model = small_classifier(nested=nested)
+def test_grad_cam_and_saliency_match_numpy(kind, labelled):
+    model = subclassed_classifier() if kind == "subclassed" else small_classifier(nested=kind == "nested")
     probe = probe_images()
     class_ids = (2, 0, 1, 2) if labelled else None
     pipeline, compiled, cam, saliency, predictions = run_pipeline(model, probe, class_ids)
     expected_cam, expected_saliency, logits, targets = numpy_attributions(
         probe, weights_of(model), None if class_ids is None else np.array(class_ids))
-    assert pipeline.cam_entry.path == ("base/c2" if nested else "c2")
+    assert pipeline.cam_entry.path == {"flat": "c2", "nested": "base/c2", "subclassed": "blk/c2"}[kind]
     assert pipeline.target_source == ("label" if labelled else "predicted")
     assert cam.shape == (4, 8, 6) and saliency.shape == (4, 12, 10)
     assert expected_cam.max() > 0 and expected_saliency.max() > 0

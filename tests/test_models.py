@@ -375,3 +375,51 @@ def test_each_log_reads_the_weights_of_its_step(tmp_path):
         _assert_logged_maps_match(reader.layer("train", tag, step), own[step])
     changes = [np.abs(own[s + 1] - own[s]).max() for s in range(3)]
     assert min(changes) > 0  # the weights did change between the logs compared
+
+
+def test_a_log_changes_no_state_of_a_subclassed_model_in_training():
+    from tb_actviz.capture import extractor, layer_selection, log_capture, probe as probe_lib
+
+    class WithNoise(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.conv = layers.Conv2D(4, 3, name="conv")
+            self.bn = layers.BatchNormalization(name="bn")
+            self.drop = layers.Dropout(0.5, name="drop")
+            self.noise = layers.GaussianNoise(1.0, name="noise")
+            self.head = layers.Dense(2, activation="softmax")
+
+        def call(self, x, training=False):
+            x = self.noise(self.drop(self.bn(self.conv(x), training=training), training=training),
+                           training=training)
+            return self.head(ops.mean(x, axis=(1, 2)))
+
+    model = WithNoise()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    x = _images()
+    model.fit(x, _labels(), epochs=1, batch_size=4, verbose=0)  # moving statistics, optimizer slots
+    probe = probe_lib.make_probe(x[:4], 4)
+    entries = layer_selection.walk_layers(model, probe.inputs)
+    logged = [extractor.LoggedLayer.of(e, 49, 32) for e in layer_selection.select_layers(
+        model, ["conv", "bn", "drop", "noise"], entries=entries)]
+    capture = log_capture.LogCapture(model, logged, [], probe)
+    before = [to_numpy(v).copy() for v in model.variables]
+    optimizer_before = [to_numpy(v).copy() for v in model.optimizer.variables]
+    torch_rng = None
+    if keras.backend.backend() == "torch":
+        import torch
+
+        torch_rng = torch.get_rng_state().clone()
+    first, second = capture(), capture()
+    for a, b in zip(first.layer_maps, second.layer_maps):
+        np.testing.assert_array_equal(a, b)  # inference mode: no dropout, no noise
+    for old, variable in zip(before, model.variables):
+        np.testing.assert_array_equal(to_numpy(variable), old, err_msg=variable.path)
+    for old, variable in zip(optimizer_before, model.optimizer.variables):
+        np.testing.assert_array_equal(to_numpy(variable), old, err_msg=variable.path)
+    if torch_rng is not None:
+        import torch
+
+        assert torch.equal(torch.get_rng_state(), torch_rng)
+    assert capture.compile_count == (0 if keras.backend.backend() == "torch" else 1)
+    assert all("call" not in l.__dict__ for l in layer_selection.all_layers(model))
