@@ -100,7 +100,8 @@ def _single_tensor(value):
 
 def trace(model, inputs, layers):
     """Runs `model(inputs, training=False)` once, eagerly, recording the calls
-    of `layers` (the model's layer tree).
+    of `layers` (the model's layer tree); a model not built yet is built by
+    a first pass, unrecorded.
 
     Returns:
       A `Trace`.
@@ -128,6 +129,10 @@ def trace(model, inputs, layers):
 
         return call
 
+    if not model.built:
+        # Building may run `call` symbolically, and sublayers' builds may
+        # call them again: a pass that builds is no count of calls.
+        model(inputs, training=False)
     with intercepted([l for l in layers if l is not model], wrap):
         output = model(inputs, training=False)
     output_layers = tuple(layer for layer, value in returned if value is output)
