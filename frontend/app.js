@@ -9,7 +9,7 @@ import { downloadViewPng } from "./download.js";
 import { NORMALIZATIONS } from "./normalize.js";
 import { DEFAULT_STATE, UrlState, VIEWS } from "./state.js";
 import { methodLabel } from "./attention.js";
-import { stepText } from "./map_kinds.js";
+import { coversImage, stepText } from "./map_kinds.js";
 import { ActivationStore } from "./store.js";
 import { DATA_RELOADED, TensorBoardBridge } from "./tb_bridge.js";
 import { followHostTheme } from "./theme.js";
@@ -62,7 +62,7 @@ function defaultCompareLayer(compareRun, mainRun, mainLayer) {
     if (same) return same;
   }
   const others = compareRun.layers.filter(({ path }) => path !== mainLayer.path);
-  return others.filter(({ mapKind }) => mapKind === "maps").at(-1) ?? others.at(-1) ?? compareRun.layers.at(-1);
+  return others.filter(coversImage).at(-1) ?? others.at(-1) ?? compareRun.layers.at(-1);
 }
 
 class App {

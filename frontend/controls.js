@@ -6,7 +6,7 @@ import { el, labelled, setOptions } from "./dom.js";
 import { NORMALIZATIONS } from "./normalize.js";
 import { LEVEL_CHOICES, lutGradient } from "./render_maps.js";
 import { VIEW_HELP, VIEWS } from "./state.js";
-import { kindNote, layerOptionLabel, mapKind, stepMeaning, stepText } from "./map_kinds.js";
+import { coversImage, kindNote, layerOptionLabel, mapKind, stepMeaning, stepText } from "./map_kinds.js";
 
 function select(id) {
   return el("select", { id, "data-testid": id });
@@ -139,7 +139,7 @@ export class Controls {
     const attention = state.view === "attention";
     const mapsView = !attention && state.view !== "kernels";
     this.overlayField.hidden = !mapsView;
-    const possible = Boolean(run.probe) && (layer.mapKind ?? "maps") === "maps";
+    const possible = Boolean(run.probe) && coversImage(layer);
     this.overlay.disabled = !possible;
     this.overlay.checked = possible && Boolean(state.overlay);
     this.overlayField.title = possible

@@ -1,8 +1,10 @@
 // How each map kind (docs/format.md, "Map kinds"; `mapKind` in /runs) is
-// labelled and laid out. `maps` and `volume_max_projection` are H x W images;
-// `sequence` (one row per filter, time left to right) and `units` (one
-// "filter" whose map is the row of all units) are 1-row heat strips, drawn
-// stretched to a readable height (CSS `.tile.strip`).
+// labelled and laid out. `maps`, `token_grid` (a transformer's tokens laid out
+// as its patch grid, `leadingTokens` of them left out) and
+// `volume_max_projection` are H x W images; `sequence` (one row per filter,
+// time left to right) and `units` (one "filter" whose map is the row of all
+// units) are 1-row heat strips, drawn stretched to a readable height (CSS
+// `.tile.strip`).
 
 export const KIND_LABELS = {
   maps: "",
@@ -13,6 +15,24 @@ export const KIND_LABELS = {
 
 export function mapKind(layer) {
   return layer?.mapKind ?? "maps";
+}
+
+/** Whether the maps lie over the probe image as a conv layer's do (the overlay): `maps` and `token_grid`. */
+export function coversImage(layer) {
+  const kind = mapKind(layer);
+  return kind === "maps" || kind === "token_grid";
+}
+
+/** "1 leading token", "5 leading tokens" (of a `token_grid` layer; "" for none). */
+function leadingText(layer) {
+  const leading = layer?.leadingTokens ?? 0;
+  return leading > 0 ? `${leading} leading token${leading === 1 ? "" : "s"}` : "";
+}
+
+/** "tokens as a 14 × 14 patch grid (1 leading token left out)". */
+function tokenGridNote(layer) {
+  const leading = leadingText(layer);
+  return `tokens as a ${layer.sourceHeight} × ${layer.sourceWidth} patch grid${leading ? ` (${leading} left out)` : ""}`;
 }
 
 /** A 1-row heat strip (sequence or units). */
@@ -30,12 +50,13 @@ export function tileShape(layer) {
 
 /** Short note for titles and labels ("" for plain maps). */
 export function kindNote(layer) {
+  if (mapKind(layer) === "token_grid") return tokenGridNote(layer);
   return KIND_LABELS[mapKind(layer)] ?? mapKind(layer);
 }
 
 /** Short kind for option labels ("" for plain maps). */
 export function kindShort(layer) {
-  return { sequence: "sequence", units: "units", volume_max_projection: "max over depth" }[mapKind(layer)] ?? "";
+  return { sequence: "sequence", units: "units", volume_max_projection: "max over depth", token_grid: "token grid" }[mapKind(layer)] ?? "";
 }
 
 /** Option label of a layer picker: its path, and its kind unless plain maps. */
@@ -76,11 +97,14 @@ function sourceSpan(layer, x) {
   return last > first ? `${first}–${last}` : `${first}`;
 }
 
-/** Readout prefix of stored pixel (x, y): `x 3, y 4`, `t 3` (sequence) or `unit 3` (units). */
+/** Readout prefix of stored pixel (x, y): `x 3, y 4`, `t 3` (sequence), `unit 3` (units), `x 3, y 4 (token 60)` (token grid, not averaged). */
 export function positionLabel(layer, x, y) {
   const kind = mapKind(layer);
   if (kind === "sequence") return `t ${sourceSpan(layer, x)}`;
   if (kind === "units") return `unit ${sourceSpan(layer, x)}`;
+  if (kind === "token_grid" && (layer.downsampleFactor ?? 1) <= 1) {
+    return `x ${x}, y ${y} (token ${(layer.leadingTokens ?? 0) + y * layer.sourceWidth + x})`;
+  }
   return `x ${x}, y ${y}`;
 }
 
@@ -91,5 +115,9 @@ export function geometryText(layer) {
   if (kind === "sequence") return `Sequence: stored ${layer.mapWidth} of ${layer.sourceWidth} time steps${averaged}, one row per filter`;
   if (kind === "units") return `Units: stored ${layer.mapWidth} of ${layer.sourceWidth} units${averaged}, one strip`;
   const base = `Stored ${layer.mapHeight} × ${layer.mapWidth} of ${layer.sourceHeight} × ${layer.sourceWidth}${averaged}`;
+  if (kind === "token_grid") {
+    const leading = leadingText(layer);
+    return `${base}; tokens laid out as the patch grid, row by row${leading ? `, after the ${leading} (left out)` : ""}`;
+  }
   return kind === "volume_max_projection" ? `${base}; maximum over the depth axis of the 3-D output` : base;
 }

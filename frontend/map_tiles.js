@@ -4,7 +4,7 @@
 import { BrokenBlob } from "./decode.js";
 import { el } from "./dom.js";
 import { filterSummaries, summaryText } from "./insight.js";
-import { kindNote, tileShape } from "./map_kinds.js";
+import { coversImage, kindNote, tileShape } from "./map_kinds.js";
 import { rangeOverSteps, rangeResolver } from "./normalize.js";
 import { mapCoverage, paintMaps, paintMapsOver } from "./render_maps.js";
 
@@ -19,9 +19,9 @@ export async function resolverFor(ctx, run, layer, stats) {
   return rangeResolver(norm, stats, { fixedRange, diverging: ctx.style.diverging });
 }
 
-/** Whether a layer's maps can be laid over the probe images: 2-D maps of the main run's probe. */
+/** Whether a layer's maps can be laid over the probe images: 2-D maps (or a token grid) of the main run's probe. */
 export function overlaid(ctx, run, layer) {
-  return Boolean(ctx.overlay) && run.run === ctx.run.run && (layer.mapKind ?? "maps") === "maps";
+  return Boolean(ctx.overlay) && run.run === ctx.run.run && coversImage(layer);
 }
 
 /** Paint images `images` of filter `position` from `strip` side by side (over their probe images with the overlay on). */

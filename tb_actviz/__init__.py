@@ -2,14 +2,15 @@
 
 `ActivationLogger` (a Keras callback) writes feature maps to TensorBoard event
 files; the "activations" TensorBoard plugin shows them. `list_layers` prints the
-layers that can be logged; `Attributions` configures its `attributions=`.
+layers that can be logged; `Attributions` configures its `attributions=`,
+`TokenGrid` its `token_grid=`.
 `ScalarLogger` (a Keras callback) writes the loss and metrics as TensorBoard
 scalars, as `keras.callbacks.TensorBoard` does, without TensorFlow.
 """
 
 __version__ = "0.1.0"
 
-__all__ = ["ActivationLogger", "Attributions", "ScalarLogger", "list_layers"]
+__all__ = ["ActivationLogger", "Attributions", "ScalarLogger", "TokenGrid", "list_layers"]
 
 
 def _import_keras_side(module):
@@ -36,6 +37,8 @@ def __getattr__(name):
         return _import_keras_side("tb_actviz.capture.attribution").Attributions
     if name == "ScalarLogger":
         return _import_keras_side("tb_actviz.scalar_logger").ScalarLogger
+    if name == "TokenGrid":
+        return _import_keras_side("tb_actviz.capture.token_grid").TokenGrid
     if name == "list_layers":
         return _import_keras_side("tb_actviz.capture.layer_selection").list_layers
     raise AttributeError("module 'tb_actviz' has no attribute %r" % name)

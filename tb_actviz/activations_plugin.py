@@ -163,6 +163,7 @@ def _layer_json(tag, md):
         statNames=list(md.stat_names),
         summaryNames=list(md.summary_names) if metadata.pixels_in_plugin_files(md) else [],
         stepUnit=md.step_unit,
+        leadingTokens=md.leading_tokens,
     )
 
 

@@ -150,8 +150,8 @@ class ActivationLogger(keras.callbacks.Callback):
         layer's tokens after none or one leading token; every other token
         output stays a sequence (one row per channel). False: none. True:
         every logged token output, the grid inferred (the patch
-        embedding's, with up to 16 leading tokens, else the largest
-        square). `tb_actviz.TokenGrid(height, width, leading=...)`: that
+        embedding's, else the largest square, with up to 16 leading
+        tokens). `tb_actviz.TokenGrid(height, width, leading=...)`: that
         layout for every logged token output (a field left None is
         inferred: `TokenGrid(leading=1)`). A dict of `layers=` items to
         `TokenGrid`, True or False: per layer, the others automatic. A
@@ -243,7 +243,7 @@ class ActivationLogger(keras.callbacks.Callback):
         self.max_layers = _positive_int("max_layers", max_layers)
         self.kernels = kernels
         self.attributions = attribution_lib.parse(attributions)
-        from tb_actviz.capture import token_grid as token_grid_lib  # a type error now, not at train begin
+        from tb_actviz.capture import token_grid as token_grid_lib
         self.token_grid = token_grid_lib.parse(token_grid)
         self.class_names = None if class_names is None else [str(n) for n in class_names]
         self.image_grids = bool(image_grids)
@@ -354,7 +354,8 @@ class ActivationLogger(keras.callbacks.Callback):
         entries = layer_selection.select_layers(
             model, self.layers, self.max_layers, entries=all_entries)
         self._logged = [
-            extractor.LoggedLayer.of(entry, self.max_filters, self.max_map_size, self.token_grid, all_entries, entries)
+            extractor.LoggedLayer.of(entry, self.max_filters, self.max_map_size,
+                                     token_grid=self.token_grid, entries=all_entries, logged=entries)
             for entry in entries
         ]
         self._kernel_layers = kernels_lib.select_kernel_layers(

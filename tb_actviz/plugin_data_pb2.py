@@ -76,6 +76,7 @@ _FIELDS = (
     ("string", "attribution_target", 21),
     ("repeated string", "class_names", 22),
     ("string", "probability", 23),
+    ("int32", "leading_tokens", 24),
 )
 
 # enum ActivationsPluginData.Kind

@@ -13,7 +13,11 @@ One functional model, trained for real with `ActivationLogger`, logs:
 - `flat`: a frozen all-zero Conv2D (`maps`, every map constant);
 - `conv1d`: a Conv1D over the image rows (`sequence`, 1 x T maps);
 - `fc`: a Dense layer (`units`, one 1 x U map);
-- `conv3d`: a Conv3D over the colour planes (`volume_max_projection`).
+- `conv3d`: a Conv3D over the colour planes (`volume_max_projection`);
+- `tokens`: a Dense over ViT-like tokens, a class token and the 4 x 4 patches
+  of a Conv2D with kernel == strides == 3 (`token_grid`: 4 x 4 maps, the class
+  token left out; issue [13], point 5), drawn and laid over the probe image
+  like a conv layer's maps.
 
 Expected values come from the served blobs (`/blobs`, `docs/format.md`),
 never from the front end's own code.
@@ -41,6 +45,7 @@ KINDS = {
     "conv1d": "sequence",
     "fc": "units",
     "conv3d": "volume_max_projection",
+    "tokens": "token_grid",
 }
 # Sequence and unit strips must be drawn at least this tall (CSS px).
 MIN_STRIP_HEIGHT = 16
@@ -74,6 +79,16 @@ def write_kinds_logs(root):
     planes = layers.Reshape((IMAGE_SIZE, IMAGE_SIZE, 3, 1))(inputs)
     planes = layers.Permute((3, 1, 2, 4))(planes)  # (3, 12, 12, 1): depth = colour plane
     conv3d = layers.Conv3D(2, (2, 3, 3), name="conv3d")(planes)  # (2, 10, 10, 2)
+
+    class ClassToken(layers.Layer):
+        def build(self, input_shape):
+            self.token = self.add_weight(shape=(1, 1, input_shape[-1]), name="token")
+
+        def call(self, t):
+            return ops.concatenate([ops.zeros_like(t[:, :1]) + self.token, t], axis=1)
+
+    patches = layers.Reshape((16, 6))(layers.Conv2D(6, 3, strides=3, name="embed")(inputs))
+    tokens = layers.Dense(3, name="tokens")(ClassToken(name="with_cls")(patches))  # (17, 3)
     merged = layers.Concatenate()([
         layers.GlobalAveragePooling2D()(conv2d),
         layers.GlobalAveragePooling2D()(from_repaired),
@@ -81,6 +96,7 @@ def write_kinds_logs(root):
         layers.GlobalAveragePooling1D()(conv1d),
         dense,
         layers.GlobalAveragePooling3D()(conv3d),
+        layers.GlobalAveragePooling1D()(tokens),
     ])
     model = keras.Model(inputs, layers.Dense(2, activation="softmax", name="head")(merged))
     model.compile("adam", "sparse_categorical_crossentropy")
@@ -320,6 +336,16 @@ def check_every_kind(browser, server, layers, served):
                 assert "max over depth" in shape.inner_text()
                 assert "max over depth" in t.f.locator("#layer-select option:checked").inner_text()
                 assert "max over depth" in tile_locator(t, "filters-grid").first.get_attribute("title")
+            if kind == "token_grid":
+                # 2-D tiles of the patch grid; the class token left out, as the layer line says.
+                assert (layer["mapHeight"], layer["mapWidth"], layer["leadingTokens"]) == (4, 4, 1)
+                assert layer["outputShape"] == [17, 3]
+                note = "tokens as a 4 × 4 patch grid (1 leading token left out)"
+                assert note in shape.inner_text()
+                assert note in tile_locator(t, "filters-grid").first.get_attribute("title")
+                assert "token grid" in t.f.locator("#layer-select option:checked").inner_text()
+                for tile in tiles:
+                    assert abs(tile["cssWidth"] - tile["cssHeight"]) <= 1, tile  # square, not a strip
             shoot(t, "kind_%s.png" % path)
 
             # Zoom: value under the cursor, per kind.
@@ -331,12 +357,16 @@ def check_every_kind(browser, server, layers, served):
             if kind == "volume_max_projection":
                 assert "max over depth" in title
                 assert "depth" in t.f.locator("[data-testid=zoom-geometry]").inner_text()
+            if kind == "token_grid":
+                assert "token grid" in title
+                assert "patch grid" in t.f.locator("[data-testid=zoom-geometry]").inner_text()
             position = len(layer["filterIndices"]) - 1
             low, high = stats[position, 0, 0], stats[position, 0, 1]
             x, y = layer["mapWidth"] // 2, layer["mapHeight"] // 2
             t.page.mouse.move(box["x"] + (x + 0.5) * box["width"] / layer["mapWidth"],
                               box["y"] + (y + 0.5) * box["height"] / layer["mapHeight"])
-            prefix = {"sequence": "t %d:" % x, "units": "unit %d:" % x}.get(kind, "x %d, y %d:" % (x, y))
+            prefix = {"sequence": "t %d:" % x, "units": "unit %d:" % x,
+                      "token_grid": "x %d, y %d (token %d):" % (x, y, 1 + 4 * y + x)}.get(kind, "x %d, y %d:" % (x, y))
             t.frame.wait_for_function(
                 "p => document.querySelector('[data-testid=zoom-value]').textContent.startsWith(p)", arg=prefix,
                 timeout=WAIT_MS,
@@ -350,7 +380,29 @@ def check_every_kind(browser, server, layers, served):
             if kind in ("sequence", "units"):
                 shoot(t, "kind_%s_zoom.png" % path, park_mouse=False)
             close_zoom(t)
+            check_overlay(t, kind)
             t.assert_clean()
+
+
+def check_overlay(t, kind):
+    """The maps over the probe image: offered for `maps` and `token_grid` (a patch grid
+    covers the image as a conv map does), not for strips or depth projections."""
+    toggle = t.f.locator("#overlay-toggle")
+    if kind not in ("maps", "token_grid"):
+        assert toggle.is_disabled(), kind
+        return
+    assert toggle.is_enabled(), kind
+    plain = t.grid("filters-grid")
+    t.act(lambda: toggle.check())
+    over = t.grid("filters-grid")
+    assert len(over) == len(plain)
+    for stats in over:  # drawn at the probe image's resolution (a multiple of its width)
+        assert stats["width"] > IMAGE_SIZE and stats["width"] % IMAGE_SIZE == 0, (kind, stats)
+    assert [s["hash"] for s in over] != [s["hash"] for s in plain], kind
+    assert set(tile_locator(t, "filters-grid").evaluate_all("ts => ts.map(t => t.dataset.overlay)")) == {"true"}
+    if kind == "token_grid":
+        shoot(t, "kind_token_grid_overlay.png")
+    t.act(lambda: toggle.uncheck())
 
 
 if __name__ == "__main__":  # manual runs: python tests/test_browser_kinds.py <root>

@@ -141,3 +141,38 @@ def test_exported_figures_say_what_they_show(log_dir, tmp_path, view, args, head
     assert expected.width == figure.width
     assert np.array_equal(np.asarray(figure)[:band], np.asarray(expected)[:band])
     assert (np.asarray(figure)[:band] < 128).any()  # text, not a blank band
+
+
+def test_a_token_grid_layer_exports_as_maps(tmp_path):
+    # issue [13], point 5: a ViT-like layer's tokens (a class token and a 4 x 4
+    # patch grid) export as 4 x 4 maps, drawn as a conv layer's are.
+    from keras import layers, ops
+
+    class ClassToken(layers.Layer):
+        def build(self, input_shape):
+            self.token = self.add_weight(shape=(1, 1, input_shape[-1]), name="token")
+
+        def call(self, t):
+            return ops.concatenate([ops.zeros_like(t[:, :1]) + self.token, t], axis=1)
+
+    rng = np.random.default_rng(6)
+    x, y = rng.random((8, 12, 12, 3), dtype=np.float32), rng.integers(0, 2, 8)
+    inputs = keras.Input((12, 12, 3))
+    patches = layers.Reshape((16, 5))(layers.Conv2D(5, 3, strides=3, name="embed")(inputs))
+    tokens = layers.Dense(4, name="tokens")(ClassToken()(patches))
+    model = keras.Model(inputs, layers.Dense(2)(layers.GlobalAveragePooling1D()(tokens)))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[
+        ActivationLogger(str(tmp_path / "vit"), probe=x[:4], layers=["tokens"], verbose=0)])
+    out = tmp_path / "tokens.png"
+    code, output = _run_cli("filters", "--logdir", str(tmp_path), "--layer", "tokens", "--image", "1",
+                            "-o", str(out))
+    assert code == 0, output
+    snapshot = LogReader(str(tmp_path)).layer("vit/train", metadata.layer_tag("tokens"))
+    assert (snapshot.info.map_kind, snapshot.info.leading_tokens) == ("token_grid", 1)
+    assert snapshot.quantized.shape == (4, 4, 4, 4)  # filters, images, 4 x 4 maps
+    figure = np.asarray(Image.open(out).convert("RGB"))
+    tile = np.asarray(export.colour_tile(snapshot.quantized[0, 1], "viridis", 0))
+    assert tile.shape == (export.TILE_SIZE, export.TILE_SIZE, 3)  # a square map, not a strip
+    top = 2 * export.TITLE_HEIGHT + 6 + 3  # heading band, then the first cell's title
+    assert np.array_equal(figure[top:top + tile.shape[0], 3:3 + tile.shape[1]], tile)

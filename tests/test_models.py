@@ -426,6 +426,87 @@ def test_a_log_changes_no_state_of_a_subclassed_model_in_training():
     assert all("call" not in l.__dict__ for l in layer_selection.all_layers(model))
 
 
+class _ClassToken(layers.Layer):
+    """A ViT's class token: (batch, T, C) -> (batch, 1 + T, C)."""
+
+    def build(self, input_shape):
+        self.token = self.add_weight(shape=(1, 1, input_shape[-1]), initializer="random_normal",
+                                     name="token")
+
+    def call(self, x):
+        return ops.concatenate([ops.zeros_like(x[:, :1]) + self.token, x], axis=1)
+
+
+def _tiny_vit(size=(12, 18)):
+    """Patch embedding (Conv2D, kernel == strides == 3: a 4 x 6 grid) ->
+    tokens -> class token -> attention block -> pooled softmax, and a
+    'valid' Conv1D over the tokens (23 of them: no grid) beside it."""
+    inputs = keras.Input(size + (3,))
+    x = layers.Conv2D(8, 3, strides=3, name="embed")(inputs)
+    x = layers.Reshape((x.shape[1] * x.shape[2], 8), name="patches")(x)
+    x = _ClassToken(name="with_cls")(x)
+    x = layers.LayerNormalization(name="norm")(x)
+    x = layers.Add(name="block")([x, layers.MultiHeadAttention(2, 4, name="attention")(x, x)])
+    x = layers.Dense(12, activation="gelu", name="mlp")(x)
+    sequence = layers.Conv1D(4, 3, name="conv1d")(x)
+    pooled = layers.Concatenate()([layers.GlobalAveragePooling1D()(x), layers.GlobalAveragePooling1D()(sequence)])
+    return keras.Model(inputs, layers.Dense(2, activation="softmax")(pooled))
+
+
+def test_vit_tokens_are_logged_as_their_patch_grid(tmp_path):
+    # issue [13], point 5: (batch, tokens, channels) outputs after a patch
+    # embedding are h x w maps per channel, the class token left out; a
+    # sequence of another length stays a sequence.
+    keras.utils.set_random_seed(1)
+    model = _tiny_vit()
+    x = _images(size=12)
+    x = np.concatenate([x, x[:, :, :6]], axis=2)  # 12 x 18
+    paths = ["patches", "with_cls", "block", "mlp", "conv1d"]
+    _fit(model, x, _labels(), str(tmp_path), paths)
+    reader = LogReader(str(tmp_path))
+    tags = reader.tags()["train"]
+    logged = {md.layer_path: md for md in tags.values() if md.kind == metadata.Kind.LAYER}
+    assert {p: (md.map_kind, md.leading_tokens) for p, md in logged.items()} == {
+        "patches": ("token_grid", 0), "with_cls": ("token_grid", 1), "block": ("token_grid", 1),
+        "mlp": ("token_grid", 1), "conv1d": ("sequence", 0)}
+    for path in ("with_cls", "block", "mlp"):
+        md = logged[path]
+        assert (md.source_height, md.source_width, md.map_height, md.map_width) == (4, 6, 4, 6)
+        assert tuple(md.output_shape) == (25, md.output_shape[1])  # 1 + 4 x 6 tokens
+    for path in paths:
+        snapshot = reader.layer("train", metadata.layer_tag(path))
+        own = to_numpy(keras.Model(model.inputs, model.get_layer(path).output)(x[:4]))
+        if path == "conv1d":
+            _assert_logged_maps_match(snapshot, own[:, None])  # 1 x 23 per channel
+            continue
+        leading = snapshot.info.leading_tokens
+        # Token leading + 6 * row + column is map pixel (row, column).
+        _assert_logged_maps_match(snapshot, own[:, leading:].reshape(4, 4, 6, own.shape[-1]))
+
+
+def test_token_grid_false_and_a_forced_layout(tmp_path):
+    from tb_actviz import TokenGrid
+
+    model = _tiny_vit()
+    x = np.concatenate([_images(size=12), _images(size=12)[:, :, :6]], axis=2)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    off = ActivationLogger(str(tmp_path / "off"), probe=x, layers=["with_cls", "mlp"], max_images=4,
+                           verbose=0, token_grid=False)
+    forced = ActivationLogger(str(tmp_path / "forced"), probe=x, layers=["with_cls", "conv1d"],
+                              max_images=4, verbose=0, token_grid={"conv1d": TokenGrid(leading=7)})
+    model.fit(x, _labels(), epochs=1, batch_size=4, verbose=0, callbacks=[off, forced])
+    tags = LogReader(str(tmp_path / "off")).tags()["train"]
+    assert {md.map_kind for md in tags.values() if md.kind == metadata.Kind.LAYER} == {"sequence"}
+    tags = LogReader(str(tmp_path / "forced")).tags()["train"]
+    kinds = {md.layer_path: (md.map_kind, md.leading_tokens, md.source_height, md.source_width)
+             for md in tags.values() if md.kind == metadata.Kind.LAYER}
+    assert kinds == {"with_cls": ("token_grid", 1, 4, 6), "conv1d": ("token_grid", 7, 4, 4)}
+    bad = ActivationLogger(str(tmp_path / "bad"), probe=x, layers=["with_cls"], verbose=0,
+                           token_grid=TokenGrid(5, 5, leading=1))
+    with pytest.raises(ValueError, match=r"'with_cls' has 25 tokens.*TokenGrid\(height=4, width=6, leading=1\)"):
+        model.fit(x, _labels(), epochs=1, batch_size=4, verbose=0, callbacks=[bad])
+
+
 def test_the_subclassed_example_logs_the_layers_inside_its_block(tmp_path):
     import runpy
     import sys

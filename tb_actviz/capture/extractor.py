@@ -25,6 +25,9 @@ def _as_nhwc(x, geometry):
         x = ops.moveaxis(x, 1, -1)
     if kind == "sequence":
         return ops.expand_dims(x, 1)
+    if kind == "token_grid":  # (batch, tokens, channels): the grid's tokens, row-major
+        x = x[:, geometry.leading_tokens:]
+        return ops.reshape(x, (-1, geometry.source_height, geometry.source_width, x.shape[-1]))
     if kind == "volume_max_projection":
         return ops.max(x, axis=1)
     return x
@@ -64,10 +67,15 @@ class LoggedLayer:
     geometry: geometry_lib.MapGeometry
 
     @classmethod
-    def of(cls, entry, max_filters, max_map_size):
-        channels_first = getattr(entry.layer, "data_format", None) == "channels_first"
+    def of(cls, entry, max_filters, max_map_size, token_grid=None, entries=(), logged=()):
+        """`token_grid`: the parsed `token_grid=` (`capture.token_grid`),
+        with the model's `entries` and the `logged` ones it is resolved on."""
+        from tb_actviz.capture import token_grid as token_grid_lib
+
+        grid = token_grid_lib.layout(token_grid, entry, entry.channels_first, entries, logged)
         return cls(entry, geometry_lib.map_geometry(
-            entry.layer.name, entry.output_shape, channels_first, max_filters, max_map_size
+            entry.layer.name, entry.output_shape, entry.channels_first, max_filters, max_map_size,
+            token_grid=grid,
         ))
 
     @property

@@ -53,6 +53,7 @@ def layer_plugin_data(path, index, class_name, output_shape, geometry, num_image
         stat_names=list(metadata.STAT_NAMES),
         summary_names=list(metadata.SUMMARY_NAMES),
         step_unit=step_unit,
+        leading_tokens=geometry.leading_tokens,
     )
 
 

@@ -10,11 +10,13 @@ class MapGeometry:
     """How one layer's output becomes stored maps.
 
     Attributes:
-      map_kind: "maps", "sequence", "units" or "volume_max_projection".
+      map_kind: "maps", "sequence", "units", "volume_max_projection" or
+        "token_grid" (a `(tokens, channels)` output laid out as a patch grid).
       channels_first: whether the channel axis follows the batch axis.
       source_height, source_width: map size at full resolution.
       num_filters: channels logged (the first ones).
       factor: integer area-averaging factor.
+      leading_tokens: "token_grid": the tokens before the grid, left out.
     """
 
     map_kind: str
@@ -23,6 +25,7 @@ class MapGeometry:
     source_width: int
     num_filters: int
     factor: int
+    leading_tokens: int = 0
 
     @property
     def map_height(self):
@@ -33,7 +36,8 @@ class MapGeometry:
         return math.ceil(self.source_width / self.factor)
 
 
-def map_geometry(layer_name, output_shape, channels_first, max_filters, max_map_size):
+def map_geometry(layer_name, output_shape, channels_first, max_filters, max_map_size,
+                 token_grid=None):
     """Chooses the stored geometry of a layer's output.
 
     Args:
@@ -43,12 +47,25 @@ def map_geometry(layer_name, output_shape, channels_first, max_filters, max_map_
       max_filters: log at most this many channels (the first ones).
       max_map_size: the largest stored side; larger maps are area-averaged
         by the smallest integer factor that fits.
+      token_grid: for a `(tokens, channels)` output, (leading, height,
+        width): "token_grid" maps of the `height * width` tokens after the
+        `leading` ones, row-major (`capture.token_grid.layout`).
 
     Raises:
-      ValueError: a map size or the channel count is unknown.
+      ValueError: a map size or the channel count is unknown; a token grid
+        that does not hold the output's tokens.
     """
     rank = len(output_shape)
-    if rank == 1:
+    leading = 0
+    if token_grid is not None:
+        leading, height, width = (int(d) for d in token_grid)
+        tokens = output_shape[1 if channels_first else 0] if rank == 2 else None
+        if tokens != leading + height * width:
+            raise ValueError(
+                "Layer %r: output shape %s is not %d leading tokens and a %d x %d token grid"
+                % (layer_name, tuple(output_shape), leading, height, width))
+        kind, channels = "token_grid", output_shape[0 if channels_first else 1]
+    elif rank == 1:
         kind, height, width, channels = "units", 1, output_shape[0], 1
     elif rank == 2:
         kind, channels = "sequence", output_shape[0 if channels_first else 1]
@@ -79,4 +96,5 @@ def map_geometry(layer_name, output_shape, channels_first, max_filters, max_map_
         source_width=width,
         num_filters=min(channels, max_filters),
         factor=factor,
+        leading_tokens=leading,
     )
