@@ -4,7 +4,6 @@ Written with `keras.ops` only, so it runs on any Keras 3 backend;
 `capture.backends` compiles `LogPipeline.maps` with the backend's own means.
 """
 
-import collections
 import dataclasses
 
 import keras
@@ -12,6 +11,7 @@ import numpy as np
 from keras import ops
 
 from tb_actviz import metadata
+from tb_actviz.capture import layer_calls
 from tb_actviz.capture import layer_selection
 from tb_actviz.format import geometry as geometry_lib
 
@@ -86,36 +86,38 @@ class LoggedLayer:
 class LogPipeline:
     """Probe batch -> the stored maps of every logged layer, one forward pass.
 
+    The pass is the model's own, `model(probe, training=False)`, with the
+    logged layers' first outputs taken as they return
+    (`layer_calls.first_outputs`; nothing after the last of them runs).
     Both calls return one float32 [N, F, h, w] tensor per layer (see
     `stored_maps`); `format.map_encoding` turns them into statistics and
-    strips. `__call__` reads the layers' variables; `stateless` takes their
+    strips. `__call__` reads the model's variables; `stateless` takes their
     values as arguments (for `jax.jit`).
     """
 
     def __init__(self, model, logged_layers):
+        self.model = model
         self.logged_layers = logged_layers
-        self.extractor = build_extractor(model, [l.entry.path for l in logged_layers])
+        self._layers = [l.entry.layer for l in logged_layers]
 
     @property
     def trainable_variables(self):
-        return self.extractor.trainable_variables
+        return self.model.trainable_variables
 
     @property
     def non_trainable_variables(self):
-        return self.extractor.non_trainable_variables
+        return self.model.non_trainable_variables
 
     def __call__(self, probe):
-        return self._stored(self.extractor(probe, training=False))
+        return self._stored(layer_calls.first_outputs(self.model, probe, self._layers))
 
     def stateless(self, trainable_values, non_trainable_values, probe):
-        outputs, _ = self.extractor.stateless_call(
-            trainable_values, non_trainable_values, probe, training=False
-        )
-        return self._stored(outputs)
+        mapping = list(zip(self.model.trainable_variables, trainable_values))
+        mapping += list(zip(self.model.non_trainable_variables, non_trainable_values))
+        with keras.StatelessScope(state_mapping=mapping):
+            return self(probe)
 
     def _stored(self, outputs):
-        if not isinstance(outputs, (list, tuple)):
-            outputs = [outputs]
         results = []
         for logged, output in zip(self.logged_layers, outputs):
             g = logged.geometry
@@ -124,62 +126,3 @@ class LogPipeline:
                 x = x[..., : g.num_filters]
             results.append(stored_maps(x, g.factor))
         return results
-
-
-def _node_in_graph(layer, graph_model):
-    """The call of `layer` that belongs to `graph_model`'s graph."""
-    graph = getattr(graph_model, "_functional", None) or graph_model
-    graph_nodes = {
-        id(node)
-        for nodes in getattr(graph, "_nodes_by_depth", {}).values()
-        for node in nodes
-    }
-    for node in layer._inbound_nodes:
-        if id(node) in graph_nodes:
-            return node
-    return layer._inbound_nodes[0]
-
-
-def _symbolic_outputs(model, paths):
-    """Symbolic tensors of `paths` in `model`'s graph, nested models grouped
-    so that each is run once."""
-    groups = collections.OrderedDict()
-    for path in paths:
-        head, _, rest = path.partition("/")
-        groups.setdefault(head, []).append(rest)
-    tensors = {}
-    for head, rests in groups.items():
-        layer = model.get_layer(head)
-        node = _node_in_graph(layer, model)
-        if "" in rests:
-            outs = node.output_tensors
-            tensors[head] = outs[0] if len(outs) == 1 else outs
-        inner_paths = [r for r in rests if r]
-        if inner_paths:
-            inner_outputs = _symbolic_outputs(layer, inner_paths)
-            inner = keras.Model(layer.inputs, [inner_outputs[p] for p in inner_paths])
-            feed = node.input_tensors
-            results = inner(feed[0] if len(feed) == 1 else feed)
-            if not isinstance(results, (list, tuple)):
-                results = [results]
-            for rest, tensor in zip(inner_paths, results):
-                tensors[head + "/" + rest] = tensor
-    return tensors
-
-
-def build_extractor(model, paths):
-    """A Keras model from `model`'s inputs to the outputs of `paths`.
-
-    Nested models are entered through the call that feeds them in the outer
-    graph, so the extractor computes every layer in one forward pass.
-    """
-    if not getattr(model, "inputs", None):
-        raise ValueError(
-            "Model %r has no symbolic inputs (a subclassed model?): tb_actviz "
-            "needs a Functional or Sequential model; wrap the layers you want to "
-            "see in a functional model." % model.name
-        )
-    tensors = _symbolic_outputs(model, paths)
-    # A single input as a tensor, not a list of one: the probe is passed so.
-    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
-    return keras.Model(inputs, [tensors[p] for p in paths], name="tb_actviz_extractor")
