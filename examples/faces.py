@@ -75,15 +75,14 @@ def parse_arguments(argv, description, log_dir, epochs, image_size, probe_size):
     return parser.parse_args(argv)
 
 
-def main(argv=None):
-    args = parse_arguments(argv, __doc__.splitlines()[0], "logs/faces", 30, 64, 8)
-
-    keras.utils.set_random_seed(0)
+def fit_with_loggers(model, args, **logger_options):
+    """Trains `model` on the faces with the examples' callbacks (scalars and
+    activations into `args.log_dir`); `logger_options` go to the
+    ActivationLogger."""
     (x_train, y_train), (x_val, y_val) = load_faces(args.image_size)
-    model = build_model(args.image_size)
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    list_layers(model)
-    model.fit(
+    list_layers(model, probe=x_val[: args.probe_size])
+    return model.fit(
         x_train,
         y_train,
         validation_data=(x_val, y_val),
@@ -91,9 +90,15 @@ def main(argv=None):
         batch_size=16,
         verbose=2,
         callbacks=scalar_logger(args.log_dir) + [
-            activation_logger(args.log_dir, x_val, y_val, args.probe_size),
+            activation_logger(args.log_dir, x_val, y_val, args.probe_size, **logger_options),
         ],
     )
+
+
+def main(argv=None):
+    args = parse_arguments(argv, __doc__.splitlines()[0], "logs/faces", 30, 64, 8)
+    keras.utils.set_random_seed(0)
+    fit_with_loggers(build_model(args.image_size), args)
 
 
 if __name__ == "__main__":

@@ -16,9 +16,7 @@ Any Keras backend: KERAS_BACKEND=jax (or torch) python examples/subclassed.py.
 
 import keras
 
-from tb_actviz import list_layers
-
-from faces import activation_logger, load_faces, parse_arguments, scalar_logger
+from faces import fit_with_loggers, parse_arguments
 
 layers = keras.layers
 
@@ -54,26 +52,12 @@ class FaceNet(keras.Model):
 
 def main(argv=None):
     args = parse_arguments(argv, __doc__.splitlines()[0], "logs/subclassed", 20, 48, 8)
-
     keras.utils.set_random_seed(0)
-    (x_train, y_train), (x_val, y_val) = load_faces(args.image_size)
-    model = FaceNet(name="facenet")
-    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    list_layers(model, probe=x_val[: args.probe_size])  # shapes from the probe's forward pass
-    model.fit(
-        x_train,
-        y_train,
-        validation_data=(x_val, y_val),
-        epochs=args.epochs,
-        batch_size=16,
-        verbose=2,
-        callbacks=scalar_logger(args.log_dir) + [
-            activation_logger(
-                args.log_dir, x_val, y_val, args.probe_size,
-                layers=["stem", "block/conv_a", "block/conv_b", "block", "widen"],
-                attributions="block/conv_b",
-            ),
-        ],
+    # list_layers takes its shapes from the probe's forward pass: the model has no Input.
+    fit_with_loggers(
+        FaceNet(name="facenet"), args,
+        layers=["stem", "block/conv_a", "block/conv_b", "block", "widen"],
+        attributions="block/conv_b",
     )
 
 

@@ -127,8 +127,11 @@ class _RunWriter:
         self._worker = background.BackgroundWorker(encode_threads=1)
         self._in_flight = False
         self._last_submit = time.monotonic()
-        self._in_a_row = 0
-        self.disabled = False
+        self._failures = failure_policy.FailurePolicy(subject="scalar logging", action="write scalars")
+
+    @property
+    def disabled(self):
+        return self._failures.disabled
 
     def add(self, run, events):
         if not self.disabled:
@@ -149,7 +152,7 @@ class _RunWriter:
         try:
             self._worker.submit(lambda: self._write(batches))
         except Exception as e:  # noqa: BLE001 - the interpreter is exiting: no new threads
-            self._failed("the event files (%s: %s)" % (type(e).__name__, e))
+            self._failures.failed("to the event files", e)
             return
         self._in_flight = True
 
@@ -161,10 +164,9 @@ class _RunWriter:
         try:
             self._worker.wait()
         except Exception as e:  # noqa: BLE001 - a logging fault must not cost the training run
-            self._failed(e if isinstance(e, _WriteFailed) else "the event files (%s: %s)" % (
-                type(e).__name__, e))
+            self._failures.failed("to the event files", str(e) if isinstance(e, _WriteFailed) else e)
             return
-        self._in_a_row = 0
+        self._failures.succeeded()
 
     def close(self):
         """Writes what was added, then closes the event files and the thread."""
@@ -194,19 +196,6 @@ class _RunWriter:
                     self._run_dirs[run], _steps(events), type(e).__name__, e))
         if failures:
             raise _WriteFailed("; ".join(failures))
-
-    def _failed(self, error):
-        self._in_a_row += 1
-        if self._in_a_row >= failure_policy.MAX_CONSECUTIVE_FAILURES:
-            self.disabled = True
-            logger.warning(
-                "tb_actviz: ScalarLogger could not write scalars %d times in a row (last: %s); "
-                "scalar logging is off for the rest of this training, which goes on.",
-                self._in_a_row, error)
-        else:
-            logger.warning(
-                "tb_actviz: ScalarLogger could not write scalars to %s; training goes on, "
-                "the next write will retry.", error)
 
 
 class _WriteFailed(Exception):
