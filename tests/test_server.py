@@ -78,6 +78,7 @@ def test_runs(tensorboard_server, trained_logs):
                 "summaryNames": list(metadata.SUMMARY_NAMES),
                 "layerPath": layer["path"],
                 "stepUnit": "batch" if e is trained_logs.many else "epoch",
+                "leadingTokens": 0,
             }
 
 
