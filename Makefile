@@ -14,7 +14,7 @@ BACKEND_TESTS := tests/test_callback.py tests/test_models.py tests/test_faults.p
 	tests/test_format.py tests/test_extractor.py tests/test_kernels.py \
 	tests/test_layer_selection.py tests/test_event_file_writer.py \
 	tests/test_metadata.py tests/test_distributed_backends.py \
-	tests/test_attribution.py
+	tests/test_attribution.py tests/test_model_kinds.py
 BACKEND_TESTS += tests/test_probe_display.py
 BACKEND_TESTS += tests/test_scalar_logger.py
 
@@ -30,12 +30,16 @@ $(VENV)/.installed: setup.py requirements-dev.txt
 	touch $@
 
 # One venv per other backend, without TensorFlow: .venv-jax, .venv-torch.
+# keras-hub (tests/test_model_kinds.py) goes in without its requirements:
+# it requires tensorflow-text, which requires TensorFlow; requirements-%.txt
+# lists the others.
 setup-backends: .venv-jax/.installed .venv-torch/.installed
 
 .venv-%/.installed: setup.py requirements-%.txt
 	test -x .venv-$*/bin/python || $(PYTHON) -m venv .venv-$*
 	.venv-$*/bin/pip install -q --upgrade pip
 	.venv-$*/bin/pip install -q -r requirements-$*.txt -e .
+	.venv-$*/bin/pip install -q --no-deps keras-hub==0.32.0
 	! .venv-$*/bin/python -c "import tensorflow" 2>/dev/null  # proves the claim
 	touch $@
 

@@ -41,6 +41,15 @@ def _is_built(model):
     return bool(model.built)
 
 
+def _builds_from_probe(model):
+    """Whether an unbuilt model is built by the probe's pass at train begin:
+    a subclassed model (TensorFlow's trainer builds one only inside the first
+    train step), so that its selection is checked before any step. A
+    Sequential without an Input waits for Keras to build it from the real
+    data, which then checks the probe."""
+    return not isinstance(model, keras.Sequential) and not getattr(model, "inputs", None)
+
+
 def _completed_batches(model):
     """Training batches done before this fit (steps go on across fits)."""
     optimizer = getattr(model, "optimizer", None)
@@ -67,8 +76,9 @@ class ActivationLogger(keras.callbacks.Callback):
     **Activations** tab. The model is logged once before training (step 0),
     then after every epoch (step = epochs completed) or every `update_freq`
     batches (step = batches completed, counted across fits like
-    `keras.callbacks.TensorBoard`). A model without an `Input` is built by its
-    first training batch; its step 0 is logged after that batch. A second
+    `keras.callbacks.TensorBoard`). A `Sequential` without an `Input` is built by
+    its first training batch; its step 0 is logged after that batch (an
+    unbuilt subclassed model is built by the probe's pass at train begin). A second
     `fit` with the same callback goes on from its last step; a new training
     into a run that already holds activations warns at its first log, since
     readers show a step that goes back as a restart (the newer training from
@@ -276,7 +286,7 @@ class ActivationLogger(keras.callbacks.Callback):
         self._last_batch = -1
         self._last_logged_batch = None
         self._epoch_offset = None  # set by the fit's first epoch
-        if _is_built(self.model):
+        if _is_built(self.model) or _builds_from_probe(self.model):
             self._prepare()
 
     def on_epoch_begin(self, epoch, logs=None):
