@@ -75,6 +75,9 @@ VGG16_CONV = [
     "block5_conv1", "block5_conv2", "block5_conv3",
 ]
 SEED_LAYERS = ["block1_conv1", "block5_conv3"]
+# VGG16's five blocks: (filters, conv layers); 3x3 "same" ReLU convolutions,
+# each block ending in a 2x2 max pooling.
+VGG16_BLOCKS = [(64, 2), (128, 2), (256, 3), (512, 3), (512, 3)]
 
 TARGET_SEED_RATIO = 1.10
 TARGET_ALL_RATIO = 1.5
@@ -195,14 +198,64 @@ class Context:
         self.probe_tensor = keras.ops.convert_to_tensor(probe_array)
 
 
+# The models -------------------------------------------------------------------
+
+
+def subclassed_vgg16(size=224):
+    """A `keras.Model` subclass with VGG16's 13 conv layers (same filters and
+    kernel sizes, named as in `keras.applications.VGG16`) and its 5 max
+    poolings, held in lists, with its own `call`; random weights (Keras's
+    default initializers, as VGG16 with `weights=None`). Built by one pass
+    of a zero image."""
+    import keras
+
+    class SubclassedVGG16(keras.Model):
+        def __init__(self):
+            super().__init__(name="subclassed_vgg16")
+            self.convs, self.pools, self.block_sizes = [], [], []
+            for b, (filters, count) in enumerate(VGG16_BLOCKS, 1):
+                for i in range(1, count + 1):
+                    self.convs.append(keras.layers.Conv2D(
+                        filters, 3, padding="same", activation="relu",
+                        name="block%d_conv%d" % (b, i)))
+                self.pools.append(keras.layers.MaxPooling2D(2, 2, name="block%d_pool" % b))
+                self.block_sizes.append(count)
+
+        def call(self, x):
+            k = 0
+            for count, pool in zip(self.block_sizes, self.pools):
+                for conv in self.convs[k:k + count]:
+                    x = conv(x)
+                k += count
+                x = pool(x)
+            return x
+
+        def layers_to(self, names):
+            """The layers `call` runs, in order, up to the last of `names`."""
+            order, k = [], 0
+            for count, pool in zip(self.block_sizes, self.pools):
+                order += list(self.convs[k:k + count]) + [pool]
+                k += count
+            last = max(i for i, l in enumerate(order) if l.name in names)
+            return order[:last + 1]
+
+    model = SubclassedVGG16()
+    model(np.zeros((1, size, size, 3), "float32"))
+    return model
+
+
 # The measured pieces ------------------------------------------------------------
 
 
 def make_floor(base, names, backend, torch_compile=False):
     """The bare forward pass to `names`, compiled by the backend's best means:
-    a callable probe -> [numpy arrays] (full-size outputs, copied to the host)."""
+    a callable probe -> [numpy arrays] (full-size outputs, copied to the host).
+    A Functional model: a sub-model to `names`; the subclassed VGG16: its
+    layers called by hand (`make_hand_floor`)."""
     import keras
 
+    if hasattr(base, "layers_to"):
+        return make_hand_floor(base, names, backend, torch_compile)
     extractor = keras.Model(base.inputs, [base.get_layer(n).output for n in names])
     if backend == "tensorflow":
         import tensorflow as tf
@@ -222,6 +275,49 @@ def make_floor(base, names, backend, torch_compile=False):
     import torch
 
     call = lambda x: extractor(x, training=False)  # noqa: E731
+    if torch_compile:
+        call = torch.compile(call)
+
+    def floor(x):
+        with torch.inference_mode():
+            return [o.cpu().numpy() for o in call(x)]
+
+    return floor
+
+
+def make_hand_floor(model, names, backend, torch_compile=False):
+    """The subclassed VGG16's bare forward pass to `names` written by hand:
+    its layers called in `call`'s order up to the last of `names` (nothing
+    after it), the outputs of `names` returned; compiled by the backend's
+    best means: one `tf.function` (TensorFlow); `jax.jit` of the same with
+    each layer's `stateless_call`, the weights passed as arguments (JAX);
+    eager under `torch.inference_mode()` (PyTorch). A callable probe ->
+    [numpy arrays]."""
+    steps = model.layers_to(names)
+
+    def forward(call, x):
+        outputs = {}
+        for i, layer in enumerate(steps):
+            x = call(i, layer, x)
+            if layer.name in names:
+                outputs[layer.name] = x
+        return [outputs[n] for n in names]
+
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        function = tf.function(lambda x: forward(lambda i, l, x: l(x), x), autograph=False)
+        return lambda x: [o.numpy() for o in function(x)]
+    if backend == "jax":
+        import jax
+
+        function = jax.jit(lambda values, x: forward(
+            lambda i, l, x: l.stateless_call(values[i], [], x)[0], x))
+        return lambda x: [np.asarray(o) for o in function(
+            [[v.value for v in l.trainable_variables] for l in steps], x)]
+    import torch
+
+    call = lambda x: forward(lambda i, l, x: l(x), x)  # noqa: E731
     if torch_compile:
         call = torch.compile(call)
 
@@ -867,7 +963,7 @@ def main(argv=None):
                "revision": library_revision()}
     if "threads" in info:
         results["torch_threads"] = info["threads"]
-    sections = 6 if on_tf else 4
+    sections = 7 if on_tf else 5
     number = iter(range(1, sections + 1))
 
     def phase(title):
@@ -910,6 +1006,15 @@ def main(argv=None):
             t = phase("hand-written recipe (matplotlib contourf)")
             results["recipe"] = bench_recipe(ctx, repeats, seed["floor_s"], seed["per_log_s"])
             log("  (%.0f s)" % (time.perf_counter() - t))
+
+        t = phase("subclassed VGG16-like model: seed pair, all 13 conv layers")
+        keras.utils.set_random_seed(0)
+        sub_ctx = Context(backend, subclassed_vgg16(224), ctx.probe_array)
+        results["sub_seed"] = bench_case(sub_ctx, SEED_LAYERS, repeats, logs, root, "sub_seed")
+        results["sub_all13"] = bench_case(sub_ctx, VGG16_CONV, repeats, logs, root, "sub_all13")
+        del sub_ctx
+        gc.collect()
+        log("  (%.0f s)" % (time.perf_counter() - t))
 
         t = phase("memory: %d logs of the seed case" % memory_logs)
         results["memory"] = bench_memory(ctx, memory_logs, root)
@@ -1009,11 +1114,16 @@ def run_all_backends(args, argv):
     rows = []
     for backend in BACKENDS:
         if backend not in results:
-            rows.append([backend, "failed: %s" % failures.get(backend, "?")] + [""] * 8)
+            rows.append([backend, "failed: %s" % failures.get(backend, "?")] + [""] * 11)
             continue
         r = results[backend]
         s, w = r["seed"], r["writer"]
         tc = s.get("torch_compile") or {}
+
+        def ratio(key, target):
+            c = r.get(key)
+            return "x%.2f %s" % (c["ratio"], verdict(c["ratio"] <= target)) if c else "-"
+
         rows.append([
             "%s %s" % (backend, r["backend_version"]),
             fmt_s(s["floor_s"]),
@@ -1023,6 +1133,9 @@ def run_all_backends(args, argv):
             fmt_s(s["per_log_s"]),
             "x%.2f" % s["ratio"],
             "<= x%.2f %s" % (TARGET_SEED_RATIO, verdict(s["ratio"] <= TARGET_SEED_RATIO)),
+            ratio("all13", TARGET_ALL_RATIO),
+            ratio("sub_seed", TARGET_SEED_RATIO),
+            ratio("sub_all13", TARGET_ALL_RATIO),
             "%.0f / %.2f" % (w["writer_mb_per_s"], w["needed_mb_per_s"]),
             "%.0fx %s" % (w["headroom"], verdict(w["headroom"] >= TARGET_WRITER_HEADROOM)),
             "no" if not r["tensorflow_imported"] else "yes",
@@ -1030,8 +1143,11 @@ def run_all_backends(args, argv):
         ])
     print_table(
         "All backends: seed case (VGG16 224x224, 8 images, block1_conv1 + block5_conv3), "
-        "medians; per log = back-to-back logs + flush + close, / logs",
+        "medians; per log = back-to-back logs + flush + close, / logs; the ratios of all 13 "
+        "(<= x%.2f) and of the subclassed model's seed pair (<= x%.2f) and all 13"
+        % (TARGET_ALL_RATIO, TARGET_SEED_RATIO),
         ["backend", "floor", "torch.compile floor", "per log", "ratio", "target",
+         "all 13", "subclassed seed", "subclassed all 13",
          "writer MB/s / needed", "headroom (>= 10x)", "TF imported", "run"],
         rows,
     )
@@ -1050,8 +1166,14 @@ def report(r):
     for key, label, target in (("seed", "(a) seed: block1_conv1 + block5_conv3",
                                 TARGET_SEED_RATIO),
                                ("all13", "(b) all 13 conv layers", TARGET_ALL_RATIO),
-                               ("block1", "(c) block1_conv1 alone", None)):
-        c = r[key]
+                               ("block1", "(c) block1_conv1 alone", None),
+                               ("sub_seed", "(e) subclassed: block1_conv1 + block5_conv3",
+                                TARGET_SEED_RATIO),
+                               ("sub_all13", "(f) subclassed: all 13 conv layers",
+                                TARGET_ALL_RATIO)):
+        c = r.get(key)
+        if c is None:
+            continue
         rows.append([
             label, fmt_s(c["floor_s"]), fmt_s(c["per_log_s"]), "x%.2f" % c["ratio"],
             "x%.2f" % c["ratio_per_repeat_median"],
@@ -1059,7 +1181,8 @@ def report(r):
             fmt_s(c["train_thread_s"]), fmt_s(c["setup_s"]), c["compile_count"],
         ])
     print_table(
-        "Per log on %s, VGG16 224x224, 8 probe images, medians of %d repetitions of %d "
+        "Per log on %s, VGG16 224x224 (Functional; (e), (f): the subclassed VGG16-like model, "
+        "floor its layers called by hand), 8 probe images, medians of %d repetitions of %d "
         "back-to-back logs (per log = the logs + flush + close, / %d)"
         % (backend, r["repeats"], r["logs"], r["logs"]),
         ["case", "floor", "per log", "ratio", "ratio (per-rep median)", "target",
