@@ -2,15 +2,13 @@
 
 import os
 import sys
-import logging
-import tempfile
 
 import keras
 import numpy as np
 
-from tb_actviz import metadata
 from tb_actviz import remote_files
 from tb_actviz.capture import attribution as attribution_lib
+from tb_actviz.capture import attribution_options
 from tb_actviz.capture import backends
 from tb_actviz.capture import extractor
 from tb_actviz.capture import kernels as kernels_lib
@@ -19,8 +17,8 @@ from tb_actviz.capture import log_capture
 from tb_actviz.capture import probe as probe_lib
 from tb_actviz.capture import probe_display as probe_display_lib
 from tb_actviz.format import blob_layout
-from tb_actviz.format import pixel_file
 from tb_actviz.write import failure_policy
+from tb_actviz.write import log_dir as log_dir_lib
 from tb_actviz.write import log_writer
 
 # The seed recipe's 7x7 grid of filters.
@@ -56,13 +54,6 @@ def _completed_batches(model):
     if optimizer is None or not getattr(optimizer, "built", False):
         return 0
     return int(keras.ops.convert_to_numpy(optimizer.iterations))
-
-
-def _format_bytes(count):
-    for unit in ("B", "KB", "MB", "GB"):
-        if count < 1000 or unit == "GB":
-            return ("%d %s" if unit == "B" else "%.1f %s") % (count, unit)
-        count /= 1000.0
 
 
 class ActivationLogger(keras.callbacks.Callback):
@@ -386,7 +377,7 @@ class ActivationLogger(keras.callbacks.Callback):
         self._capture = None
         if not backends.is_chief(model):
             return  # in distributed training one process writes
-        self._check_log_dir()
+        log_dir_lib.check_writable(self.run_dir, self.log_dir)
         self._capture = log_capture.LogCapture(
             model, self._logged, self._kernel_layers, self.probe, self._attribution)
         self._writer = log_writer.LogWriter(
@@ -417,28 +408,6 @@ class ActivationLogger(keras.callbacks.Callback):
         """The same for the attribution pipeline (forward and backward)."""
         return self._capture.attribution_compile_count if self._capture else 0
 
-    def _check_log_dir(self):
-        try:
-            if remote_files.is_remote(self.run_dir):
-                # One small object, uploaded and deleted: a store has no temporary files.
-                remote_files.check_reachable(self.run_dir)
-                check = remote_files.join(
-                    self.run_dir, ".tb_actviz_write_check.%d.%s" % (os.getpid(), os.urandom(4).hex()))
-                remote_files.write(check, b"")
-                try:
-                    remote_files.remove(check)
-                except OSError:
-                    pass  # allowed to write, not to delete: the logs need only the former
-                return
-            os.makedirs(self.run_dir, exist_ok=True)
-            with tempfile.TemporaryFile(dir=self.run_dir):
-                pass
-        except (OSError, ValueError) as e:
-            raise ValueError(
-                "ActivationLogger cannot write to log_dir %r: %s. Choose a "
-                "writable directory." % (self.log_dir, e)
-            ) from e
-
     def _layer_series(self, logged):
         entry = logged.entry
         return log_writer.TagSeries(logged.tag, blob_layout.layer_plugin_data(
@@ -448,24 +417,11 @@ class ActivationLogger(keras.callbacks.Callback):
         ))
 
     def _attribution_series(self):
-        pipeline = self._attribution
-        if pipeline is None:
+        if self._attribution is None:
             return []
-        step_unit = "epoch" if self.update_freq == "epoch" else "batch"
-        class_names = self.class_names or ()
-        return [
-            log_writer.TagSeries(metadata.attribution_tag(method), blob_layout.attribution_plugin_data(
-                method,
-                pipeline.cam_entry if method == attribution_lib.GRAD_CAM else None,
-                pipeline.cam_geometry if method == attribution_lib.GRAD_CAM else pipeline.saliency_geometry,
-                self.probe.size,
-                pipeline.target_source,
-                pipeline.probability,
-                class_names,
-                step_unit,
-            ))
-            for method in attribution_lib.METHODS
-        ]
+        return attribution_options.tag_series(
+            self._attribution, self.probe.size, self.class_names,
+            "epoch" if self.update_freq == "epoch" else "batch")
 
     def _kernel_series(self, kernel_layer):
         entry = kernel_layer.entry
@@ -484,31 +440,10 @@ class ActivationLogger(keras.callbacks.Callback):
         if self._last_step is not None and step <= self._last_step:
             return  # a later fit: the model as it starts is the last step logged
         if self._last_step is None and self._writer is not None:
-            self._warn_of_earlier_logs(step)
+            log_dir_lib.warn_of_earlier_logs(
+                self.run_dir, step,
+                "fit(initial_epoch=%d)" if self.update_freq == "epoch" else None)
         self._log(step)
-
-    def _warn_of_earlier_logs(self, step):
-        """Warns, once per callback, when the run already holds logs of an
-        earlier training at `step` or later: every reader (both of
-        TensorBoard's loaders, `LogReader`, export) treats a step that goes
-        back as a restart and shows the newer training from there on."""
-        if remote_files.is_remote(self.run_dir):
-            return  # listing a bucket at every train begin costs requests
-        try:
-            names = os.listdir(os.path.join(self.run_dir, *pixel_file.PLUGIN_DIR))
-        except OSError:
-            return  # nothing logged there yet
-        steps = sorted(s for s in map(pixel_file.step_of, names) if s is not None)
-        if steps and steps[-1] >= step:
-            resume = (" (or go on from the earlier training with fit(initial_epoch=%d))" % steps[-1]
-                      if self.update_freq == "epoch" else "")
-            logging.getLogger("tb_actviz").warning(
-                "ActivationLogger: %s already holds activations of an earlier training (steps %d "
-                "to %d); this training logs from step %d, and TensorBoard, LogReader and "
-                "tb-actviz export take a step that goes back as a restart: from step %d on they "
-                "show this training and hide the earlier one's steps %d to %d. To keep both, "
-                "give this training its own log_dir%s."
-                % (self.run_dir, steps[0], steps[-1], step, step, step, steps[-1], resume))
 
     def _log(self, step):
         """Captures one step on the training thread and hands it to the
@@ -539,17 +474,11 @@ class ActivationLogger(keras.callbacks.Callback):
         names += ["kernels of %s" % k.entry.path for k in self._kernel_layers]
         if self._attribution is not None:
             names += ["Grad-CAM of %s" % self._attribution.cam_entry.path, "saliency"]
-        per_layer = ", ".join("%s %s" % (name, _format_bytes(n)) for name, n in zip(names, written))
         when = "every %d batches" % self.update_freq if self.update_freq != "epoch" else (
             "every epoch" if self.every_n_epochs == 1 else "every %d epochs" % self.every_n_epochs
         )
-        print(
-            "tb_actviz: logging %d layer(s) for %d probe image(s) to %s %s; one log "
-            "writes %s (%s)" % (
-                len(self._logged), self.probe.size, self.run_dir, when,
-                _format_bytes(sum(written)), per_layer,
-            )
-        )
+        print(log_dir_lib.first_log_line(
+            names, written, len(self._logged), self.probe.size, self.run_dir, when))
 
     def _close(self):
         writer, self._writer = getattr(self, "_writer", None), None

@@ -22,104 +22,26 @@ logits only when the compiled loss says so (a crossentropy with
 Written with `keras.ops`; `capture.backends` differentiates and compiles it.
 """
 
-import dataclasses
 import functools
-import inspect
 
 import keras
-import numpy as np
 from keras import ops
 
+from tb_actviz.capture import attribution_options
 from tb_actviz.capture import backends
 from tb_actviz.capture import extractor
 from tb_actviz.capture import layer_calls
 from tb_actviz.capture import layer_selection
 from tb_actviz.format import geometry as geometry_lib
 
-LOGITS = "logits"  # Attributions(output=)
-
-GRAD_CAM = "grad_cam"
-SALIENCY = "saliency"
-METHODS = (GRAD_CAM, SALIENCY)
-
-# What the model predicted for each probe image at a log, in this order.
-PREDICTION_NAMES = (
-    "predicted_class",
-    "predicted_score",
-    "target_class",
-    "target_score",
-)
-
-
-@dataclasses.dataclass(frozen=True)
-class Attributions:
-    """What `ActivationLogger(attributions=...)` computes at every log.
-
-    Args:
-      layer: the Grad-CAM layer, as in `layers=` (`"conv:-1"`, a name, a
-        path into a nested model): one layer with maps larger than 1x1.
-        Default: the last convolution layer whose maps are larger than 1x1,
-        nested models included.
-      target: the class whose score is explained: None (default) for the
-        probe's true label when it has labels, else the predicted class;
-        `"predicted"` for the predicted class; or a class index.
-      output: what the model's output is. None (default): found from the
-        model, a classifier's output being one with a final softmax or
-        sigmoid (nested models included; it is left out of the scores), or
-        logits trained with a crossentropy loss with `from_logits=True`;
-        any other output (a regression's) is refused at train begin.
-        `"logits"`: the output is class logits, whatever the loss (a custom
-        training step, a loss tb_actviz does not know); the recorded scores
-        are their softmax (sigmoid for one unit).
-
-    Raises:
-      ValueError: (at train begin) `output="logits"` for a model whose output
-        ends in a softmax or sigmoid.
-    """
-
-    layer: object = None
-    target: object = None
-    output: object = None
+from tb_actviz.capture.attribution_options import (  # noqa: F401 - this module's API too
+    GRAD_CAM, LOGITS, METHODS, PREDICTION_NAMES, SALIENCY, Attributions)
 
 
 def parse(attributions):
-    """The `attributions=` argument -> an `Attributions`, or None for off.
-
-    True means the defaults; a string, an index, a Layer or a list of one
-    selects the Grad-CAM layer.
-
-    Raises:
-      TypeError: an argument of another kind.
-      ValueError: a target that is neither None, "predicted" nor a class
-        index; an output that is neither None nor "logits".
-    """
-    if attributions is None or attributions is False:
-        return None
-    if attributions is True:
-        result = Attributions()
-    elif isinstance(attributions, Attributions):
-        result = attributions
-    elif (isinstance(attributions, (str, int, np.integer, keras.layers.Layer))
-          and not isinstance(attributions, bool)):
-        result = Attributions(layer=attributions)
-    else:
-        raise TypeError(
-            "attributions= must be True, a layer selector such as 'conv:-1' or a Layer, or "
-            "tb_actviz.Attributions(layer=..., target=...); got %r" % (attributions,)
-        )
-    target = result.target
-    if not (target is None or target == "predicted" or
-            (isinstance(target, (int, np.integer)) and not isinstance(target, bool) and target >= 0)):
-        raise ValueError(
-            "Attributions(target=) must be None (the true label, else the predicted "
-            "class), 'predicted', or a class index >= 0; got %r" % (target,)
-        )
-    if result.output not in (None, LOGITS):
-        raise ValueError(
-            "Attributions(output=) must be None (found from the model's final "
-            "activation and loss) or 'logits'; got %r" % (result.output,)
-        )
-    return result
+    """The `attributions=` argument -> an `Attributions`, or None for off
+    (`attribution_options.parse`; a Keras layer selects the Grad-CAM layer)."""
+    return attribution_options.parse(attributions, (keras.layers.Layer,))
 
 
 def _spatial_shape(entry):
@@ -365,27 +287,9 @@ class AttributionPipeline:
             cam_entry.path, (height, width, 1), False, 1, max_map_size)
         self.saliency_geometry = geometry_lib.map_geometry(
             "input", (in_h, in_w, 1), False, 1, 2 * max_map_size)
-        self._targets = self._fixed_targets(class_ids, target, probe_size)
-        self.target_source = (
-            "predicted" if self._targets is None else
-            "label" if target is None else "class %d" % target
-        )
-
-    # Set-up ---------------------------------------------------------------
-
-    def _fixed_targets(self, class_ids, target, probe_size):
-        if target == "predicted" or (target is None and class_ids is None):
-            return None
-        classes = [target] * probe_size if target is not None else list(class_ids)
-        limit = max(self.num_classes, 2)
-        bad = [c for c in classes if not 0 <= c < limit]
-        if bad:
-            raise ValueError(
-                "attributions=: target class %d is not one of the model's %d classes "
-                "(0 to %d)%s" % (bad[0], limit, limit - 1,
-                                 "" if target is not None else "; check the probe's labels")
-            )
-        return np.asarray(classes, dtype="int32")
+        self._targets = attribution_options.fixed_targets(
+            class_ids, target, probe_size, self.num_classes)
+        self.target_source = attribution_options.target_source(self._targets, target)
 
     # The differentiated function -------------------------------------------
 

@@ -18,23 +18,17 @@ twice) is logged at its first call, with a warning.
 """
 
 import dataclasses
-import difflib
-import fnmatch
 import functools
 import importlib
-import logging
-import re
 
 import keras
 import numpy as np
 
 from tb_actviz.capture import layer_calls
-
-DEFAULT_MAX_LAYERS = 16
-NOT_FLOAT = "output is not floating point: "
-_CONV_SELECTOR = re.compile(r"conv:(-?[0-9]+)")
-
-logger = logging.getLogger("tb_actviz")
+from tb_actviz.capture import selection
+from tb_actviz.capture.selection import (  # noqa: F401 - this module's API too
+    DEFAULT_MAX_LAYERS, NOT_CALLED, NOT_FLOAT, LayerTable, conv_layers, default_selection,
+    format_layer_table)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +66,11 @@ class LayerEntry:
     @property
     def class_name(self):
         return type(self.layer).__name__
+
+    @property
+    def selector_text(self):
+        """The `layers=` value as it is typed: 1, or "vgg16/1"."""
+        return self.selector if self.selector.isdigit() else '"%s"' % self.selector
 
     @property
     def is_model(self):
@@ -152,9 +151,6 @@ def first_output(layer):
     return outputs[0] if len(outputs) == 1 else outputs
 
 
-NOT_CALLED = "not called by the model's forward pass on the probe"
-
-
 def _output_shape_and_reason(layer):
     """(shape, reason, dtype) from the layer's symbolic output, where it has one."""
     if isinstance(layer, keras.Model):
@@ -168,15 +164,7 @@ def _output_shape_and_reason(layer):
         return None, str(e), ""
     if isinstance(output, (list, tuple)):
         return None, "has several outputs", ""
-    return _checked(tuple(output.shape[1:]), str(output.dtype))
-
-
-def _checked(shape, dtype):
-    if "float" not in dtype:
-        return shape, NOT_FLOAT + dtype, dtype
-    if not 1 <= len(shape) <= 4:
-        return shape, "output rank %d is not 2 to 5" % (len(shape) + 1), dtype
-    return shape, "", dtype
+    return selection.checked_output(tuple(output.shape[1:]), str(output.dtype))
 
 
 def _traced_shape_and_reason(layer, calls):
@@ -187,7 +175,7 @@ def _traced_shape_and_reason(layer, calls):
         return None, NOT_CALLED, ""
     if calls.outputs != 1 or calls.output_shape is None:
         return None, "has several outputs", ""
-    return _checked(calls.output_shape, calls.dtype)
+    return selection.checked_output(calls.output_shape, calls.dtype)
 
 
 def sublayers(layer):
@@ -307,82 +295,6 @@ def walk_layers(model, inputs=None, trace=None):
     return entries
 
 
-def conv_layers(entries):
-    """The loggable convolution layers of a listing in the order the forward
-    pass calls them (listing order where no pass was traced): what
-    `"conv:k"` indexes."""
-    convs = [e for e in entries if e.is_conv and e.loggable]
-    if all(e.call_order is not None for e in convs):
-        convs.sort(key=lambda e: e.call_order)
-    return convs
-
-
-def default_selection(entries, max_layers=DEFAULT_MAX_LAYERS):
-    """What `layers=None` logs: the convolution layers, at most `max_layers`
-    spread from first to last (empty if the model has none)."""
-    return _spread(conv_layers(entries), max_layers)
-
-
-def _selector_text(selector):
-    """A `layers=` value as it is typed: 1, or "vgg16/1"."""
-    return selector if selector.isdigit() else '"%s"' % selector
-
-
-def format_layer_table(entries, max_layers=DEFAULT_MAX_LAYERS):
-    """The listing as text: per row, a `layers=` value that selects exactly
-    that row (its index in `model.layers`, `"nested/k"` inside a nested
-    model), `"conv:k"` for convolution layers, path, class, output shape,
-    whether it can be logged, and `*` where the default selection takes it."""
-    convs = conv_layers(entries)
-    conv_rank = {id(e): k for k, e in enumerate(convs)}
-    default = {id(e) for e in default_selection(entries, max_layers)}
-    rows = [("layers=", "or", "path", "class", "output shape", "loggable", "default")]
-    for e in entries:
-        shape = "?" if e.output_shape is None else str(tuple(e.output_shape))
-        rows.append(
-            (
-                _selector_text(e.selector),
-                '"conv:%d"' % conv_rank[id(e)] if id(e) in conv_rank else "",
-                e.path,
-                e.class_name,
-                shape,
-                _loggable_text(e),
-                "*" if id(e) in default else "",
-            )
-        )
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
-        for row in rows
-    ]
-    if len(convs) > len(default):
-        lines.append("* default: %d of the %d convolution layers, spread first to last "
-                     "(max_layers=%d)" % (len(default), len(convs), max_layers))
-    elif default:
-        lines.append("* default: every convolution layer")
-    return "\n".join(lines)
-
-
-def _loggable_text(entry):
-    if not entry.loggable:
-        return "no (%s)" % entry.reason
-    if entry.calls and entry.calls > 1:
-        return "yes (called %d times: the first call is logged)" % entry.calls
-    return "yes"
-
-
-class LayerTable(list):
-    """The `LayerEntry`s `list_layers` returns; `str()` is the table, and its
-    echo in a REPL or notebook is one line (the table was printed)."""
-
-    def __str__(self):
-        return format_layer_table(self)
-
-    def __repr__(self):
-        loggable = sum(e.loggable for e in self)
-        return "<LayerTable: %d layers, %d loggable; print(table) shows it>" % (len(self), loggable)
-
-
 def list_layers(model, probe=None, print_fn=print):
     """Prints and returns the layers of a model, nested models and the layers
     inside custom layers expanded.
@@ -436,28 +348,6 @@ def list_layers(model, probe=None, print_fn=print):
     return entries
 
 
-def _spread(items, count):
-    if len(items) <= count:
-        return list(items)
-    picks = np.unique(np.round(np.linspace(0, len(items) - 1, count)).astype(int))
-    return [items[i] for i in picks]
-
-
-def _selection_error(argument, model_entries, what, hint=""):
-    names = [e.path for e in model_entries]
-    close = difflib.get_close_matches(what, names, n=1, cutoff=0.4)
-    if not close:
-        close = difflib.get_close_matches(
-            what.split("/")[-1], [n.split("/")[-1] for n in names], n=1, cutoff=0.4
-        )
-        close = [n for n in names if n.split("/")[-1] in close][:1]
-    message = "%s=: %s" % (argument, hint)
-    if close:
-        message += "\nClosest match: %r." % close[0]
-    message += "\nThe model's layers:\n" + format_layer_table(model_entries)
-    return ValueError(message)
-
-
 def _by_index(entries, selector_prefix, index):
     siblings = [
         e
@@ -476,7 +366,7 @@ def _by_layer(entries, layer, argument):
     for entry in entries:
         if entry.layer is layer:
             return entry
-    raise _selection_error(
+    raise selection.selection_error(
         argument, entries, layer.name,
         "layer %r (%s) is not a layer of this model (nested models included): pass "
         "a layer of the model being trained, or its name or path"
@@ -489,7 +379,7 @@ def _resolve_one(entries, spec, argument="layers", model_name=None):
     if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
         entry = _by_index(entries, "", int(spec))
         if entry is None:
-            raise _selection_error(
+            raise selection.selection_error(
                 argument,
                 entries,
                 str(spec),
@@ -507,52 +397,23 @@ def _resolve_one(entries, spec, argument="layers", model_name=None):
     if model_name and spec.startswith(prefix) and not any(
             e.path.startswith(prefix) for e in entries):
         spec = spec[len(prefix):]  # the path with the model's name in front
-    conv = _CONV_SELECTOR.fullmatch(spec)
-    if conv and not any(e.path == spec for e in entries):
-        convs = conv_layers(entries)
-        k = int(conv.group(1))
-        if not -len(convs) <= k < len(convs):
-            raise _selection_error(
-                argument, entries, spec,
-                "%r: the model has %d convolution layers (conv:0 to conv:%d, or "
-                "conv:-1 for the last)" % (spec, len(convs), len(convs) - 1),
-            )
-        return [convs[k]]
     head, _, last = spec.rpartition("/")
     if last.lstrip("-").isdigit():
         entry = _by_index(entries, head + "/" if head else "", int(last))
         if entry is None:
-            raise _selection_error(
+            raise selection.selection_error(
                 argument,
                 entries, spec, "index %s is out of range in %r" % (last, head or "model.layers")
             )
         return [entry]
-    exact = [e for e in entries if e.path == spec]
-    if not exact and "/" in spec:  # Keras's own `layer.path`, where it names one layer
-        by_keras_path = [e for e in entries if getattr(e.layer, "path", None) == spec]
-        exact = by_keras_path if len(by_keras_path) == 1 else []
-    if exact:
-        return exact
-    if "/" in spec:
-        matched = [e for e in entries if fnmatch.fnmatchcase(e.path, spec)]
-    else:
-        matched = [
-            e for e in entries if fnmatch.fnmatchcase(e.path.split("/")[-1], spec)
-        ]
-    if not matched:
-        raise _selection_error(argument, entries, spec, "no layer matches %r" % spec)
-    is_pattern = any(c in spec for c in "*?[")
-    if not is_pattern and len(matched) > 1:
-        raise _selection_error(
-            argument,
-            entries,
-            spec,
-            "%r names several layers (%s); use a full path"
-            % (spec, ", ".join(e.path for e in matched)),
-        )
-    if is_pattern:
-        matched = [e for e in matched if e.loggable or e.has_non_float_output]
-    return matched
+
+    def keras_path(spec):  # Keras's own `layer.path`, where it names one layer
+        if "/" not in spec:
+            return []
+        matched = [e for e in entries if getattr(e.layer, "path", None) == spec]
+        return matched if len(matched) == 1 else []
+
+    return selection.resolve_name(entries, spec, argument, "/", aliases=keras_path)
 
 
 def select_layers(model, layers=None, max_layers=DEFAULT_MAX_LAYERS, argument="layers",
@@ -582,52 +443,6 @@ def select_layers(model, layers=None, max_layers=DEFAULT_MAX_LAYERS, argument="l
     check_keras_3_model(model)
     if entries is None:
         entries = walk_layers(model)
-    if layers is None:
-        chosen = default_selection(entries, max_layers)
-        if not chosen:
-            raise _selection_error(
-                argument,
-                entries,
-                "",
-                "the model has no convolution layer to log by default; "
-                "pass layers= with the layers to log",
-            )
-        _warn_of_repeated_calls(chosen, argument)
-        return chosen
-    specs = layers if isinstance(layers, (list, tuple)) else [layers]
-    if not specs:
-        raise ValueError("layers= is empty: pass None for the default selection")
-    chosen, skipped = [], []
-    for spec in specs:
-        for entry in _resolve_one(entries, spec, argument, model.name):
-            if entry.has_non_float_output:
-                skipped.append("%s (%s)" % (entry.path, entry.reason[len(NOT_FLOAT):]))
-                continue
-            if not entry.loggable:
-                raise _selection_error(
-                    argument,
-                    entries,
-                    entry.path,
-                    "%r selects %s (%s), which cannot be logged: %s"
-                    % (spec, entry.path, entry.class_name, entry.reason),
-                )
-            if entry not in chosen:
-                chosen.append(entry)
-    if skipped:
-        logger.warning(
-            "tb_actviz: skipping layers with integer or boolean outputs, which have "
-            "no activations to show: %s", ", ".join(skipped)
-        )
-    if not chosen:
-        raise _selection_error(argument, entries, str(layers), "%r selects no loggable layer" % (layers,))
-    _warn_of_repeated_calls(chosen, argument)
-    return chosen
-
-
-def _warn_of_repeated_calls(chosen, argument):
-    for entry in chosen:
-        if entry.calls and entry.calls > 1:
-            logger.warning(
-                "tb_actviz: %s: layer %s is called %d times per forward pass (a shared "
-                "layer, or a block applied more than once); its first call is logged",
-                argument, entry.path, entry.calls)
+    return selection.select(
+        entries, layers, lambda spec: _resolve_one(entries, spec, argument, model.name),
+        max_layers, argument)

@@ -6,31 +6,12 @@ the probe were validated; each call runs on the training thread and returns
 host numpy arrays, which is all the training thread does for a log.
 """
 
-import dataclasses
-
 import keras
 
 from tb_actviz.capture import backends
+from tb_actviz.capture.captured_log import CapturedLog
 from tb_actviz.capture import extractor
 from tb_actviz.capture import probe as probe_lib
-
-
-@dataclasses.dataclass(frozen=True)
-class CapturedLog:
-    """One log's arrays, on the host.
-
-    Attributes:
-      layer_maps: one float32 [N, F, h, w] per logged layer.
-      kernel_weights: one float32 (kh, kw, in, F) per kernel layer.
-      attribution_maps: one float32 [N, 1, h, w] per method of
-        `attribution.METHODS` (empty without attributions).
-      predictions: float32 [N, 4] (`attribution.PREDICTION_NAMES`), or None.
-    """
-
-    layer_maps: list
-    kernel_weights: list
-    attribution_maps: list = ()
-    predictions: object = None
 
 
 class LogCapture:

@@ -16,7 +16,6 @@ size is refused, since stretched over the maps it would put every heatmap in
 the wrong place.
 """
 
-import keras
 import numpy as np
 from PIL import Image
 
@@ -36,7 +35,13 @@ _WHAT = (
 )
 
 
-def _channels_first():
+def _channels_first(channels_first=None):
+    """The layout of image batches: given (PyTorch: True), else Keras's
+    image data format."""
+    if channels_first is not None:
+        return channels_first
+    import keras
+
     return keras.config.image_data_format() == "channels_first"
 
 
@@ -59,7 +64,7 @@ def _given_count(probe):
     return shapes[0] if shapes else probe.size
 
 
-def _channels_last(images, what):
+def _channels_last(images, what, channels_first=None):
     """`images` [N, H, W(, C)] as [N, H, W] gray or [N, H, W, 3] RGB; a
     channels-first [N, C, H, W] batch is taken as such under Keras's
     channels_first image data format.
@@ -68,7 +73,8 @@ def _channels_last(images, what):
       ValueError: not a batch of 1- or 3-channel images.
     """
     shape = images.shape
-    if images.ndim == 4 and _channels_first() and shape[1] in (1, 3, 4):
+    channels_first = _channels_first(channels_first)
+    if images.ndim == 4 and channels_first and shape[1] in (1, 3, 4):
         images = np.moveaxis(images, 1, -1)
     elif images.ndim == 4 and shape[-1] not in (1, 3, 4) and shape[1] in (1, 3):
         raise ValueError(
@@ -120,7 +126,7 @@ def _as_uint8(images, what):
     return np.round(np.clip(images, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def _checked_images(value, count, what, given_count=None):
+def _checked_images(value, count, what, given_count=None, channels_first=None):
     """`value` as uint8 display images [count, H, W(, 3)].
 
     Args:
@@ -149,10 +155,10 @@ def _checked_images(value, count, what, given_count=None):
                 what, len(images),
                 "has %d" % count if len(counts) == 1
                 else "has %d (%d used, max_images)" % (counts[-1], count), hint))
-    return _as_uint8(_channels_last(images, what), what)[:count]
+    return _as_uint8(_channels_last(images, what, channels_first), what)[:count]
 
 
-def check(display, probe):
+def check(display, probe, channels_first=None):
     """Checks the `probe_display=` argument at construction.
 
     Args:
@@ -174,10 +180,11 @@ def check(display, probe):
             raise ValueError("probe_display=%r is no preprocessing mode: expected %s"
                              % (display, _WHAT))
         return display
-    return _checked_images(display, probe.size, "probe_display=", _given_count(probe))
+    return _checked_images(display, probe.size, "probe_display=", _given_count(probe),
+                           channels_first)
 
 
-def _image_size(model_input):
+def _image_size(model_input, channels_first=None):
     """(H, W) of the model input's samples as the PROBE tag shows them.
 
     Raises:
@@ -185,7 +192,7 @@ def _image_size(model_input):
     """
     sample = model_input.shape[1:]
     if len(sample) == 3:
-        return tuple(sample[1:]) if _channels_first() else tuple(sample[:2])
+        return tuple(sample[1:]) if _channels_first(channels_first) else tuple(sample[:2])
     if len(sample) == 2:
         return tuple(sample)
     raise ValueError(
@@ -193,17 +200,19 @@ def _image_size(model_input):
         "under the maps; the model's (first) input has samples of shape %s" % (tuple(sample),))
 
 
-def _undo(mode, model_input):
+def _undo(mode, model_input, channels_first=None):
     """The images that `preprocess_input(images, mode=mode)` made
     `model_input`, as float 0..1 (clipped)."""
     x = np.asarray(model_input, dtype=np.float64)
     if mode == "tf":
         return np.clip((x + 1.0) / 2.0, 0.0, 1.0)
-    axis = 1 if _channels_first() else -1
+    channels_first = _channels_first(channels_first)
+    axis = 1 if channels_first else -1
     if x.ndim != 4 or x.shape[axis] != 3:
         raise ValueError(
             "probe_display=%r undoes the %r preprocessing of 3-channel images, but the model's "
-            "input batch has shape %s (%s)" % (mode, mode, x.shape, keras.config.image_data_format()))
+            "input batch has shape %s (%s)" % (mode, mode, x.shape,
+                                               "channels first" if channels_first else "channels last"))
     shape = [1, 1, 1, 1]
     shape[axis] = 3
     if mode == "caffe":  # BGR, means subtracted
@@ -228,13 +237,15 @@ def _resized(images, size):
     ])
 
 
-def pictures(display, model_input):
+def pictures(display, model_input, channels_first=None):
     """The probe's display images, at train begin.
 
     Args:
       display: what `check` returned.
       model_input: the probe's first model input, numpy [N, ...] (after
         `max_images`), as the model receives it.
+      channels_first: whether image batches are (N, C, H, W); None: Keras's
+        image data format.
 
     Returns:
       None (show `model_input`), or uint8 [N, H, W] gray or [N, H, W, 3] RGB
@@ -248,10 +259,11 @@ def pictures(display, model_input):
     if display is None:
         return None
     model_input = np.asarray(model_input)
-    size = _image_size(model_input)
+    size = _image_size(model_input, channels_first)
     count = len(model_input)
     if isinstance(display, str):
-        images = _checked_images(_undo(display, model_input), count, "probe_display=%r" % display)
+        images = _checked_images(_undo(display, model_input, channels_first), count,
+                                 "probe_display=%r" % display, channels_first=channels_first)
     elif callable(display):
         name = getattr(display, "__name__", type(display).__name__)
         what = "probe_display= callable %s" % name
@@ -260,7 +272,8 @@ def pictures(display, model_input):
         except Exception as e:
             raise ValueError("%s failed on the probe's model input batch (shape %s): %s: %s"
                              % (what, model_input.shape, type(e).__name__, e)) from e
-        images = _checked_images(returned, count, what + " returned a value that")
+        images = _checked_images(returned, count, what + " returned a value that",
+                                 channels_first=channels_first)
     else:
         images = display[:count]
     given = tuple(images.shape[1:3])

@@ -1,6 +1,6 @@
 """One run's logs: format a captured log and write it, off the training thread.
 
-The training thread hands over a `capture.log_capture.CapturedLog` (host
+The training thread hands over a `capture.captured_log.CapturedLog` (host
 numpy arrays) with `submit`; a background job turns it into blobs
 (`format.blob_layout`), writes the layers' strips and statistics in the
 plugin's own file of the log (`write.pixel_file_writer`), then the summaries

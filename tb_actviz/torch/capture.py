@@ -1,0 +1,112 @@
+"""What one log takes from a PyTorch model: the probe's stored maps,
+kernels and attribution maps, as host numpy arrays.
+
+One eager pass of the probe under `torch.inference_mode()` and in eval mode
+(`model_state.untouched`), with a forward hook on each logged module for
+that pass only: the hook pools the module's first output on its device
+(`maps.stored_maps`) and, once every logged module has returned, stops the
+pass (nothing after the last of them runs). The hooks are removed in a
+`finally`, so none is left on the model between logs, also when the
+forward raises.
+"""
+
+from tb_actviz.capture.captured_log import CapturedLog
+from tb_actviz.torch import maps
+from tb_actviz.torch import model_state
+from tb_actviz.torch import modules
+
+import torch
+
+
+class _PassDone(BaseException):
+    """Raised by the last logged module's hook: a BaseException, so that a
+    model's own `except Exception` does not swallow it."""
+
+
+class LoggedModule:
+    """A logged module: its listing entry, stored geometry and tag."""
+
+    def __init__(self, entry, geometry, tag):
+        self.entry = entry
+        self.geometry = geometry
+        self.tag = tag
+
+
+class KernelModule:
+    """A Conv2d whose first `num_filters` kernels are logged."""
+
+    def __init__(self, entry, num_filters, tag):
+        self.entry = entry
+        self.num_filters = num_filters
+        self.tag = tag
+
+    def weights(self):
+        """float32 (kh, kw, in, F) numpy: PyTorch's (out, in, kh, kw) kernels."""
+        weight = self.entry.layer.weight.detach()[: self.num_filters]
+        return maps.to_host(weight.float().permute(2, 3, 1, 0))
+
+
+def first_outputs(model, inputs, logged):
+    """The stored maps of each logged module's first output, on the device:
+    one pass of `inputs` in inference and eval mode, stopped after the last."""
+    stored = {}
+    targets = {l.entry.layer: l for l in logged}
+
+    def hook(module, args, output):
+        if module in stored or module not in targets:
+            return
+        tensor = modules.single_tensor(output)
+        stored[module] = maps.stored_maps(tensor, targets[module].geometry)
+        if len(stored) == len(targets):
+            raise _PassDone
+
+    handles = [module.register_forward_hook(hook) for module in targets]
+    try:
+        with model_state.untouched(model), torch.inference_mode():
+            try:
+                model_state.run(model, inputs)
+            except _PassDone:
+                pass
+    finally:
+        for handle in handles:
+            handle.remove()
+    missing = [l.entry.path for l in logged if l.entry.layer not in stored]
+    if missing:
+        raise RuntimeError(
+            "the probe's forward pass did not call %s this time (it did at the first log): "
+            "a forward whose path depends on state" % ", ".join(missing))
+    return [stored[l.entry.layer] for l in logged]
+
+
+class ProbePass:
+    """Takes one log from the model: call it with the model (or its wrapper).
+
+    Args:
+      model: the unwrapped model (`modules.unwrap`) the selection was made on.
+      logged: `LoggedModule`s, in log order.
+      kernels: `KernelModule`s.
+      inputs: the probe's inputs on the model's device.
+      attribution: a `tb_actviz.torch.attribution.AttributionPass`, or None.
+    """
+
+    compile_count = 0  # eager: nothing is compiled
+    attribution_compile_count = 0
+
+    def __init__(self, model, logged, kernels, inputs, attribution=None):
+        self.model = model
+        self._logged = logged
+        self._kernels = kernels
+        self._inputs = inputs
+        self._attribution = attribution
+
+    def __call__(self):
+        layer_maps = first_outputs(self.model, self._inputs, self._logged)
+        attribution_maps, predictions = (), None
+        if self._attribution is not None:
+            *attribution_maps, predictions = self._attribution(self._inputs)
+        return CapturedLog(
+            layer_maps=[maps.to_host(m) for m in layer_maps],
+            kernel_weights=[k.weights() for k in self._kernels],
+            attribution_maps=attribution_maps,
+            predictions=predictions,
+        )

@@ -1,0 +1,44 @@
+"""A module's output -> the maps tb_actviz stores, on the model's device.
+
+The same layout as the Keras side's `capture.extractor` (docs/format.md,
+"Map kinds"): float32 [N, F, h, w], each map area-averaged by the layer's
+integer factor, blocks aligned at the top-left pixel, partial blocks at the
+bottom and right edges averaging the pixels they hold; a NaN or an infinity
+makes its block non-finite. Only these pooled maps cross to the host.
+"""
+
+import torch
+import torch.nn.functional as F
+
+
+def as_nchw(output, geometry):
+    """An output (batch first) as float32 (N, C, H, W) per its map kind."""
+    x = output.float()  # on the device: numpy has no bfloat16
+    kind = geometry.map_kind
+    if kind == "units":
+        return x.reshape(x.shape[0], 1, 1, -1)
+    if kind == "sequence":  # (N, C, L) or (N, L, C)
+        x = x if geometry.channels_first else x.transpose(1, 2)
+        return x.unsqueeze(2)
+    if kind == "token_grid":  # (N, tokens, C): the grid's tokens, row-major
+        x = x[:, geometry.leading_tokens:]
+        x = x.reshape(x.shape[0], geometry.source_height, geometry.source_width, x.shape[-1])
+        return x.permute(0, 3, 1, 2)
+    if kind == "volume_max_projection":  # (N, C, D, H, W): the maximum over depth
+        return x.amax(dim=2) if geometry.channels_first else x.amax(dim=1).permute(0, 3, 1, 2)
+    return x if geometry.channels_first else x.permute(0, 3, 1, 2)
+
+
+def stored_maps(output, geometry):
+    """float32 [N, F, h, w] on the output's device (see the module doc)."""
+    x = as_nchw(output, geometry)[:, : geometry.num_filters]
+    if geometry.factor > 1:
+        # ceil_mode keeps the partial blocks; with no padding their divisor
+        # is the count of pixels they hold.
+        x = F.avg_pool2d(x, geometry.factor, geometry.factor, ceil_mode=True)
+    return x
+
+
+def to_host(tensor):
+    """A float32 tensor as a numpy array (a copy from the device)."""
+    return tensor.detach().to("cpu", torch.float32).numpy()
