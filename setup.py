@@ -45,6 +45,11 @@ setuptools.setup(
         "tensorflow": ["keras>=3.15", "tensorflow>=2.21"],
         "jax": ["keras>=3.15", "jax>=0.10"],
         "torch": ["keras>=3.15", "torch>=2.14"],
+        # The PyTorch-native loggers (tb_actviz.torch, .lightning,
+        # .transformers): no Keras. "torch" above is Keras on PyTorch.
+        "torch-native": ["torch>=2.1"],
+        "lightning": ["torch>=2.1", "lightning>=2.0"],
+        "hf-trainer": ["torch>=2.1", "transformers>=4.40", "accelerate>=0.26"],
         # s3:// log dirs go through TensorBoard's own file layer, which
         # reaches S3 with boto3 (tested against an S3-compatible server).
         # An extra, not a requirement: most logs go to a local disk. Other

@@ -16,7 +16,7 @@ except ModuleNotFoundError as e:  # pragma: no cover - depends on the environmen
         raise
     raise ImportError(
         "tb_actviz.torch needs PyTorch: pip install torch (or, from a clone of tb_actviz, "
-        "pip install '.[pytorch]')") from e
+        "pip install '.[torch-native]')") from e
 
 from tb_actviz.capture.attribution_options import Attributions
 from tb_actviz.torch.logger import ActivationLogger, list_layers

@@ -156,6 +156,7 @@ class ActivationLogger:
         self.probe = probe_lib.make_probe(probe, self.max_images, class_names)
         self.probe_display = probe_display_lib.check(probe_display, self.probe, channels_first=True)
         self._model = None
+        self._logged = []
         self._pass = None
         self._writer = None
         self._failures = failure_policy.FailurePolicy()
@@ -224,8 +225,8 @@ class ActivationLogger:
 
     @property
     def logged_layers(self):
-        """The paths of the logged modules (after the first log)."""
-        return [l.entry.path for l in self._logged] if self._model is not None else []
+        """The paths of the logged modules (known from the first log on)."""
+        return [l.entry.path for l in self._logged]
 
     # Set-up at the first log ------------------------------------------------
 
