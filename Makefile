@@ -74,6 +74,7 @@ test-jax test-torch: test-%: .venv-%/.installed
 
 # The examples on all three backends give log dirs the tab shows alike.
 test-backends-agree: setup setup-backends
+	bash tools/ensure_chromium.sh
 	TB_ACTVIZ_BACKEND_PYTHONS="jax=.venv-jax/bin/python torch=.venv-torch/bin/python" \
 		$(BIN)/python -m pytest -q tests/test_backends_agree.py
 

@@ -111,3 +111,77 @@ def test_the_tab_lists_the_three_runs_alike(example_logs, tensorboard_factory):
         tag = runs[name]["layers"][0]["tag"]
         status, _, body = server.plugin("blob", run=name, tag=tag, step=0, index=1)
         assert status == 200 and images.decode_png(body, max_side=16384).ndim == 2
+
+
+_PYTORCH_RUN = r"""
+import collections, sys
+import numpy as np, torch
+import tb_actviz.torch as tbt
+
+torch.manual_seed(0)
+model = torch.nn.Sequential(collections.OrderedDict([
+    ("conv1", torch.nn.Conv2d(3, 8, 3, padding=1)), ("relu1", torch.nn.ReLU()),
+    ("conv2", torch.nn.Conv2d(8, 6, 3, padding=1)), ("relu2", torch.nn.ReLU()),
+    ("pool", torch.nn.AdaptiveAvgPool2d(1)), ("flat", torch.nn.Flatten()),
+    ("head", torch.nn.Linear(6, 3)),
+]))
+x = torch.from_numpy(np.load(sys.argv[2])).permute(0, 3, 1, 2).contiguous()  # NHWC -> NCHW
+y = torch.tensor([0, 1, 2, 0])
+optimizer = torch.optim.SGD(model.parameters(), 0.1)
+with tbt.ActivationLogger(sys.argv[1], (x, y), layers=["conv1", "conv2"], verbose=0) as logger:
+    logger.log(model, 0)
+    for epoch in (1, 2):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        optimizer.step()
+        logger.log(model, epoch)
+"""
+
+
+@pytest.mark.server
+def test_a_keras_run_and_a_pytorch_run_compare_in_the_tab(tmp_path, tensorboard_factory, tab):
+    """The same small CNN built in Keras and in PyTorch: the tab's Compare
+    view shows one layer of each run side by side, at the same step."""
+    import keras
+
+    from browser_support import assert_drawn, tab_url
+    from tb_actviz import ActivationLogger
+
+    pythons = _backend_pythons()
+    x = np.random.default_rng(0).random((4, 16, 16, 3)).astype("float32")
+    np.save(tmp_path / "probe.npy", x)
+    root = tmp_path / "logs"
+    result = subprocess.run(
+        [pythons["torch"], "-c", _PYTORCH_RUN, str(root / "pytorch"), str(tmp_path / "probe.npy")],
+        capture_output=True, text=True, timeout=TIMEOUT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((16, 16, 3)),
+        keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1"),
+        keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="conv2"),
+        keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3),
+    ])
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    y = np.array([0, 1, 2, 0])
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[
+        ActivationLogger(str(root / "keras"), (x, y), layers=["conv1", "conv2"], verbose=0)])
+
+    server = tensorboard_factory(str(root), "true")
+    server.wait_until(lambda: server.served_steps("pytorch", metadata.layer_tag("conv2")) == [0, 1, 2]
+                      and server.served_steps("keras/train", metadata.layer_tag("conv2")) == [0, 1, 2],
+                      "the Keras and the PyTorch run")
+    tab.open(tab_url(server, view="compare", run="keras/train", layer="conv1", step=2,
+                     cmpRun="pytorch", cmpLayer="conv1"))
+    f = tab.f
+    left, right = tab.grid("compare-left-grid"), tab.grid("compare-right-grid")
+    assert len(left) == len(right) == 8
+    for stats in left + right:
+        assert stats["width"] == 16 and stats["height"] == 16
+    for grid, what in ((left, "keras"), (right, "pytorch")):
+        drawn = [s for s in grid if s["variance"] > 0]
+        assert len(drawn) >= 4, what
+        assert_drawn(drawn[0], what)
+    assert f.locator("[data-testid=compare-left-title]").inner_text().startswith("keras/train · conv1")
+    assert f.locator("[data-testid=compare-right-title]").inner_text().startswith("pytorch · conv1")
+    tab.assert_clean()
