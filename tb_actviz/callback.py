@@ -245,7 +245,7 @@ class ActivationLogger(keras.callbacks.Callback):
         self.kernels = kernels
         self.attributions = attribution_lib.parse(attributions)
         from tb_actviz.capture import token_grid as token_grid_lib
-        self.token_grid = token_grid_lib.parse(token_grid)
+        self.token_grid = token_grid_lib.parse(token_grid, (keras.layers.Layer,))
         self.class_names = None if class_names is None else [str(n) for n in class_names]
         self.image_grids = bool(image_grids)
         self.verbose = verbose

@@ -485,8 +485,10 @@ def token_layouts(model, spec, paths, x=None):
     x = np.zeros((1,) + tuple(model.inputs[0].shape[1:]), "float32") if x is None else x
     entries = layer_selection.walk_layers(model, x)
     logged = layer_selection.select_layers(model, paths, entries=entries)
-    parsed = token_grid.parse(spec)
-    return {e.path: token_grid.layout(parsed, e, e.channels_first, entries, logged) for e in logged}
+    parsed = token_grid.parse(spec, (keras.layers.Layer,))
+    resolve = lambda key: layer_selection._resolve_one(entries, key, "token_grid")  # noqa: E731
+    return {e.path: token_grid.layout(parsed, e, e.channels_first, entries, logged, resolve)
+            for e in logged}
 
 
 def test_map_geometry_token_grid():

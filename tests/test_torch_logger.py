@@ -490,3 +490,55 @@ def test_tensorboard_serves_a_pytorch_run(tmp_path, load_fast):
         assert probe.shape == (64, 64, 3)  # NCHW shown as an RGB picture
     finally:
         server.stop()
+
+
+class TinyViT(torch.nn.Module):
+    """A patch embedding (4x4 patches of 16x16 images: a 4 x 4 grid), a
+    class token, one transformer encoder layer, a linear head."""
+
+    def __init__(self, width=8):
+        super().__init__()
+        torch.manual_seed(0)
+        self.patches = torch.nn.Conv2d(3, width, 4, stride=4)
+        self.cls = torch.nn.Parameter(torch.randn(1, 1, width))
+        self.encoder = torch.nn.TransformerEncoderLayer(width, 2, 16, dropout=0.0, batch_first=True)
+        self.head = torch.nn.Linear(width, 3)
+
+    def forward(self, x):
+        tokens = self.patches(x).flatten(2).transpose(1, 2)  # (N, 16, C), row-major
+        tokens = torch.cat([self.cls.expand(len(x), -1, -1), tokens], dim=1)
+        return self.head(self.encoder(tokens)[:, 0])
+
+
+def test_vit_tokens_are_laid_out_as_the_patch_grid(tmp_path):
+    model = TinyViT()
+    x = images(3, 16)
+    with tbt.ActivationLogger(str(tmp_path / "auto"), x, layers=["patches", "encoder"],
+                              verbose=0) as logger:
+        logger.log(model, 0)
+    snapshot = LogReader(str(tmp_path / "auto")).layer(RUN, metadata.layer_tag("encoder"), 0)
+    assert snapshot.info.map_kind == "token_grid" and snapshot.info.leading_tokens == 1
+    tokens = hooked_outputs(model, x, ["encoder"])["encoder"]  # (N, 17, C)
+    grid = np.moveaxis(tokens[:, 1:].reshape(3, 4, 4, -1), -1, 1)
+    assert_stored_equals(str(tmp_path / "auto"), "encoder", grid, 0)
+    with tbt.ActivationLogger(str(tmp_path / "off"), x, layers="encoder", token_grid=False,
+                              verbose=0) as logger:
+        logger.log(model, 0)
+    info = LogReader(str(tmp_path / "off")).layer(RUN, metadata.layer_tag("encoder"), 0).info
+    assert info.map_kind == "sequence"
+    with pytest.raises(ValueError, match=r"TokenGrid\(height=5, width=5, leading=None\) does not lay out"):
+        tbt.ActivationLogger(str(tmp_path / "bad"), x, layers="encoder",
+                             token_grid={"encoder": tbt.TokenGrid(5, 5)}, verbose=0).log(model, 0)
+
+
+def test_the_example_trains_and_logs(tmp_path):
+    result = subprocess.run(
+        [sys.executable, os.path.join(os.path.dirname(HERE), "examples", "torch_resnet.py"),
+         "--log_dir", str(tmp_path / "run"), "--epochs", "1", "--image_size", "32", "--probe_size", "4"],
+        capture_output=True, text=True, timeout=READY_DEADLINE)
+    assert result.returncode == 0, result.stdout + result.stderr
+    reader = LogReader(str(tmp_path / "run"))
+    for name in ("conv1", "layer2.0.conv1", "layer4.1.conv2"):
+        assert reader.steps(RUN, metadata.layer_tag(name)) == [0, 1]
+    assert reader.steps(RUN, metadata.attribution_tag("grad_cam")) == [0, 1]
+    assert reader.labels(RUN)[:1][0] in ("face", "not face")

@@ -72,7 +72,9 @@ class LoggedLayer:
         with the model's `entries` and the `logged` ones it is resolved on."""
         from tb_actviz.capture import token_grid as token_grid_lib
 
-        grid = token_grid_lib.layout(token_grid, entry, entry.channels_first, entries, logged)
+        grid = token_grid_lib.layout(
+            token_grid, entry, entry.channels_first, entries, logged,
+            lambda spec: layer_selection._resolve_one(entries, spec, "token_grid"))
         return cls(entry, geometry_lib.map_geometry(
             entry.layer.name, entry.output_shape, entry.channels_first, max_filters, max_map_size,
             token_grid=grid,

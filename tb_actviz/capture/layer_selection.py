@@ -92,6 +92,23 @@ class LayerEntry:
         return "Conv" in self.class_name and not self.layer._layers
 
     @property
+    def patch_grid(self):
+        """The (height, width) output grid of a patch-embedding convolution
+        (a Conv2D with kernel size == strides > 1, "valid" padding, no
+        dilation), or None for any other layer (`capture.token_grid`)."""
+        layer, shape = self.layer, self.output_shape
+        if not isinstance(layer, keras.layers.Conv2D) or shape is None or len(shape) != 3:
+            return None
+        kernel, strides = tuple(layer.kernel_size), tuple(layer.strides)
+        if (kernel != strides or max(kernel) < 2 or layer.padding != "valid"
+                or tuple(layer.dilation_rate) != (1, 1)):
+            return None
+        grid = shape[1:] if layer.data_format == "channels_first" else shape[:2]
+        if None in grid:
+            return None
+        return int(grid[0]), int(grid[1])
+
+    @property
     def channels_first(self):
         """Whether the output's channel axis follows the batch axis: the
         layer's own `data_format`; for a layer without one (a custom block)

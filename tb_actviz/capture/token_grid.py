@@ -13,8 +13,9 @@ stored as before (a `(tokens, channels)` output not laid out is a
 `token_grid=`:
 
 - None (default): automatic, only where the model leaves no doubt: the
-  model has a patch-embedding `Conv2D` (kernel size == strides > 1, "valid"
-  padding, no dilation) called before the layer, and the layer's token
+  model has a patch-embedding convolution (a Conv2D whose kernel size ==
+  strides > 1, no padding, no dilation: an entry's `patch_grid`) called
+  before the layer, and the layer's token
   count is that convolution's output grid (`gh * gw > 1` tokens), with no
   leading token or one (a class token). Exactly one such layout must fit;
   else the layer stays a sequence.
@@ -38,10 +39,7 @@ at most 16 tokens left over (they lead), else the largest square grid
 import dataclasses
 import math
 
-import keras
 import numpy as np
-
-from tb_actviz.capture import layer_selection
 
 # Leading tokens the automatic rule allows: none, or a class token.
 AUTOMATIC_LEADING = (0, 1)
@@ -95,10 +93,10 @@ class TokenGrid:
             raise ValueError("TokenGrid(leading=) must be an integer >= 0, got %r" % (self.leading,))
 
 
-def parse(token_grid):
+def parse(token_grid, layer_types=()):
     """The `token_grid=` argument, checked: None (automatic), False, a
-    `TokenGrid` (True is `TokenGrid()`), or a dict of layer selectors to
-    `TokenGrid` or False.
+    `TokenGrid` (True is `TokenGrid()`), or a dict of layer selectors (or
+    layers: instances of `layer_types`) to `TokenGrid` or False.
 
     Raises:
       TypeError: a value of another kind.
@@ -114,7 +112,7 @@ def parse(token_grid):
             raise ValueError("token_grid= is an empty dict: pass None for the automatic layout")
         parsed = {}
         for key, value in token_grid.items():
-            if not isinstance(key, (str, int, np.integer, keras.layers.Layer)) or isinstance(key, bool):
+            if not isinstance(key, (str, int, np.integer) + tuple(layer_types)) or isinstance(key, bool):
                 raise TypeError(
                     "token_grid= dict keys select layers as layers= items do (a name, path, glob, "
                     "'conv:k', index or Layer); got %r" % (key,))
@@ -131,31 +129,13 @@ def parse(token_grid):
         "leading=...) or a dict {layer: TokenGrid}; got %r" % (token_grid,))
 
 
-def patch_grid(entry):
-    """The (height, width) output grid of a patch-embedding convolution
-    (a Conv2D with kernel size == strides > 1, "valid" padding, no
-    dilation), or None for any other layer."""
-    layer = entry.layer
-    shape = entry.output_shape
-    if not isinstance(layer, keras.layers.Conv2D) or shape is None or len(shape) != 3:
-        return None
-    kernel, strides = tuple(layer.kernel_size), tuple(layer.strides)
-    if (kernel != strides or max(kernel) < 2 or layer.padding != "valid"
-            or tuple(layer.dilation_rate) != (1, 1)):
-        return None
-    grid = shape[1:] if layer.data_format == "channels_first" else shape[:2]
-    if None in grid:
-        return None
-    return int(grid[0]), int(grid[1])
-
-
 def _patch_grids_before(entry, entries):
     """The patch-embedding grids of the model's convolutions called before
     `entry` (all of them where the call order is unknown), each once."""
     order = getattr(entry, "call_order", None)
     grids = []
     for candidate in entries:
-        grid = patch_grid(candidate)
+        grid = candidate.patch_grid
         if grid is None or grid in grids:
             continue
         before = getattr(candidate, "call_order", None)
@@ -240,12 +220,12 @@ def _forced(grid, entry, tokens, grids):
         % (entry.path, tokens, tuple(entry.output_shape), grid, hint, entry.path))
 
 
-def _dict_values(spec, entries, logged):
+def _dict_values(spec, logged, resolve_one):
     """{logged layer path: TokenGrid or False} of a dict `token_grid=`."""
     logged_paths = {e.path for e in logged}
     values, named_by = {}, {}
     for key, value in spec.items():
-        matched = layer_selection._resolve_one(entries, key, "token_grid")
+        matched = resolve_one(key)
         chosen = [e for e in matched if e.path in logged_paths]
         if not chosen:
             raise ValueError(
@@ -270,7 +250,7 @@ def _dict_values(spec, entries, logged):
     return values
 
 
-def layout(spec, entry, channels_first, entries, logged):
+def layout(spec, entry, channels_first, entries, logged, resolve_one):
     """A logged layer's token layout: (leading, height, width), or None
     (stored as its rank says: a `(tokens, channels)` output a sequence).
 
@@ -281,6 +261,8 @@ def layout(spec, entry, channels_first, entries, logged):
       entries: the model's `walk_layers` listing (shapes and call order
         from the traced pass), where the patch-embedding convolutions are.
       logged: the `LayerEntry`s of every logged layer (for a dict's keys).
+      resolve_one: a `layers=` item -> the entries it selects (for a
+        dict's keys).
 
     Raises:
       ValueError: a layout asked for does not fit the layer's tokens (the
@@ -293,7 +275,7 @@ def layout(spec, entry, channels_first, entries, logged):
     if isinstance(spec, TokenGrid):
         value = spec
     elif isinstance(spec, dict):
-        value = _dict_values(spec, entries, logged).get(entry.path)
+        value = _dict_values(spec, logged, resolve_one).get(entry.path)
         if value is False:
             return None
     tokens = token_count(entry, channels_first)

@@ -4,7 +4,8 @@
 feature maps (and, if asked, Grad-CAM and saliency) at each
 `logger.log(model, step)`, in the format the Activations tab, `tb-actviz
 export` and `LogReader` read; `list_layers(model, probe)` prints what
-`layers=` can pick; `Attributions` configures `attributions=`. The
+`layers=` can pick; `Attributions` configures `attributions=`, `TokenGrid`
+`token_grid=`. The
 Lightning callback is `tb_actviz.lightning.ActivationLogger`, the Hugging
 Face `TrainerCallback` is `tb_actviz.transformers.ActivationLogger`.
 """
@@ -19,6 +20,7 @@ except ModuleNotFoundError as e:  # pragma: no cover - depends on the environmen
         "pip install '.[torch-native]')") from e
 
 from tb_actviz.capture.attribution_options import Attributions
+from tb_actviz.capture.token_grid import TokenGrid
 from tb_actviz.torch.logger import ActivationLogger, list_layers
 
-__all__ = ["ActivationLogger", "Attributions", "list_layers"]
+__all__ = ["ActivationLogger", "Attributions", "TokenGrid", "list_layers"]

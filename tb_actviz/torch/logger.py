@@ -12,6 +12,7 @@ from tb_actviz import remote_files
 from tb_actviz.capture import probe as probe_lib
 from tb_actviz.capture import probe_display as probe_display_lib
 from tb_actviz.capture import selection
+from tb_actviz.capture import token_grid as token_grid_lib
 from tb_actviz.format import blob_layout
 from tb_actviz.format import geometry as geometry_lib
 from tb_actviz.torch import capture
@@ -108,6 +109,14 @@ class ActivationLogger:
         images; or `"torch"` (the inverse of torchvision's ImageNet
         normalization), `"caffe"`, `"tf"`. Default: the input, min-max
         scaled per image.
+      token_grid: which `(batch, tokens, channels)` outputs are shown as
+        maps, a vision transformer's tokens laid out as its patch grid
+        (leading tokens such as a class token left out), as the Keras
+        logger's `token_grid=`: None (default) where a patch-embedding
+        `Conv2d` (kernel size == stride) called before the module makes the
+        grid unambiguous; False: none; True or `tb_actviz.TokenGrid(height,
+        width, leading=...)`: every logged token output; a dict of
+        `layers=` items to those, per module.
       step_unit: what `step` counts, as the tab words it: `"epoch"`
         (default), `"batch"`, or `""`.
       image_grids: also write each module's first-image grid as a standard
@@ -133,8 +142,8 @@ class ActivationLogger:
     def __init__(self, log_dir, probe, layers=None, max_filters=DEFAULT_MAX_FILTERS,
                  max_images=DEFAULT_MAX_IMAGES, max_map_size=DEFAULT_MAX_MAP_SIZE,
                  max_layers=selection.DEFAULT_MAX_LAYERS, class_names=None, kernels=False,
-                 attributions=None, probe_display=None, step_unit="epoch", image_grids=False,
-                 verbose=1):
+                 attributions=None, probe_display=None, token_grid=None, step_unit="epoch",
+                 image_grids=False, verbose=1):
         if not isinstance(log_dir, (str, os.PathLike)) or not str(log_dir):
             raise ValueError("log_dir= must be a directory path, got %r" % (log_dir,))
         if step_unit not in STEP_UNITS:
@@ -150,6 +159,7 @@ class ActivationLogger:
         self.class_names = None if class_names is None else [str(n) for n in class_names]
         self.kernels = kernels
         self.attributions = attribution_lib.parse(attributions)
+        self.token_grid = token_grid_lib.parse(token_grid, (torch.nn.Module,))
         self.step_unit = step_unit
         self.image_grids = bool(image_grids)
         self.verbose = verbose
@@ -237,7 +247,10 @@ class ActivationLogger:
         chosen = modules.select(entries, self.layers, self.max_layers)
         self._logged = [
             capture.LoggedModule(e, geometry_lib.map_geometry(
-                e.path, e.output_shape, e.channels_first, self.max_filters, self.max_map_size),
+                e.path, e.output_shape, e.channels_first, self.max_filters, self.max_map_size,
+                token_grid=token_grid_lib.layout(
+                    self.token_grid, e, e.channels_first, entries, chosen,
+                    lambda spec: modules.resolve_one(entries, spec, "token_grid"))),
                 metadata.layer_tag(e.path))
             for e in chosen
         ]

@@ -71,6 +71,21 @@ class ModuleEntry:
         return "Conv" in self.class_name and not any(True for _ in self.layer.children())
 
     @property
+    def patch_grid(self):
+        """The (height, width) output grid of a patch-embedding convolution
+        (a Conv2d with kernel size == stride > 1, no padding, no dilation:
+        a vision transformer's), or None (`capture.token_grid`)."""
+        layer, shape = self.layer, self.output_shape
+        if not isinstance(layer, torch.nn.Conv2d) or shape is None or len(shape) != 3:
+            return None
+        kernel, stride = tuple(layer.kernel_size), tuple(layer.stride)
+        padding = layer.padding if isinstance(layer.padding, str) else tuple(layer.padding)
+        if (kernel != stride or max(kernel) < 2 or padding not in ("valid", (0, 0))
+                or tuple(layer.dilation) != (1, 1)):
+            return None
+        return int(shape[1]), int(shape[2])
+
+    @property
     def channels_first(self):
         """Whether the channel axis follows the batch axis: PyTorch's layout
         for maps (N, C, H, W) and volumes, and for (N, C, L) outputs of 1-D
