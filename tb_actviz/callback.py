@@ -451,16 +451,11 @@ class ActivationLogger(keras.callbacks.Callback):
         self._last_step = step
         if self._writer is None or self._failures.disabled:
             return
-        self._writer.collect()  # the previous log's outcome, before a new capture
-        if self._failures.disabled:
-            return
-        try:
-            self.model  # on JAX, syncs this step's weights into the variables
-            captured = self._capture()
-        except Exception as e:  # a logging fault must not cost the training run
-            self._failures.failed(step, e)
-            return
-        self._writer.submit(step, captured)
+        self._writer.capture_and_submit(step, self._capture_now)
+
+    def _capture_now(self):
+        self.model  # on JAX, syncs this step's weights into the variables
+        return self._capture()
 
     def flush(self):
         """Waits until the log in flight is on disk (or its failure is
@@ -470,15 +465,11 @@ class ActivationLogger(keras.callbacks.Callback):
             self._writer.collect()
 
     def _report(self, written):
-        names = [l.entry.path for l in self._logged]
-        names += ["kernels of %s" % k.entry.path for k in self._kernel_layers]
-        if self._attribution is not None:
-            names += ["Grad-CAM of %s" % self._attribution.cam_entry.path, "saliency"]
         when = "every %d batches" % self.update_freq if self.update_freq != "epoch" else (
             "every epoch" if self.every_n_epochs == 1 else "every %d epochs" % self.every_n_epochs
         )
-        print(log_dir_lib.first_log_line(
-            names, written, len(self._logged), self.probe.size, self.run_dir, when))
+        print(log_dir_lib.first_log_line(self._logged, self._kernel_layers, self._attribution,
+                                         written, self.probe.size, self.run_dir, when))
 
     def _close(self):
         writer, self._writer = getattr(self, "_writer", None), None

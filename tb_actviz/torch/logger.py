@@ -198,17 +198,8 @@ class ActivationLogger:
                 "ActivationLogger.log got another model than at its first log; use one "
                 "ActivationLogger per model (and per log_dir)")
         self._last_step = step
-        if self._failures.disabled:
-            return
-        self._writer.collect()  # the previous log's outcome, before a new capture
-        if self._failures.disabled:
-            return
-        try:
-            captured = self._pass()
-        except Exception as e:  # a logging fault must not cost the training run
-            self._failures.failed(step, e)
-            return
-        self._writer.submit(step, captured)
+        if not self._failures.disabled:
+            self._writer.capture_and_submit(step, self._pass)
 
     def flush(self):
         """Waits until the log in flight is on disk (or its failure is
@@ -297,13 +288,9 @@ class ActivationLogger:
             kernel.num_filters))
 
     def _report(self, written):
-        names = [l.entry.path for l in self._logged]
-        names += ["kernels of %s" % k.entry.path for k in self._kernel_modules]
-        if self._attribution is not None:
-            names += ["Grad-CAM of %s" % self._attribution.cam_entry.path, "saliency"]
-        print(log_dir_lib.first_log_line(
-            names, written, len(self._logged), self.probe.size, self.run_dir,
-            "at each log() call"))
+        print(log_dir_lib.first_log_line(self._logged, self._kernel_modules, self._attribution,
+                                         written, self.probe.size, self.run_dir,
+                                         "at each log() call"))
 
 
 def _has_2d_kernel(entry):

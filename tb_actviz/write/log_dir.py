@@ -38,12 +38,22 @@ def format_bytes(count):
         count /= 1000.0
 
 
-def first_log_line(names, written, num_layers, num_images, run_dir, when):
+def first_log_line(logged, kernels, attribution, written, num_images, run_dir, when):
     """The one line a logger prints once its first log is on disk: what is
-    logged, where, how often, and the bytes of one log per tag."""
+    logged, where, how often, and the bytes of one log per tag.
+
+    Args:
+      logged, kernels: the logged layers and kernel layers (each with an
+        `entry.path`), in the writer's order.
+      attribution: the attribution pipeline (with a `cam_entry`), or None.
+      written: the bytes of each tag, in the writer's order.
+    """
+    names = [l.entry.path for l in logged] + ["kernels of %s" % k.entry.path for k in kernels]
+    if attribution is not None:
+        names += ["Grad-CAM of %s" % attribution.cam_entry.path, "saliency"]
     per_tag = ", ".join("%s %s" % (name, format_bytes(n)) for name, n in zip(names, written))
     return "tb_actviz: logging %d layer(s) for %d probe image(s) to %s %s; one log writes %s (%s)" % (
-        num_layers, num_images, run_dir, when, format_bytes(sum(written)), per_tag)
+        len(logged), num_images, run_dir, when, format_bytes(sum(written)), per_tag)
 
 
 def warn_of_earlier_logs(run_dir, step, resume=None):

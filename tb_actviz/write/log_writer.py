@@ -115,6 +115,22 @@ class LogWriter:
             return
         self._in_flight = (step, with_probe)
 
+    def capture_and_submit(self, step, capture):
+        """Once the log in flight is counted, runs `capture()` (on the
+        calling, training thread: it returns a `CapturedLog`) and submits
+        its result as `step`. A failure is counted and warned about by the
+        `FailurePolicy`, never raised: a logging fault must not cost the
+        training run."""
+        self.collect()
+        if self._failures.disabled:
+            return
+        try:
+            captured = capture()
+        except Exception as e:  # noqa: BLE001 - warned about, counted
+            self._failures.failed(step, e)
+            return
+        self.submit(step, captured)
+
     def collect(self):
         """Waits for the log in flight and counts its outcome."""
         if self._in_flight is None:
