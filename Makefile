@@ -67,7 +67,7 @@ test-tensorflow: setup
 # installed (TensorBoard then reads with its own file layer, which has s3://).
 EXTRA_TESTS_jax := tests/test_remote_logdir.py
 # The PyTorch-native loggers (tb_actviz.torch, .lightning, .transformers).
-EXTRA_TESTS_torch := tests/test_torch_logger.py
+EXTRA_TESTS_torch := tests/test_torch_logger.py tests/test_torch_frameworks.py
 
 test-jax test-torch: test-%: .venv-%/.installed
 	KERAS_BACKEND=$* .venv-$*/bin/python -m pytest -q $(BACKEND_TESTS) $(EXTRA_TESTS_$*)

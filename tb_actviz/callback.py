@@ -4,9 +4,9 @@ import os
 import sys
 
 import keras
-import numpy as np
 
 from tb_actviz import remote_files
+from tb_actviz.arguments import positive_int
 from tb_actviz.capture import attribution as attribution_lib
 from tb_actviz.capture import attribution_options
 from tb_actviz.capture import backends
@@ -27,12 +27,6 @@ DEFAULT_MAX_IMAGES = 16
 # Small enough that TensorBoard holds 300 logged steps of VGG16's 13 conv
 # layers for 2 runs in under 2 GB (benchmarks/bench_plugin.py).
 DEFAULT_MAX_MAP_SIZE = 32
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError("%s= must be a positive integer, got %r" % (name, value))
-    return int(value)
 
 
 def _is_built(model):
@@ -231,17 +225,17 @@ class ActivationLogger(keras.callbacks.Callback):
         if not isinstance(log_dir, (str, os.PathLike)) or not str(log_dir):
             raise ValueError("log_dir= must be a directory path, got %r" % (log_dir,))
         if update_freq != "epoch":
-            _positive_int("update_freq (or 'epoch')", update_freq)
+            positive_int("update_freq (or 'epoch')", update_freq)
         # file:///abs is the local path; a remote path with ../ or // is refused.
         self.log_dir = remote_files.log_dir_path(log_dir)
         self.run_dir = os.path.join(self.log_dir, "train")
         self.layers = layers
-        self.every_n_epochs = _positive_int("every_n_epochs", every_n_epochs)
+        self.every_n_epochs = positive_int("every_n_epochs", every_n_epochs)
         self.update_freq = update_freq
-        self.max_filters = _positive_int("max_filters", max_filters)
-        self.max_images = _positive_int("max_images", max_images)
-        self.max_map_size = _positive_int("max_map_size", max_map_size)
-        self.max_layers = _positive_int("max_layers", max_layers)
+        self.max_filters = positive_int("max_filters", max_filters)
+        self.max_images = positive_int("max_images", max_images)
+        self.max_map_size = positive_int("max_map_size", max_map_size)
+        self.max_layers = positive_int("max_layers", max_layers)
         self.kernels = kernels
         self.attributions = attribution_lib.parse(attributions)
         from tb_actviz.capture import token_grid as token_grid_lib

@@ -542,3 +542,14 @@ def test_the_example_trains_and_logs(tmp_path):
         assert reader.steps(RUN, metadata.layer_tag(name)) == [0, 1]
     assert reader.steps(RUN, metadata.attribution_tag("grad_cam")) == [0, 1]
     assert reader.labels(RUN)[:1][0] in ("face", "not face")
+
+
+def test_a_model_cast_between_logs_gets_the_probe_in_its_new_dtype(tmp_path):
+    model = small_cnn()
+    x = images(2)
+    with tbt.ActivationLogger(str(tmp_path), x, layers="3", verbose=0) as logger:
+        logger.log(model, 0)
+        model.double()
+        logger.log(model, 1)
+    assert LogReader(str(tmp_path)).steps(RUN, metadata.layer_tag("3")) == [0, 1]
+    assert_stored_equals(str(tmp_path), "3", hooked_outputs(model, x.double(), ["3"])["3"], 1)

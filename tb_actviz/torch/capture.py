@@ -85,25 +85,35 @@ class ProbePass:
       model: the unwrapped model (`modules.unwrap`) the selection was made on.
       logged: `LoggedModule`s, in log order.
       kernels: `KernelModule`s.
-      inputs: the probe's inputs on the model's device.
+      probe_inputs: the probe's inputs (numpy), placed on the model's device
+        and floating dtype at each log (a model moved or cast between logs
+        takes them where it is now).
       attribution: a `tb_actviz.torch.attribution.AttributionPass`, or None.
     """
 
     compile_count = 0  # eager: nothing is compiled
     attribution_compile_count = 0
 
-    def __init__(self, model, logged, kernels, inputs, attribution=None):
+    def __init__(self, model, logged, kernels, probe_inputs, attribution=None):
         self.model = model
         self._logged = logged
         self._kernels = kernels
-        self._inputs = inputs
+        self._probe_inputs = probe_inputs
+        self._placed = (None, None)  # ((device, dtype), inputs there)
         self._attribution = attribution
 
+    def _inputs(self):
+        placement = model_state.placement(self.model)
+        if self._placed[0] != placement:
+            self._placed = (placement, model_state.to_model(self._probe_inputs, *placement))
+        return self._placed[1]
+
     def __call__(self):
-        layer_maps = first_outputs(self.model, self._inputs, self._logged)
+        inputs = self._inputs()
+        layer_maps = first_outputs(self.model, inputs, self._logged)
         attribution_maps, predictions = (), None
         if self._attribution is not None:
-            *attribution_maps, predictions = self._attribution(self._inputs)
+            *attribution_maps, predictions = self._attribution(inputs)
         return CapturedLog(
             layer_maps=[maps.to_host(m) for m in layer_maps],
             kernel_weights=[k.weights() for k in self._kernels],

@@ -1,6 +1,7 @@
 """ActivationLogger for any torch.nn.Module: plain loops, and under the
 Lightning and Hugging Face loggers."""
 
+import inspect
 import os
 import sys
 
@@ -9,6 +10,7 @@ import torch
 
 from tb_actviz import metadata
 from tb_actviz import remote_files
+from tb_actviz.arguments import positive_int
 from tb_actviz.capture import probe as probe_lib
 from tb_actviz.capture import probe_display as probe_display_lib
 from tb_actviz.capture import selection
@@ -29,10 +31,28 @@ DEFAULT_MAX_MAP_SIZE = 32
 STEP_UNITS = ("epoch", "batch", "")
 
 
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError("%s= must be a positive integer, got %r" % (name, value))
-    return int(value)
+# Arguments of `ActivationLogger` that the framework callbacks set themselves.
+_SET_BY_CALLBACKS = ("log_dir", "probe", "layers", "step_unit")
+
+
+def check_callback_options(options, owner, own_arguments, step_unit_hint):
+    """Raises a TypeError at a framework callback's construction for an
+    option `ActivationLogger` does not take, naming the ones it does.
+
+    Args:
+      options: the callback's `**options`, passed through to `ActivationLogger`.
+      owner: the callback's name, for the message.
+      own_arguments: the callback's own arguments, as the message lists them.
+      step_unit_hint: what the callback takes instead of `step_unit=`.
+    """
+    valid = [name for name in inspect.signature(ActivationLogger).parameters
+             if name not in _SET_BY_CALLBACKS]
+    for name in options:
+        if name == "step_unit":
+            raise TypeError("%s: step_unit= is not an option here; %s" % (owner, step_unit_hint))
+        if name not in valid:
+            raise TypeError("%s got an unexpected option %r; the options are %s and %s"
+                            % (owner, name, own_arguments, ", ".join(valid)))
 
 
 def writing_rank():
@@ -152,10 +172,10 @@ class ActivationLogger:
 
         self.log_dir = self.run_dir = remote_files.log_dir_path(log_dir)
         self.layers = layers
-        self.max_filters = _positive_int("max_filters", max_filters)
-        self.max_images = _positive_int("max_images", max_images)
-        self.max_map_size = _positive_int("max_map_size", max_map_size)
-        self.max_layers = _positive_int("max_layers", max_layers)
+        self.max_filters = positive_int("max_filters", max_filters)
+        self.max_images = positive_int("max_images", max_images)
+        self.max_map_size = positive_int("max_map_size", max_map_size)
+        self.max_layers = positive_int("max_layers", max_layers)
         self.class_names = None if class_names is None else [str(n) for n in class_names]
         self.kernels = kernels
         self.attributions = attribution_lib.parse(attributions)
@@ -171,6 +191,9 @@ class ActivationLogger:
         self._writer = None
         self._failures = failure_policy.FailurePolicy()
         self._last_step = None
+        # How often logs come, as the first log's line says it (the
+        # Lightning and Trainer callbacks say when they call `log`).
+        self.schedule = "at each log() call"
 
     # The user's calls --------------------------------------------------------
 
@@ -200,6 +223,15 @@ class ActivationLogger:
         self._last_step = step
         if not self._failures.disabled:
             self._writer.capture_and_submit(step, self._pass)
+
+    def log_if_new(self, model, step):
+        """`log(model, step)` unless this logger already logged `step` or a
+        later one (a framework calling two hooks for one step). Returns
+        whether it logged."""
+        if self._last_step is not None and step <= self._last_step:
+            return False
+        self.log(model, step)
+        return True
 
     def flush(self):
         """Waits until the log in flight is on disk (or its failure is
@@ -254,7 +286,8 @@ class ActivationLogger:
                 model, entries, self.attributions, inputs, self.probe, self.max_map_size)
         self._attribution = attribution
         log_dir_lib.check_writable(self.run_dir, self.log_dir)
-        self._pass = capture.ProbePass(model, self._logged, self._kernel_modules, inputs, attribution)
+        self._pass = capture.ProbePass(model, self._logged, self._kernel_modules,
+                                       probe_lib.model_inputs(self.probe), attribution)
         first_input = self.probe.first_input()
         self._writer = log_writer.LogWriter(
             self.run_dir,
@@ -289,8 +322,7 @@ class ActivationLogger:
 
     def _report(self, written):
         print(log_dir_lib.first_log_line(self._logged, self._kernel_modules, self._attribution,
-                                         written, self.probe.size, self.run_dir,
-                                         "at each log() call"))
+                                         written, self.probe.size, self.run_dir, self.schedule))
 
 
 def _has_2d_kernel(entry):
