@@ -11,7 +11,6 @@ boto3), the pixel files through `remote_files`.
 import dataclasses
 import os
 import re
-import typing
 
 import numpy as np
 
@@ -19,15 +18,18 @@ from tensorboard import context
 from tensorboard import errors
 from tensorboard.backend.event_processing import data_provider
 from tensorboard.backend.event_processing import plugin_event_multiplexer
-from tensorboard.data import provider
 
 from tb_actviz import metadata
-from tb_actviz import pixel_store
 from tb_actviz import remote_files
-from tb_actviz import restarts
 from tb_actviz.format import blob_checks
 from tb_actviz.format import blob_layout
 from tb_actviz.format import images
+from tb_actviz.read import blob_source
+from tb_actviz.read import catalog
+from tb_actviz.read import pixel_store
+from tb_actviz.read import restarts
+from tb_actviz.read.blob_source import UnreadableDataError  # noqa: F401 - the API
+from tb_actviz.read.catalog import SkippedTag  # noqa: F401 - the API
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,51 +92,6 @@ class AttributionSnapshot:
             return "not finite"
         index = int(index)
         return names[index] if 0 <= index < len(names) else str(index)
-
-
-class SkippedTag(typing.NamedTuple):
-    """An activations tag `LogReader` cannot read, left out of `tags()`.
-
-    Attributes:
-      run, tag: where it is.
-      reason: why it was skipped (the metadata's parse error).
-      newer_version: the stored format version, when the tag was written by
-        a newer tb_actviz than this one (`metadata.PROTO_VERSION`); else None.
-    """
-
-    run: str
-    tag: str
-    reason: str
-    newer_version: typing.Optional[int] = None
-
-
-class UnreadableDataError(ValueError):
-    """Stored data of a readable tag does not decode as its metadata says.
-
-    The message names the run, the tag, the step and the blob, and what is
-    wrong with it.
-
-    Attributes:
-      run, tag, step: where.
-      blob: the blob index (None: the step as a whole).
-    """
-
-    def __init__(self, run, tag, step, blob, problem):
-        where = "run %s, tag %s, step %s" % (run, tag, step)
-        if blob is not None:
-            where += ", blob %d (%s)" % (blob, _blob_name(tag, blob))
-        super().__init__("%s: %s" % (where, problem))
-        self.run, self.tag, self.step, self.blob = run, tag, step, blob
-
-
-def _blob_name(tag, index):
-    if tag == metadata.PROBE_TAG:
-        return "probe image %d" % index
-    if tag.startswith(metadata.ATTRIBUTION_TAG_PREFIX):
-        return "record of each image" if index == 0 else "strip of every image's map"
-    if index == 0:
-        return "statistics"
-    return "strip of logged filter %d" % (index - 1)
 
 
 def _decode_probe_image(data, info):
@@ -206,60 +163,43 @@ class LogReader:
         else:
             multiplexer.AddRunsFromDirectory(logdir)
         multiplexer.Reload()
-        self._provider = restarts.LatestTrainingProvider(
+        provider = restarts.LatestTrainingProvider(
             data_provider.MultiplexerDataProvider(multiplexer, logdir), multiplexer)
-        self._pixels = pixel_store.PixelStore(pixel_store.RunLocator(logdir=logdir))
+        self._catalog = catalog.Catalog(provider)
+        self._blobs_source = blob_source.BlobSource(
+            provider, pixel_store.PixelStore(pixel_store.RunLocator(logdir=logdir)))
         self._ctx = context.RequestContext()
-
-    def _listing(self):
-        """({run: {tag: ActivationsPluginData}}, [SkippedTag])."""
-        listing = self._provider.list_blob_sequences(
-            self._ctx, experiment_id="", plugin_name=metadata.PLUGIN_NAME
-        )
-        readable, skipped = {}, []
-        for run, tags in sorted(listing.items()):
-            readable[run] = {}
-            for tag, series in sorted(tags.items()):
-                try:
-                    readable[run][tag] = metadata.parse_plugin_metadata(series.plugin_content)
-                except (TypeError, ValueError) as e:
-                    skipped.append(SkippedTag(run, tag, str(e), getattr(e, "version", None)))
-        return readable, skipped
 
     def tags(self):
         """{run: {tag: ActivationsPluginData}} of every tag whose metadata
         this tb_actviz reads (a run whose tags are all skipped maps to {});
         the others are in `skipped()`."""
-        return self._listing()[0]
+        return self._catalog.listing(self._ctx, "")[0]
 
     def skipped(self):
         """[SkippedTag(run, tag, reason, newer_version)]: the activations
         tags left out of `tags()` because their metadata does not parse or
         was written by a newer tb_actviz (`newer_version` is then its
         format version), sorted by run and tag."""
-        return self._listing()[1]
+        return self._catalog.listing(self._ctx, "")[1]
 
-    def _info(self, run, tag):
-        """The tag's metadata.
+    def _sequence(self, run, tag):
+        """The tag's `catalog.Sequence`.
 
         Raises:
           KeyError: no such run or tag, or the tag is skipped (the message
             says why).
         """
-        tags, skipped = self._listing()
-        info = tags.get(run, {}).get(tag)
-        if info is not None:
-            return info
-        for entry in skipped:
-            if (entry.run, entry.tag) == (run, tag):
-                raise KeyError("run %r, tag %r cannot be read: %s" % (run, tag, entry.reason))
-        raise KeyError("no activations for run %r, tag %r" % (run, tag))
+        try:
+            return self._catalog.sequence(self._ctx, "", run, tag)
+        except errors.NotFoundError:
+            for entry in self.skipped():
+                if (entry.run, entry.tag) == (run, tag):
+                    raise KeyError("run %r, tag %r cannot be read: %s" % (run, tag, entry.reason)) from None
+            raise KeyError("no activations for run %r, tag %r" % (run, tag)) from None
 
-    def _sequence(self, run, tag):
-        """The tag's data as every reader shows it: sorted by step, an earlier
-        training's steps replaced where a later one restarted
-        (`restarts.latest_training`)."""
-        return restarts.latest_training(self._all_data(run, tag))[0]
+    def _info(self, run, tag):
+        return self._sequence(run, tag).metadata
 
     def hidden_steps(self, run, tag):
         """[(step, wall time)] of the logs an earlier training wrote to this
@@ -271,56 +211,11 @@ class LogReader:
         Raises:
           KeyError: no such run or tag.
         """
-        self._all_data(run, tag)  # KeyError: no such run or tag
-        return self._provider.hidden(run, tag)
-
-    def _all_data(self, run, tag):
-        result = self._provider.read_blob_sequences(
-            self._ctx,
-            experiment_id="",
-            plugin_name=metadata.PLUGIN_NAME,
-            downsample=10**9,
-            run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]),
-        )
-        data = result.get(run, {}).get(tag)
-        if not data:
-            raise KeyError("no activations for run %r, tag %r" % (run, tag))
-        return data
-
-    def _event_blob(self, run, tag, datum, index):
-        """Blob `index` of an event's blob sequence."""
-        if index >= len(datum.values):
-            raise UnreadableDataError(
-                run, tag, datum.step, index,
-                "missing: the step's event holds %d blobs" % len(datum.values))
-        try:
-            data = self._provider.read_blob(self._ctx, blob_key=datum.values[index].blob_key)
-        # A tensor that is not a rank-1 string tensor (TensorBoard's reader
-        # raises what numpy raises for it).
-        except (IndexError, KeyError, TypeError, ValueError) as e:
-            raise UnreadableDataError(
-                run, tag, datum.step, index,
-                "the event's tensor is not a list of blobs (%s: %s)" % (type(e).__name__, e)) from None
-        if not isinstance(data, bytes):
-            raise UnreadableDataError(
-                run, tag, datum.step, index,
-                "the event's tensor holds %s values, not blobs (a string tensor)"
-                % getattr(data, "dtype", type(data).__name__))
-        return data
+        return self._sequence(run, tag).hidden
 
     def _blobs(self, run, tag, info, datum, indices):
-        """Blobs `indices` of one step: from the plugin's own file for
-        version-1 layers (`pixel_store`), else from the event files."""
-        if metadata.pixels_in_plugin_files(info):
-            try:
-                return self._pixels.read(run, tag, info, datum.step, datum.wall_time, indices)
-            except pixel_store.DamagedBlobError as e:
-                raise UnreadableDataError(run, tag, datum.step, e.index, e.details) from None
-            except (ValueError, OverflowError) as e:  # a NaN or infinite wall time
-                raise UnreadableDataError(
-                    run, tag, datum.step, None,
-                    "no pixel file name for wall time %r (%s)" % (datum.wall_time, e)) from None
-        return [self._event_blob(run, tag, datum, i) for i in indices]
+        """Checked blobs `indices` of one step (`read.blob_source`)."""
+        return self._blobs_source.read(self._ctx, run, tag, info, datum, indices)
 
     @staticmethod
     def _decode(run, tag, step, index, decode, data, info):
@@ -340,19 +235,16 @@ class LogReader:
         """
         info = self._info(run, tag)
         datum = self._datum(run, tag, step)
-        data = self._event_blob(run, tag, datum, 0)
+        (data,) = self._blobs_source.read(self._ctx, run, tag, info, datum, [0], summary=True)
         decode = (blob_layout.decode_attribution_record if info.kind == metadata.Kind.ATTRIBUTION
                   else blob_layout.decode_summary)
-        try:
-            return decode(data, info)
-        except ValueError as e:
-            raise UnreadableDataError(run, tag, datum.step, 0, "summary: %s" % e) from None
+        return self._decode(run, tag, datum.step, 0, decode, data, info)
 
     def steps(self, run, tag):
-        return [d.step for d in self._sequence(run, tag)]
+        return [d.step for d in self._sequence(run, tag).data]
 
     def _datum(self, run, tag, step):
-        sequence = self._sequence(run, tag)
+        sequence = self._sequence(run, tag).data
         datum = sequence[-1] if step is None else next(
             (d for d in sequence if d.step == step), None
         )
@@ -412,7 +304,7 @@ class LogReader:
         """
         info = self._info(run, tag)
         series = []
-        for d in self._sequence(run, tag):
+        for d in self._sequence(run, tag).data:
             try:
                 (data,) = self._blobs(run, tag, info, d, [1 + filter_position])
                 series.append((d.step, self._decode(
@@ -436,7 +328,7 @@ class LogReader:
           UnreadableDataError: a probe image is not a PNG that decodes.
         """
         info = self._info(run, metadata.PROBE_TAG)
-        datum = self._sequence(run, metadata.PROBE_TAG)[-1]
+        datum = self._sequence(run, metadata.PROBE_TAG).data[-1]
         blobs = self._blobs(run, metadata.PROBE_TAG, info, datum, range(len(datum.values)))
         pictures = [self._decode(run, metadata.PROBE_TAG, datum.step, i, _decode_probe_image, blob, info)
                     for i, blob in enumerate(blobs)]

@@ -1,7 +1,7 @@
 """Runs whose names JSON escapes (`"`, `\\`, a tab, a newline), written by a
 real `model.fit`: the Rust data server cannot parse a blob key of such a run
 (TensorBoard's bug: "failed to parse blob key: BadJson"), and the plugin
-reads those blobs from the run's event files instead (tb_actviz/event_blobs.py).
+reads those blobs from the run's event files instead (tb_actviz/read/event_blobs.py).
 Every route answers what the Python loader answers, byte for byte.
 """
 
@@ -116,7 +116,7 @@ def test_runs_whose_names_json_escapes_are_served_as_by_the_python_loader(
 def test_the_last_event_of_a_step_is_read_and_a_damaged_record_ends_a_file(tmp_path):
     from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2
 
-    from tb_actviz import event_blobs
+    from tb_actviz.read import event_blobs
     from tb_actviz.write.event_file_writer import EventFileWriter
 
     def event(step, blobs, tag="t"):

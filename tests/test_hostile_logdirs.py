@@ -421,7 +421,7 @@ def test_a_restarted_training_shows_alike_on_both_loaders_and_the_reader(restart
     answer = server.plugin_json("steps", run="r/train", tag=tag)
     if load_fast == "false":  # the Python loader keeps both trainings; the Rust data server drops the earlier
         assert [entry["step"] for entry in answer["hidden"]] == ["0", "1", "2", "3", "4", "5"]
-    assert [entry["wallTime"] for entry in answer["steps"]] == [d.wall_time for d in reader._sequence("r/train", tag)]
+    assert [entry["wallTime"] for entry in answer["steps"]] == [d.wall_time for d in reader._sequence("r/train", tag).data]
     for entry in answer["steps"]:
         status, _, body = server.plugin("blobs", run="r/train", tag=tag, step=entry["step"],
                                         indices="0-%d" % hostile_logdirs.FILTERS)

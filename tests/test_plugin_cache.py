@@ -11,7 +11,7 @@ from tensorboard import default, program
 from tensorboard.backend import application
 
 from tb_actviz import ActivationLogger
-from tb_actviz.activations_plugin import _SequenceCache
+from tb_actviz.read.catalog import _Cache as _SequenceCache
 
 PREFIX = "/data/plugin/activations"
 RUN, TAG = "run/train", "actviz/layers/c1"
@@ -76,7 +76,7 @@ def test_new_steps_reach_the_routes_through_the_cache(tmp_path, monkeypatch):
     data_provider, multiplexer = tensorboard._make_data_provider()
     # The plugin reads the Python loader's events in write order
     # (`restarts.LatestTrainingProvider`): count its loads of step lists.
-    from tb_actviz import restarts
+    from tb_actviz.read import restarts
 
     reads = []
     read_blob_sequences = restarts.LatestTrainingProvider.read_blob_sequences

@@ -372,7 +372,8 @@ def test_remote_writer_after_a_failed_upload_starts_a_new_file(memory_store, mon
 
 
 def test_pixel_files_and_reads_on_an_fsspec_store(memory_store):
-    from tb_actviz import pixel_store, remote_files
+    from tb_actviz import remote_files
+    from tb_actviz.read import pixel_store
     from tb_actviz.write import pixel_file_writer
 
     import hostile_logdirs

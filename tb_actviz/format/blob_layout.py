@@ -10,6 +10,7 @@ import numpy as np
 
 from tb_actviz import metadata
 from tb_actviz import plugin_data_pb2
+from tb_actviz.format import blob_checks
 from tb_actviz.format import images
 from tb_actviz.format import map_encoding
 
@@ -228,12 +229,9 @@ def check_layer_geometry(info):
 
 def _floats(data, shape, names):
     """float32 LE bytes -> an array of `shape`, checking the length first."""
-    expected = 4 * int(np.prod(shape, dtype=np.int64))
-    if len(data) != expected:
-        raise ValueError(
-            "the blob holds %d bytes; the metadata's %s float32 values make %d"
-            % (len(data), " x ".join("%d %s" % (n, name) for n, name in zip(shape, names)), expected)
-        )
+    problem = blob_checks.float32_length_problem(len(data), shape, names)
+    if problem:
+        raise ValueError(problem)
     return np.frombuffer(data, dtype=_FLOAT32).reshape(shape)
 
 

@@ -103,6 +103,19 @@ def png_size(data):
     return struct.unpack(">II", data[16:24])
 
 
+def check_png_size(data, size=None, max_side=None):
+    """Raises ValueError, saying what was expected, unless `data` starts as
+    a PNG declaring `size` (width, height), or sides of at most `max_side`:
+    read from its header alone, so a decompression bomb costs nothing."""
+    declared = png_size(data)
+    if size is not None and tuple(declared) != tuple(size):
+        raise ValueError("the PNG declares %dx%d pixels, %dx%d expected: not decoded"
+                         % (declared + tuple(size)))
+    if max_side is not None and not (0 < declared[0] <= max_side and 0 < declared[1] <= max_side):
+        raise ValueError("the PNG declares %dx%d pixels, at most %d a side expected: not decoded"
+                         % (declared + (max_side,)))
+
+
 def decode_png(data, size=None, max_side=None, mode=None):
     """uint8 array of PNG bytes (for readers and tests).
 
@@ -123,13 +136,7 @@ def decode_png(data, size=None, max_side=None, mode=None):
     """
     if (size is None) == (max_side is None):
         raise TypeError("decode_png needs size= or max_side= (a bound on what it decodes)")
-    declared = png_size(data)
-    if size is not None and tuple(declared) != tuple(size):
-        raise ValueError("the PNG declares %dx%d pixels, %dx%d expected: not decoded"
-                         % (declared + tuple(size)))
-    if max_side is not None and not (0 < declared[0] <= max_side and 0 < declared[1] <= max_side):
-        raise ValueError("the PNG declares %dx%d pixels, at most %d a side expected: not decoded"
-                         % (declared + (max_side,)))
+    check_png_size(data, size, max_side)
     try:
         picture = Image.open(io.BytesIO(data), formats=["PNG"])
         if mode is not None and picture.mode != mode:
