@@ -10,6 +10,7 @@ import { NORMALIZATIONS } from "./normalize.js";
 import { DEFAULT_STATE, UrlState, VIEWS } from "./state.js";
 import { methodLabel } from "./attention.js";
 import { coversImage, stepText } from "./map_kinds.js";
+import { stepAtOrBefore, stepIndexAtOrBefore } from "./steps.js";
 import { ActivationStore } from "./store.js";
 import { DATA_RELOADED, TensorBoardBridge } from "./tb_bridge.js";
 import { followHostTheme } from "./theme.js";
@@ -47,14 +48,6 @@ function unreadableText(unreadable, nothingElse) {
   return [lead, upgrade, broken].filter(Boolean).join(" ");
 }
 const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Index of the last step <= `step` (or 0), in ascending `steps`. */
-function stepIndexAtOrBefore(steps, step) {
-  if (step === null || step === undefined) return steps.length - 1;
-  let found = 0;
-  steps.forEach((info, index) => { if (info.step <= step) found = index; });
-  return found;
-}
 
 function defaultCompareLayer(compareRun, mainRun, mainLayer) {
   if (compareRun !== mainRun) {
@@ -178,7 +171,7 @@ class App {
       const compare = { run: compareRun, layer: compareLayer, stepInfo: null };
       if (state.view === "compare") {
         const compareSteps = await this.store.stepsOf(compareRun.run, compareLayer.tag);
-        compare.stepInfo = compareSteps.filter(({ step }) => step <= state.step).at(-1) ?? null;
+        compare.stepInfo = stepAtOrBefore(compareSteps, state.step);
       }
       // Maps over their probe image: the probe's bitmaps, decoded once per run.
       const probeBitmaps = state.overlay && run.probe ? await this.store.probeImages(run.run, run.probe) : null;

@@ -133,10 +133,11 @@ export function topImages(stats, position) {
     .sort((a, b) => b.mean - a.mean || a.image - b.image);
 }
 
-export function formatNumber(value) {
+/** A number as the tab writes it: `digits` significant digits, exponential below 1e-3 and from 1e4. */
+export function formatNumber(value, digits = 3) {
   if (!Number.isFinite(value)) return String(value);
   if (value === 0) return "0";
-  return Math.abs(value) >= 1e4 || Math.abs(value) < 1e-3 ? value.toExponential(2) : String(+value.toPrecision(3));
+  return Math.abs(value) >= 1e4 || Math.abs(value) < 1e-3 ? value.toExponential(digits - 1) : String(+value.toPrecision(digits));
 }
 
 export function formatPercent(fraction) {

@@ -3,6 +3,7 @@
 
 import { BrokenBlob } from "./decode.js";
 import { el } from "./dom.js";
+import { formatNumber } from "./insight.js";
 import { filterLabel, geometryText, isStrip, kindShort, positionLabel } from "./map_kinds.js";
 import { nonfiniteText, resolverFor } from "./map_tiles.js";
 import { paintMaps, valueAt } from "./render_maps.js";
@@ -11,10 +12,8 @@ const MIN_CSS_HEIGHT = 32;
 const STRIP_CSS_HEIGHT = 64; // sequence / units strips: one stored row, drawn this tall
 const STAT_LABELS = { nonfinite_count: "non-finite (NaN, ±Inf)", positive_fraction: "positive fraction" };
 
-function formatNumber(value) {
-  if (!Number.isFinite(value)) return String(value);
-  return Math.abs(value) >= 1e4 || (value !== 0 && Math.abs(value) < 1e-3) ? value.toExponential(3) : String(+value.toPrecision(4));
-}
+// Values under the cursor and a map's statistics: one digit more than elsewhere.
+const formatValue = (value) => formatNumber(value, 4);
 
 export class ZoomDialog {
   constructor(onClose) {
@@ -90,10 +89,10 @@ export class ZoomDialog {
       const warn = name === "nonfinite_count" && value > 0;
       return el("tr", { "data-stat": name, class: warn ? "warn" : "" }, [
         el("th", { scope: "row", text: STAT_LABELS[name] ?? name }),
-        el("td", { text: name === "nonfinite_count" && Number.isFinite(value) ? String(value) : formatNumber(value) }),
+        el("td", { text: name === "nonfinite_count" && Number.isFinite(value) ? String(value) : formatValue(value) }),
       ]);
     });
-    rows.push(el("tr", {}, [el("th", { scope: "row", text: "colour range" }), el("td", { text: displayRange.map(formatNumber).join(" … ") })]));
+    rows.push(el("tr", {}, [el("th", { scope: "row", text: "colour range" }), el("td", { text: displayRange.map(formatValue).join(" … ") })]));
     this.statsTable.replaceChildren(el("tbody", {}, rows));
     // Non-finite values of the full-resolution map: counted, left out of the statistics, stored at the minimum.
     const nonfinite = Number.isFinite(record.nonfinite_count) ? record.nonfinite_count : 0;
@@ -105,7 +104,7 @@ export class ZoomDialog {
     // A constant map (e.g. a dead filter) has min == max: drawn flat in one colour.
     const constant = Number.isFinite(record.min) && record.min === record.max;
     this.constantNote.hidden = !constant;
-    this.constantNote.textContent = constant ? `Constant map (every value ${formatNumber(record.min)}): drawn flat.` : "";
+    this.constantNote.textContent = constant ? `Constant map (every value ${formatValue(record.min)}): drawn flat.` : "";
     this.statsTable.dataset.constant = String(constant);
   }
 
@@ -116,8 +115,8 @@ export class ZoomDialog {
     const x = Math.min(layer.mapWidth - 1, Math.max(0, Math.floor(((event.clientX - box.left) / box.width) * layer.mapWidth)));
     const y = Math.min(layer.mapHeight - 1, Math.max(0, Math.floor(((event.clientY - box.top) / box.height) * layer.mapHeight)));
     const { q, value } = valueAt(strip, layer.mapWidth, image, x, y, mapRange);
-    this.readout.textContent = `${positionLabel(layer, x, y)}: ${formatNumber(value)}  (stored level ${q} of 255)`;
-    this.readout.title = `The map is stored in 8 bits over its own range [${formatNumber(mapRange[0])}, ${formatNumber(mapRange[1])}]: level ${q} of 0-255 stands for ${formatNumber(value)}, within ±${formatNumber((mapRange[1] - mapRange[0]) / 510)}.`;
+    this.readout.textContent = `${positionLabel(layer, x, y)}: ${formatValue(value)}  (stored level ${q} of 255)`;
+    this.readout.title = `The map is stored in 8 bits over its own range [${formatValue(mapRange[0])}, ${formatValue(mapRange[1])}]: level ${q} of 0-255 stands for ${formatValue(value)}, within ±${formatValue((mapRange[1] - mapRange[0]) / 510)}.`;
     this.readout.dataset.value = String(value);
   }
 }

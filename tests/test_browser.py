@@ -576,13 +576,13 @@ def test_compare_same_layer_in_two_runs(tab, showcase_server):
     right_title = f.locator("[data-testid=compare-right-title]").inner_text()
     assert "faces/train · conv2" in left_title and "faces_16px/train · conv2" in right_title
     # Same step on both sides where the short run has it; else its last step at or before.
-    assert "step 8" in left_title and "step 3" in right_title, (left_title, right_title)
+    assert "epoch 8" in left_title and "epoch 3" in right_title, (left_title, right_title)
     left, right = tab.grid("compare-left-grid"), tab.grid("compare-right-grid")
     assert len(left) == len(right) == 16
     assert (left[0]["width"], right[0]["width"]) == (32, 16)  # max_map_size 32
     assert sum(s["variance"] > 0 for s in left) >= 8 and sum(s["variance"] > 0 for s in right) >= 8
     tab.act(lambda: tab.f.locator("#step-slider").fill("2"), view="compare", step=2)
-    assert "step 2" in f.locator("[data-testid=compare-right-title]").inner_text()
+    assert "epoch 2" in f.locator("[data-testid=compare-right-title]").inner_text()
     tab.assert_clean()
 
 

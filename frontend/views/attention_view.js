@@ -7,6 +7,7 @@ import { attentionTile, methodLabel, predictionLine, targetText } from "../atten
 import { el, labelled, setOptions } from "../dom.js";
 import { imageCaption } from "../map_tiles.js";
 import { stepText } from "../map_kinds.js";
+import { stepAtOrBefore } from "../steps.js";
 import { TileGrid } from "../tile_grid.js";
 import { latestOnly, markPainted, notice } from "./view_helpers.js";
 
@@ -43,7 +44,7 @@ export class AttentionView {
       return markPainted(this.element, ctx.stepInfo, ctx.paintKey);
     }
     const steps = await ctx.store.stepsOf(run.run, attribution.tag);
-    const stepInfo = steps.filter(({ step }) => step <= ctx.stepInfo.step).at(-1) ?? null;
+    const stepInfo = stepAtOrBefore(steps, ctx.stepInfo.step);
     const [records, bitmaps, strip, series] = await Promise.all([
       ctx.store.recordSeriesOf(run.run, attribution),
       run.probe ? ctx.store.probeImages(run.run, run.probe) : [],

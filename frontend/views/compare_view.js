@@ -3,7 +3,7 @@
 
 import { el, labelled, setOptions } from "../dom.js";
 import { LayerFiltersPanel } from "./layer_filters.js";
-import { layerOptionLabel } from "../map_kinds.js";
+import { layerOptionLabel, stepText } from "../map_kinds.js";
 import { latestOnly, layerTitle, markPainted } from "./view_helpers.js";
 
 function pane(testid, header, panel) {
@@ -48,7 +48,7 @@ export class CompareView {
     if (!isCurrent()) return;
     paints.forEach((paint) => paint());
     for (const { pane, run, layer, stepInfo } of sides) {
-      pane.title.textContent = `${layerTitle(run, layer)} · ${stepInfo ? `step ${stepInfo.step}` : "no step at or before this one"}`;
+      pane.title.textContent = `${layerTitle(run, layer)} · ${stepInfo ? stepText(layer, stepInfo.step) : "no step at or before this one"}`;
     }
     markPainted(this.element, ctx.stepInfo, ctx.paintKey);
   }

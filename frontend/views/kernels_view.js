@@ -5,6 +5,7 @@
 import { el, labelled, setOptions } from "../dom.js";
 import { formatNumber } from "../insight.js";
 import { TileGrid } from "../tile_grid.js";
+import { stepAtOrBefore } from "../steps.js";
 import { latestOnly, markPainted, notice } from "./view_helpers.js";
 
 function kernelPainter(bitmap, kernels, position) {
@@ -37,7 +38,7 @@ export class KernelsView {
   /** Kernel step at or before `stepInfo.step` (the slider follows the activation layer's steps). */
   async kernelStepInfo(ctx, stepInfo) {
     const steps = await ctx.store.stepsOf(ctx.run.run, ctx.kernels.tag);
-    return steps.filter(({ step }) => step <= stepInfo.step).at(-1) ?? null;
+    return stepAtOrBefore(steps, stepInfo.step);
   }
 
   prefetch(ctx, stepInfo) {
