@@ -542,6 +542,17 @@ def test_the_example_trains_and_logs(tmp_path):
         assert reader.steps(RUN, metadata.layer_tag(name)) == [0, 1]
     assert reader.steps(RUN, metadata.attribution_tag("grad_cam")) == [0, 1]
     assert reader.labels(RUN)[:1][0] in ("face", "not face")
+    # tb-actviz export draws a PyTorch run as it draws a Keras one.
+    from PIL import Image
+
+    for view, extra, name in (("filters", ["--layer", "layer4.1.conv2"], "f.png"),
+                              ("attention", [], "cam.png")):
+        out = str(tmp_path / name)
+        done = subprocess.run(
+            [sys.executable, "-m", "tb_actviz.export", "export", view, "--logdir", str(tmp_path / "run")] + extra
+            + ["-o", out], capture_output=True, text=True, timeout=READY_DEADLINE)
+        assert done.returncode == 0, done.stderr
+        assert Image.open(out).size[0] > 100
 
 
 def test_a_model_cast_between_logs_gets_the_probe_in_its_new_dtype(tmp_path):
