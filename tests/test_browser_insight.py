@@ -8,6 +8,7 @@ Expected values are computed here with numpy from the served blobs
 
 import os
 import struct
+import time
 
 import numpy as np
 import pytest
@@ -298,6 +299,19 @@ def test_download_filters_view_with_insight(tab, tensorboard_server, trained_log
     wait_insight(tab)
     # The shared logs have no kernels: no Kernels tab, and view=kernels falls back.
     assert tab.f.locator("[data-testid=view-tab-kernels]").is_hidden()
+    # Where the aside's dead-filter chart ends, once the view's layout has settled (the
+    # aside's panels lay out after the grid paints): the figure is taken from that layout.
+    extent_js = """() => {
+      const view = document.querySelector('[data-testid=view-filters]');
+      const origin = view.getBoundingClientRect();
+      const chart = view.querySelector('[data-testid=dead-fraction-chart-canvas]').getBoundingClientRect();
+      return {bottom: chart.bottom - origin.top, ratio: Math.min(2, window.devicePixelRatio || 1)};
+    }"""
+    extent, previous = tab.frame.evaluate(extent_js), None
+    deadline = time.monotonic() + 30
+    while extent != previous and time.monotonic() < deadline:
+        time.sleep(0.3)
+        previous, extent = extent, tab.frame.evaluate(extent_js)
     with tab.page.expect_download() as download:
         tab.f.locator("#download-button").click()
     with open(download.value.path(), "rb") as handle:
@@ -307,12 +321,6 @@ def test_download_filters_view_with_insight(tab, tensorboard_server, trained_log
     assert width > 400 and height > 200
     # The whole view is in the figure, the aside's dead-filter chart included, under a
     # header: the title, and the colormap's legend (viridis: dark purple on the left).
-    extent = tab.frame.evaluate("""() => {
-      const view = document.querySelector('[data-testid=view-filters]');
-      const origin = view.getBoundingClientRect();
-      const chart = view.querySelector('[data-testid=dead-fraction-chart-canvas]').getBoundingClientRect();
-      return {bottom: chart.bottom - origin.top, ratio: Math.min(2, window.devicePixelRatio || 1)};
-    }""")
     header = 46
     assert height >= (extent["bottom"] + header) * extent["ratio"] - 1, (height, extent)
     import io
