@@ -544,10 +544,11 @@ def test_a_model_that_outputs_nan_is_recorded_as_not_finite(tmp_path):
 
     model = small_classifier()
     model.compile(keras.optimizers.SGD(0.01), "sparse_categorical_crossentropy")
-    # NaN in the head: a fused conv + relu (TensorFlow's oneDNN kernels on
-    # AVX-512 CPUs) turns NaN into 0, a matmul and a softmax never do.
-    kernel = model.get_layer("head").kernel
-    kernel.assign(np.full(tuple(kernel.shape), np.nan, np.float32))
+    # NaN in the first conv and in the head: a fused conv + relu (TensorFlow's
+    # oneDNN kernels on AVX-512 CPUs) turns NaN into 0, a matmul and a softmax never do.
+    for name in ("c1", "head"):
+        kernel = model.get_layer(name).kernel
+        kernel.assign(np.full(tuple(kernel.shape), np.nan, np.float32))
     assert np.isnan(model.predict(probe_images(4), verbose=0)).all()
     x = probe_images(8)
     y = np.arange(8) % 3
@@ -568,8 +569,11 @@ def test_a_model_that_outputs_nan_is_recorded_as_not_finite(tmp_path):
                 assert np.isnan(snapshot.field("predicted_score")).all()
                 np.testing.assert_array_equal(snapshot.field("target_class"), target_class)
                 assert np.isnan(snapshot.field("target_score")).all()
+                # Every map has non-finite pixels (all of them where NaN reaches every
+                # activation; where a backend's fused kernels zero some, fewer).
                 pixels = snapshot.info.map_height * snapshot.info.map_width
-                np.testing.assert_array_equal(snapshot.field("map_nonfinite_count"), [pixels] * 4)
+                counts = snapshot.field("map_nonfinite_count")
+                assert ((counts > 0) & (counts <= pixels)).all(), (tag, step, counts, pixels)
     # What the export titles a tile with.
     snapshot = LogReader(cam_log).attribution("train", GRAD_CAM_TAG, 1)
     assert export.prediction_text(snapshot, 1) == "predicted: not finite (true: dog)"
