@@ -87,8 +87,9 @@ screenshots: setup
 	bash tools/ensure_chromium.sh
 	TB_ACTVIZ_UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/test_browser.py -k screenshots
 
-bench: setup
+bench: setup .venv-torch/.installed
 	$(BIN)/python benchmarks/bench_callback.py
+	.venv-torch/bin/python benchmarks/bench_torch.py
 	$(BIN)/python benchmarks/bench_plugin.py
 	bash tools/ensure_chromium.sh
 	$(BIN)/python benchmarks/bench_tab.py
