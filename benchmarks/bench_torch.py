@@ -35,21 +35,26 @@ its 20 convs, spread from first to last; <= 1.10x) and (d) `conv1` +
 After (a), (c) and (d): where one log's time goes (the forward to the
 modules, the slice + area average on the device, the host copy, the
 background job with its statistics + PNG and its file writes, each timed
-alone). Then a Lightning fit of a small CNN (3 convs, 32x32 crops of 8
-bundled photos labelled by photo, 512 train / 128 val, batch 32,
-`--fit-epochs` 20) with `tb_actviz.lightning.ActivationLogger` (default
-selection, 8 probe images, every epoch) against the same fit without it,
-both with the same `TensorBoardLogger`, in `--fit-pairs` pairs (default 3;
-1 with `--quick`) in ABBA order after a short warm-up fit of each (target
-<= +3%, the median of the pair ratios); process CPU time and the
-`log()` calls on the training thread beside it. If `tb_actviz.lightning`
+alone). Then a Lightning fit of a small CNN (3 convs; crops of 8 bundled
+photos labelled by photo at each of `--fit-sizes`, 32x32 and 64x64; 512
+train / 128 val, batch 32, `--fit-epochs` 20) with
+`tb_actviz.lightning.ActivationLogger` (default selection, 8 probe images,
+every epoch) against the same fit without it, both with the same
+`TensorBoardLogger`, in `--fit-pairs` pairs (default 3; 1 with `--quick`)
+in ABBA order after a short warm-up fit of each (target <= +3%, the median
+of the pair ratios); beside it the process CPU time, the `log()` calls on
+the training thread and the background job's CPU time. If `tb_actviz.lightning`
 does not import, the fit uses this script's own minimal Callback around
 `tb_actviz.torch.ActivationLogger` and says so.
 
 Ends with one `JSON {...}` line with every number.
 
-    .venv-torch/bin/python benchmarks/bench_torch.py --quick   # ~6 min on 2 cores
-    .venv-torch/bin/python benchmarks/bench_torch.py           # ~12 min
+    .venv-torch/bin/python benchmarks/bench_torch.py --quick   # ~4 min (load 2), ~8 (load 5)
+    .venv-torch/bin/python benchmarks/bench_torch.py           # ~14-26 min
+
+Options: `--repeats`, `--logs`, `--fit-pairs`, `--fit-epochs` (20),
+`--fit-sizes` (32,64), `--cases` (seed,all13,resnet,resnet_pair),
+`--no-breakdown`, `--no-fit`, `--keep-logs DIR`.
 """
 
 import argparse

@@ -119,7 +119,8 @@ def assert_same_state(before, after):
 
 @pytest.mark.parametrize("arch, names", [
     ("resnet18", ["conv1", "layer2.0.downsample.0", "layer4.1.conv2"]),
-    ("vgg16", ["features.0", "features.28"]),
+    # features.17: unpooled (28 x 28 at 64 px), an in-place ReLU after it.
+    ("vgg16", ["features.0", "features.17", "features.28"]),
 ])
 def test_torchvision_model_in_a_plain_loop_stores_the_hooked_outputs(tmp_path, arch, names):
     torch.manual_seed(0)

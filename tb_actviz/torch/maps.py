@@ -31,13 +31,19 @@ def as_nchw(output, geometry):
 
 def stored_maps(output, geometry):
     """float32 [N, F, h, w] on the output's device (see the module doc)."""
-    x = as_nchw(output, geometry)[:, : geometry.num_filters]
-    if geometry.factor > 1:
-        # ceil_mode keeps the partial blocks; with no padding their divisor
-        # is the count of pixels they hold. On a channel slice (a strided
-        # view) the CPU kernel is 2x slower than a copy and a pooling of it.
-        x = F.avg_pool2d(x.contiguous(), geometry.factor, geometry.factor, ceil_mode=True)
-    return x
+    x = as_nchw(output, geometry)
+    filters = geometry.num_filters
+    if geometry.factor == 1:
+        # A copy: the output itself may be changed in place by what runs
+        # after the module (torchvision's ReLU(inplace=True)).
+        return x[:, :filters].clone()
+    # ceil_mode keeps the partial blocks; with no padding their divisor is
+    # the count of pixels they hold. Pooling a channel slice (a strided
+    # view) copies it first: where few channels are left out, pooling them
+    # all and slicing after is ~3x faster (8 x 64 x 224 x 224, factor 7).
+    if x.shape[1] <= 2 * filters:
+        return F.avg_pool2d(x, geometry.factor, geometry.factor, ceil_mode=True)[:, :filters]
+    return F.avg_pool2d(x[:, :filters], geometry.factor, geometry.factor, ceil_mode=True)
 
 
 def to_host(tensor):
