@@ -37,6 +37,12 @@ setuptools.setup(
         # The event writer's record checksums: C CRC32C, 40-90x faster per
         # write than TensorBoard's pure-Python one (~0.3 s per 2.5 MB log).
         "google-crc32c>=1.5",
+        # The PNG deflate: ISA-L's, 3x faster than zlib's level 1 at the same
+        # size (a layer-step's strips, benchmarks/bench_codec.py), the largest
+        # part of a log's background work. Where no wheel is published, the
+        # encoder falls back to zlib (format/images.py).
+        "isal>=1.5; platform_machine == 'x86_64' or platform_machine == 'AMD64'"
+        " or platform_machine == 'aarch64' or platform_machine == 'arm64'",
     ],
     extras_require={
         # The callback needs Keras 3 and one of its backends; extras, so that

@@ -493,8 +493,8 @@ def bench_breakdown(model, probe, layers, repeats, root, label):
         % (slowest[0], tuple(slowest[1]["output_shape"]), slowest[1]["filters"],
            slowest[1]["factor"], fmt_s(slowest[1]["seconds"])))
     log("    job's parts single-threaded, all layers: statistics %s, 8-bit strips %s, PNG %s "
-        "(Paeth filter %s, zlib %s)" % tuple(fmt_s(single[k]) for k in (
-            "statistics_s", "strips_s", "png_s", "paeth_s", "zlib_s")))
+        "(row filter %s, deflate %s)" % tuple(fmt_s(single[k]) for k in (
+            "statistics_s", "strips_s", "png_s", "filter_s", "deflate_s")))
     if slicing["modules"]:
         log("    pooled modules' slice + area average as the logger does it %s; pooling every "
             "channel, then slicing %s" % (fmt_s(slicing["slice_then_pool_s"]),
@@ -504,13 +504,11 @@ def bench_breakdown(model, probe, layers, repeats, root, label):
 
 def _job_parts_single_threaded(layer_maps, repeats):
     """The background job's numpy/zlib parts for every layer, on this thread
-    alone (no pool): statistics, 8-bit strips, PNG (its Paeth filter and
-    zlib apart). Medians over `repeats`."""
-    import zlib
-
+    alone (no pool): statistics, 8-bit strips, PNG (its row filter and
+    deflate apart). Medians over `repeats`."""
     from tb_actviz.format import images, map_encoding
 
-    times = {k: [] for k in ("statistics", "strips", "png", "paeth", "zlib")}
+    times = {k: [] for k in ("statistics", "strips", "png", "filter", "deflate")}
     for _ in range(repeats):
         total = dict.fromkeys(times, 0.0)
         for maps in layer_maps:
@@ -520,11 +518,11 @@ def _job_parts_single_threaded(layer_maps, repeats):
             total["strips"] += t
             total["png"] += timed(lambda: images.encode_pngs(strips))[0]
             count, height, width = strips.shape[:3]
-            t, rows = timed(lambda: images._paeth_filtered(
+            t, rows = timed(lambda: images._FILTERS[images.PNG_FILTER](
                 strips.reshape(count, height, -1), 1 if strips.ndim == 3 else 3))
-            total["paeth"] += t
-            total["zlib"] += timed(lambda: [zlib.compress(r.tobytes(), images.PNG_COMPRESS_LEVEL)
-                                            for r in rows])[0]
+            total["filter"] += t
+            total["deflate"] += timed(lambda: [
+                images._deflate.compress(r, images.PNG_COMPRESS_LEVEL) for r in rows])[0]
         for k, v in total.items():
             times[k].append(v)
     return {k + "_s": median(v) for k, v in times.items()}
@@ -1025,13 +1023,15 @@ def main(argv=None):
     return 0
 
 
-def _png_level():
+def _png_codec():
+    """What the PNG encoder uses: (row filter, deflate module, level)."""
     try:
         from tb_actviz.format import images
 
-        return images.PNG_COMPRESS_LEVEL
+        return ({images.UP: "Up", images.PAETH: "Paeth"}[images.PNG_FILTER],
+                images._deflate.__name__, images.PNG_COMPRESS_LEVEL)
     except Exception:  # noqa: BLE001
-        return "?"
+        return "?", "?", "?"
 
 
 def strip_raw(results):
@@ -1100,8 +1100,8 @@ def report(r, cases):
                  "statistics_s"),
                 ("  8-bit strips (map_encoding.strips)", "strips_s"),
                 ("  PNG (images.encode_pngs)", "png_s"),
-                ("    of which Paeth filter (numpy)", "paeth_s"),
-                ("    of which zlib.compress (level %s)" % _png_level(), "zlib_s")):
+                ("    of which row filter (%s, numpy)" % _png_codec()[0], "filter_s"),
+                ("    of which deflate (%s, level %s)" % _png_codec()[1:], "deflate_s")):
             rows.append([text] + [fmt_s(breakdowns[k]["single_threaded"][key]) for k in labels])
         rows.append(["pooled modules: slice, then pool (the logger: maps.stored_maps)"] + [
             fmt_s(breakdowns[k]["pool_then_slice"]["slice_then_pool_s"]) for k in labels])
