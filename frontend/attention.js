@@ -2,9 +2,11 @@
 // its heatmap over it and what the model predicted (ATTRIBUTION tags,
 // docs/http_api.md).
 
-import { el } from "./dom.js";
+import { phrases } from "./dom.js";
+import { formatNumber } from "./insight.js";
 import { nonfiniteText } from "./map_tiles.js";
 import { mapCoverage, paintMapsOver } from "./render_maps.js";
+import { stepText } from "./steps.js";
 
 export const METHOD_LABELS = { grad_cam: "Grad-CAM", saliency: "Saliency" };
 
@@ -27,34 +29,43 @@ export function className(attribution, index) {
   return Number.isInteger(index) && index >= 0 && index < names.length ? names[index] : `${index}`;
 }
 
+// A score as a probability reads: two decimals ("0.93"), "?" where not finite.
+const scoreText = (value) => (Number.isFinite(value) ? value.toFixed(2) : "?");
+
 /**
- * {text, correct} of one image at one step: "predicted: face 0.93 (true: face)";
- * "predicted: not finite" where the model's output was NaN or infinite (the
- * record's class is NaN); `correct` is null when the log has no true labels.
+ * {phrases, text, correct} of one image at one step: "predicted: face 0.93 (true: face)"
+ * as its phrases [["predicted:", "face 0.93"], ["(true:", "face)"]] (a line breaks
+ * between phrases first, then between their parts); "predicted: not finite" where the
+ * model's output was NaN or infinite (the record's class is NaN); `correct` is null
+ * when the log has no true labels.
  */
 export function prediction(attribution, record, image) {
   const predicted = Math.round(record.get(image, "predicted_class"));
-  const score = record.get(image, "predicted_score");
   const target = Math.round(record.get(image, "target_class"));
-  const scoreOf = (value) => (Number.isFinite(value) ? value.toFixed(2) : "?");
-  const scoreText = scoreOf(score);
-  const predictedText = Number.isFinite(predicted) ? `${className(attribution, predicted)} ${scoreText}` : "not finite";
-  let after = "";
+  const predictedText = Number.isFinite(predicted) ? `${className(attribution, predicted)} ${scoreText(record.get(image, "predicted_score"))}` : "not finite";
+  const parts = [["predicted:", predictedText]];
   let correct = null;
   if (attribution.target === "label") {
-    after = ` (true: ${className(attribution, target)})`;
+    parts.push(["(true:", `${className(attribution, target)})`]);
     correct = predicted === target;
   } else if (attribution.target !== "predicted") {
-    after = ` (explained: ${className(attribution, target)} ${scoreOf(record.get(image, "target_score"))})`;
+    parts.push(["(explained:", `${className(attribution, target)} ${scoreText(record.get(image, "target_score"))})`]);
   }
-  return { text: `predicted: ${predictedText}${after}`, correct };
+  return { phrases: parts, text: parts.map((phrase) => phrase.join(" ")).join(" "), correct };
 }
 
-/** The caption line of a prediction, marked when it is wrong. */
+/** The caption line of a prediction, marked when it is wrong; breaks between its phrases. */
 export function predictionLine(attribution, record, image) {
-  if (!record) return el("span", { class: "prediction", text: "no prediction logged at this step" });
-  const { text, correct } = prediction(attribution, record, image);
-  return el("span", { class: `prediction${correct === false ? " wrong" : ""}`, "data-testid": "prediction", "data-correct": correct === null ? "unknown" : String(correct), text });
+  if (!record) return phrases(["no prediction logged", "at this step"], { class: "prediction" });
+  const { phrases: parts, correct } = prediction(attribution, record, image);
+  return phrases(parts.map((phrase) => phrases(phrase)), {
+    class: `prediction${correct === false ? " wrong" : ""}`, "data-testid": "prediction", "data-correct": correct === null ? "unknown" : String(correct),
+  });
+}
+
+/** The display of an attribution map: the colormap only (each map is scaled to its own range, never posterized). */
+export function attentionStyle(ctx) {
+  return { ...ctx.style, levels: 0 };
 }
 
 /**
@@ -66,17 +77,17 @@ export function attentionTile(ctx, { run, attribution, stepInfo, strip, record, 
   // NaN / Inf pixels in the map (a record without the count, an older log's, gives NaN: no badge).
   const nonfinite = record ? record.get(image, "map_nonfinite_count") : 0;
   const opacity = ctx.state.opacity / 100;
-  const styleKey = [ctx.paintStyleKey, ctx.state.opacity];
+  const styleKey = [ctx.state.cmap, ctx.state.opacity];
   const bitmap = bitmaps[image];
   return {
     key: JSON.stringify([run.run, attribution.tag, stepInfo.step, stepInfo.wallTime, image, styleKey, Boolean(bitmap)]),
     caption,
     dataset: { image, step: stepInfo.step, method: attribution.method, ...(record ? { mapMax: mapRange[1] } : {}), ...(nonfinite > 0 ? { nonfinite } : {}) },
-    badge: nonfinite > 0 ? { text: `NaN ×${nonfinite}`, title: `${nonfiniteText(nonfinite)} in this map at step ${stepInfo.step}; stored at the map's minimum` } : null,
-    title: `${methodLabel(attribution)} · image ${image} · step ${stepInfo.step}\nmap range ${mapRange[0].toPrecision(3)} … ${mapRange[1].toPrecision(3)} (scaled to its own range)`,
+    badge: nonfinite > 0 ? { text: `NaN ×${nonfinite}`, title: `${nonfiniteText(nonfinite)} in this map at ${stepText(attribution, stepInfo.step)}; stored at the map's minimum` } : null,
+    title: `${methodLabel(attribution)} · image ${image} · ${stepText(attribution, stepInfo.step)}\nmap range ${formatNumber(mapRange[0])} … ${formatNumber(mapRange[1])} (scaled to its own range)`,
     aspect: bitmap ? [bitmap.width, bitmap.height] : [attribution.mapWidth, attribution.mapHeight],
     current,
-    paint: (canvas) => paintMapsOver(canvas, strip, attribution.mapWidth, [{ image, mapRange, displayRange: mapRange }], ctx.style, {
+    paint: (canvas) => paintMapsOver(canvas, strip, attribution.mapWidth, [{ image, mapRange, displayRange: mapRange }], attentionStyle(ctx), {
       bitmaps, opacity, coverage: mapCoverage(attribution),
     }),
     open: () => ctx.setState({ image }),

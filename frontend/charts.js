@@ -2,6 +2,7 @@
 // hoverable charts over steps (a filter's mean, a layer's dead fraction).
 
 import { el } from "./dom.js";
+import { stepText } from "./steps.js";
 
 function themeColours() {
   const style = getComputedStyle(document.documentElement);
@@ -97,7 +98,7 @@ export class StepChart {
     this.data = null;
   }
 
-  /** data: {steps: [stepInfo], values, current, marks?, range?, format, label} */
+  /** data: {steps: [stepInfo], values, current, marks?, range?, format, label, stepText?: step -> "epoch 3"} */
   render(data) {
     this.data = data;
     this.current = data.current;
@@ -118,7 +119,9 @@ export class StepChart {
       this.readout.textContent = "";
       return;
     }
-    this.readout.textContent = `step ${this.data.steps[index].step}: ${this.data.format(this.data.values[index], index)}`;
-    this.readout.dataset.step = String(this.data.steps[index].step);
+    const { step } = this.data.steps[index];
+    const label = this.data.stepText ?? ((value) => stepText(null, value));
+    this.readout.textContent = `${label(step)}: ${this.data.format(this.data.values[index], index)}`;
+    this.readout.dataset.step = String(step);
   }
 }

@@ -1,12 +1,15 @@
 // The control bar: view tabs, pickers, step slider, play, colour options.
-// It only reflects the app's context and reports changes as state patches.
+// It only reflects the app's context and reports changes as state patches,
+// and shows only the controls that act on the active view (`ctx.controls`,
+// from the view's `controlsFor`; see views/view_helpers.js `MAP_CONTROLS`).
 
 import { COLORMAPS } from "./colormaps.js";
 import { el, labelled, setOptions } from "./dom.js";
 import { NORMALIZATIONS } from "./normalize.js";
 import { LEVEL_CHOICES, lutGradient } from "./render_maps.js";
 import { VIEW_HELP, VIEWS } from "./state.js";
-import { coversImage, kindNote, layerOptionLabel, mapKind, stepMeaning, stepText } from "./map_kinds.js";
+import { coversImage, kindNote, layerOptionLabel, mapKind } from "./map_kinds.js";
+import { stepMeaning, stepText } from "./steps.js";
 
 function select(id) {
   return el("select", { id, "data-testid": id });
@@ -14,6 +17,12 @@ function select(id) {
 
 function button(id, text, label) {
   return el("button", { type: "button", id, "data-testid": id, text, "aria-label": label });
+}
+
+/** A field of the bar that a view may leave out: `data-control=<name>`. */
+function optional(name, field) {
+  field.dataset.control = name;
+  return field;
 }
 
 export class Controls {
@@ -39,9 +48,18 @@ export class Controls {
     this.levels = select("levels-select");
     this.size = el("input", { type: "range", id: "size-slider", "data-testid": "size-slider", min: 48, max: 320, step: 8 });
     this.overlay = el("input", { type: "checkbox", id: "overlay-toggle", "data-testid": "overlay-toggle" });
-    this.overlayField = el("div", { class: "field" }, [this.overlay, el("label", { for: "overlay-toggle", text: "Over the probe image" })]);
+    this.overlayField = optional("overlay", el("div", { class: "field" }, [this.overlay, el("label", { for: "overlay-toggle", text: "Over the probe image" })]));
     this.opacity = el("input", { type: "range", id: "opacity-slider", "data-testid": "opacity-slider", min: 0, max: 100, step: 5 });
-    this.opacityField = labelled("Opacity", this.opacity);
+    this.opacityField = optional("opacity", labelled("Opacity", this.opacity));
+    // Shown only where the view lists them (overlay and opacity: `updateOverlay`).
+    this.fields = {
+      layer: optional("layer", el("div", { class: "field" }, [el("label", { for: "layer-select", text: "Layer" }), this.layer, this.layerShape])),
+      image: optional("image", labelled("Probe image", this.image)),
+      filter: optional("filter", labelled("Filter", this.filter)),
+      colormap: optional("colormap", el("div", { class: "field" }, [el("label", { for: "colormap-select", text: "Colormap" }), this.colormap, this.legend])),
+      norm: optional("norm", labelled("Normalize", this.norm)),
+      levels: optional("levels", labelled("Contour levels", this.levels)),
+    };
     this.download = button("download-button", "Download PNG", "Download the current view as PNG");
     this.bind();
     this.element = this.layout();
@@ -70,20 +88,15 @@ export class Controls {
   layout() {
     return el("header", { class: "controls", "data-testid": "controls" }, [
       el("nav", { class: "view-tabs", role: "tablist", "aria-label": "View" }, this.viewTabs),
-      el("div", { class: "control-row" }, [
-        labelled("Run", this.run),
-        el("div", { class: "field" }, [el("label", { for: "layer-select", text: "Layer" }), this.layer, this.layerShape]),
-        labelled("Probe image", this.image),
-        labelled("Filter", this.filter),
-      ]),
+      el("div", { class: "control-row" }, [labelled("Run", this.run), this.fields.layer, this.fields.image, this.fields.filter]),
       el("div", { class: "control-row step-row" }, [
         el("label", { for: "step-slider", text: "Step" }),
         this.prev, this.slider, this.next, this.stepLabel, this.play,
       ]),
       el("div", { class: "control-row" }, [
-        el("div", { class: "field" }, [el("label", { for: "colormap-select", text: "Colormap" }), this.colormap, this.legend]),
-        labelled("Normalize", this.norm),
-        labelled("Contour levels", this.levels),
+        this.fields.colormap,
+        this.fields.norm,
+        this.fields.levels,
         labelled("Tile size", this.size),
         this.overlayField,
         this.opacityField,
@@ -96,6 +109,7 @@ export class Controls {
   update(ctx) {
     const { state, runs, run, layer, steps, stepIndex } = ctx;
     this.steps = steps;
+    for (const [name, field] of Object.entries(this.fields)) field.hidden = !ctx.controls.has(name);
     for (const tab of this.viewTabs) {
       const selected = tab.dataset.view === state.view;
       tab.setAttribute("aria-selected", String(selected));
@@ -134,10 +148,9 @@ export class Controls {
     this.size.value = String(state.size);
   }
 
-  /** The overlay toggle (activation views of 2-D maps with a probe) and the opacity (when a heatmap is over an image). */
-  updateOverlay({ state, run, layer }) {
-    const attention = state.view === "attention";
-    const mapsView = !attention && state.view !== "kernels";
+  /** The overlay toggle (views that list it) and the opacity (views that list it, or maps laid over their images). */
+  updateOverlay({ state, run, layer, controls }) {
+    const mapsView = controls.has("overlay");
     this.overlayField.hidden = !mapsView;
     const possible = Boolean(run.probe) && coversImage(layer);
     this.overlay.disabled = !possible;
@@ -145,7 +158,7 @@ export class Controls {
     this.overlayField.title = possible
       ? "Lay each map, upsampled, over its probe image"
       : !run.probe ? "This run logged no probe images" : `${layer.path}'s maps are not 2-D images (${layer.mapKind})`;
-    this.opacityField.hidden = !(attention || (mapsView && this.overlay.checked));
+    this.opacityField.hidden = !(controls.has("opacity") || (mapsView && this.overlay.checked));
     this.opacity.value = String(state.opacity);
   }
 

@@ -1,4 +1,6 @@
-// Decode stored blobs: quantized gray PNG strips, probe images, statistics, summaries.
+// Decode stored blobs: quantized gray PNG strips, probe images, statistics,
+// kernel ranges, summaries; and which decoder each blob of each kind of tag
+// takes (`blobDecoder`, `summaryDecoder`: the one place the tab decides it).
 
 const BITMAP_OPTIONS = { colorSpaceConversion: "none", premultiplyAlpha: "none" };
 
@@ -104,4 +106,67 @@ export class LayerSummary {
     const k = this.nameIndex.get(name);
     return k === undefined ? NaN : this.values[filterPosition * this.summaryNames.length + k];
   }
+}
+
+/** Blob 0 of a KERNELS step: float32 LE [F, 2] (min, max of each kernel). */
+export class KernelRanges {
+  constructor(bytes, numFilters) {
+    if (bytes.byteLength !== numFilters * 8) throw new Error(`kernel ranges blob has ${bytes.byteLength} bytes, expected ${numFilters * 8}`);
+    const view = new DataView(bytes);
+    this.values = Float32Array.from({ length: numFilters * 2 }, (_, k) => view.getFloat32(k * 4, true));
+  }
+
+  range(position) {
+    return [this.values[position * 2], this.values[position * 2 + 1]];
+  }
+}
+
+/** A strip of quantized maps side by side: `numImages` maps of `mapWidth` x `mapHeight` (layers, attributions). */
+function decodeStrip(entry, bytes) {
+  return decodeQuantized(bytes, { width: entry.numImages * entry.mapWidth, height: entry.mapHeight });
+}
+
+/** Rows of a tag's per-step summary: a layer's filters, an attribution's images. */
+function summaryRows(kind, entry) {
+  return kind === "attribution" ? entry.numImages : entry.filterIndices.length;
+}
+
+/**
+ * `(index, bytes) -> value` (or a Promise of it) for the blobs of one tag of
+ * /runs, by its kind (docs/format.md):
+ * - "layer": 0 the statistics (`LayerStats`), k + 1 the strip of filter position k;
+ * - "attribution": 0 the per-image record (`LayerSummary`), 1 the strip of maps;
+ * - "kernels": 0 the ranges (`KernelRanges`), 1 the kernels side by side (`ImageBitmap`);
+ * - "probe": blob k is probe image k (`ImageBitmap`).
+ */
+export function blobDecoder(kind, entry) {
+  switch (kind) {
+    case "layer":
+      return (index, bytes) => (index === 0
+        ? new LayerStats(bytes, entry.filterIndices.length, entry.numImages, entry.statNames)
+        : decodeStrip(entry, bytes));
+    case "attribution":
+      return (index, bytes) => (index === 0 ? new LayerSummary(bytes, entry.numImages, entry.summaryNames) : decodeStrip(entry, bytes));
+    case "kernels": {
+      const size = { width: entry.numFilters * entry.kernelWidth, height: entry.kernelHeight };
+      return (index, bytes) => (index === 0 ? new KernelRanges(bytes, entry.numFilters) : decodeBitmap(bytes, size));
+    }
+    case "probe":
+      return (_, bytes) => decodeBitmap(bytes);
+    default:
+      throw new Error(`no decoder for a ${kind} tag`);
+  }
+}
+
+/** `bytes -> LayerSummary` for the event-file summaries of a "layer" or an "attribution" tag (/summaries). */
+export function summaryDecoder(kind, entry) {
+  const rows = summaryRows(kind, entry);
+  return (bytes) => new LayerSummary(bytes, rows, entry.summaryNames);
+}
+
+/** Bytes a decoded value holds, for the cache's budget. */
+export function decodedBytes(value) {
+  if (value instanceof ImageBitmap) return value.width * value.height * 4;
+  if (value?.q) return value.q.byteLength;
+  return value?.values?.byteLength ?? 0;
 }

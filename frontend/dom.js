@@ -31,3 +31,21 @@ export function setOptions(select, options, selected) {
 export function labelled(text, control) {
   return el("div", { class: "field" }, [el("label", { for: control.id, text }), control]);
 }
+
+/**
+ * Text that wraps between phrases, not inside them: each phrase (a string, or a
+ * node such as another `phrases`) is an inline block (CSS `.phrase`), so a line
+ * breaks inside one only where it alone is wider than the line. `separator`
+ * goes between phrases; other props go on the outer span. Text only, never HTML.
+ */
+export function phrases(parts, { separator = " ", class: className = "", ...props } = {}) {
+  const children = [];
+  for (const part of parts) {
+    if (part === null || part === undefined || part === "") continue;
+    if (children.length > 0) children.push(separator);
+    const node = typeof part === "string" ? el("span", { text: part }) : part;
+    node.classList.add("phrase");
+    children.push(node);
+  }
+  return el("span", { ...props, class: ["phrases", className].filter(Boolean).join(" ") }, children);
+}

@@ -1,5 +1,37 @@
 // Save the visible view as one PNG: every canvas and caption drawn where it
-// is laid out on screen.
+// is laid out on screen, under a header saying what it shows (`figureOf`).
+
+import { methodLabel } from "./attention.js";
+import { COLORMAPS } from "./colormaps.js";
+import { NORMALIZATIONS } from "./normalize.js";
+import { VIEWS } from "./state.js";
+import { stepText, stepUnit } from "./steps.js";
+
+/**
+ * The figure of the active view: {name: file name, header: {title, legend}}; the step
+ * in the run's unit ("epoch 8"), the legend only where a colormap paints the view.
+ */
+export function figureOf(ctx) {
+  const { state, run, layer, attribution, kernels } = ctx;
+  const colormap = COLORMAPS[state.cmap];
+  let subject = layer.path;
+  let unitOf = layer;
+  let title = `${run.run} · ${layer.path} · ${VIEWS[state.view]} · ${stepText(layer, state.step)}`;
+  let legend = { lut: colormap.lut, label: `${colormap.label}: low → high, ${NORMALIZATIONS[state.norm]}` };
+  if (state.view === "attention" && attribution) {
+    subject = attribution.method;
+    unitOf = attribution;
+    title = `${run.run} · ${methodLabel(attribution)} · ${stepText(attribution, state.step)}`;
+    legend = { lut: colormap.lut, label: `${colormap.label}: low → high, each map to its own range` };
+  } else if (state.view === "kernels" && kernels) {
+    subject = kernels.path;
+    unitOf = run;
+    title = `${run.run} · kernels of ${kernels.path} · ${stepText(run, state.step)}`;
+    legend = null; // drawn as logged (RGB or gray), each kernel to its own range
+  }
+  const name = `actviz_${run.run}_${subject}_${state.view}_${stepUnit(unitOf)}${state.step}.png`.replace(/[^\w.-]+/g, "_");
+  return { name, header: { title, legend } };
+}
 
 /** Visible text; caption parts (key, label) joined with " · " as CSS shows them. */
 function textOf(element) {
@@ -105,9 +137,10 @@ export function renderViewToCanvas(view, header = null) {
     context.fillText(badge.textContent, box.left - origin.left + 4, box.top - origin.top + box.height / 2, box.width - 6);
   }
   context.textBaseline = "top";
-  // Captions made of spans (key, label, thumbnail) are drawn span by span, where each is laid out.
-  const texts = "figcaption, h3, .probe-caption, .export-text, .filter-stats-table th, .filter-stats-table td, .top-caption > span, figcaption > span, .probe-caption > span";
-  const spanned = (element) => element.matches("figcaption, .probe-caption") && element.querySelector(":scope > span");
+  // Captions made of spans (key, label, thumbnail) are drawn span by span, and text
+  // made of phrases (dom.js `phrases`) phrase by phrase, where each is laid out.
+  const texts = "figcaption, h3, .probe-caption, .export-text, .filter-stats-table th, .filter-stats-table td, .top-caption > span, figcaption > span, .probe-caption > span, .phrase";
+  const spanned = (element) => (element.matches("figcaption, .probe-caption") && element.querySelector(":scope > span")) || element.querySelector(".phrase");
   for (const caption of view.querySelectorAll(texts)) {
     const box = caption.getBoundingClientRect();
     if (box.width === 0 || spanned(caption)) continue;
@@ -117,7 +150,7 @@ export function renderViewToCanvas(view, header = null) {
     const right = captionStyle.textAlign === "right";
     context.textAlign = right ? "right" : "left";
     // Tile captions are clipped to their tile; other text (readouts, headings) keeps its natural width.
-    const maxWidth = caption.matches("figcaption, figcaption > span") ? box.width : undefined;
+    const maxWidth = caption.matches("figcaption, figcaption > span, figcaption .phrase") ? box.width : undefined;
     context.fillText(textOf(caption), (right ? box.right : box.left) - origin.left, box.top - origin.top, maxWidth);
   }
   context.textAlign = "left";

@@ -10,9 +10,10 @@
 
 /** Every ES module of the tab except this one, relative to `static/`. */
 export const MODULES = [
-  "app.js", "api.js", "attention.js", "charts.js", "colormaps.js", "controls.js", "decode.js", "dom.js",
-  "download.js", "insight.js", "lru_cache.js", "map_kinds.js", "map_tiles.js", "normalize.js",
-  "render_maps.js", "state.js", "steps.js", "store.js", "tb_bridge.js", "theme.js", "tile_grid.js", "zoom.js",
+  "app.js", "api.js", "attention.js", "catalog.js", "charts.js", "colormaps.js", "controls.js", "decode.js",
+  "dom.js", "download.js", "insight.js", "lru_cache.js", "map_kinds.js", "map_tiles.js", "normalize.js",
+  "playback.js", "render_maps.js", "state.js", "status.js", "steps.js", "store.js", "tb_bridge.js", "theme.js",
+  "tile_grid.js", "zoom.js",
   "views/attention_view.js", "views/compare_view.js", "views/evolution_view.js", "views/filter_stats_panel.js",
   "views/filters_view.js", "views/images_view.js", "views/kernels_view.js",
   "views/layer_filters.js", "views/probe_panel.js", "views/summary_panel.js", "views/view_helpers.js",

@@ -60,19 +60,6 @@ export function kindShort(layer) {
 }
 
 /** Option label of a layer picker: its path, and its kind unless plain maps. */
-/** A step as the training counts it: "epoch 12", "batch 300", or "step 12" where the log does not say. */
-export function stepText(layer, step) {
-  const unit = layer?.stepUnit;
-  return `${unit === "epoch" || unit === "batch" ? unit : "step"} ${step}`;
-}
-
-/** What the layer's steps count, for tooltips. */
-export function stepMeaning(layer) {
-  if (layer?.stepUnit === "epoch") return "Logged steps are epochs completed: epoch 0 is before training, epoch 12 after the 12th epoch.";
-  if (layer?.stepUnit === "batch") return "Logged steps are training batches completed (ActivationLogger update_freq=N): batch 0 is before training.";
-  return "Logged steps, as TensorBoard counts them.";
-}
-
 export function layerOptionLabel(layer) {
   const kind = kindShort(layer);
   return kind ? `${layer.path} (${kind})` : layer.path;

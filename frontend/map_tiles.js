@@ -7,6 +7,7 @@ import { filterSummaries, summaryText } from "./insight.js";
 import { coversImage, kindNote, tileShape } from "./map_kinds.js";
 import { rangeOverSteps, rangeResolver } from "./normalize.js";
 import { mapCoverage, paintMaps, paintMapsOver } from "./render_maps.js";
+import { stepText } from "./steps.js";
 
 /** (filterPosition, image) -> display range, for one step's stats. */
 export async function resolverFor(ctx, run, layer, stats) {
@@ -83,8 +84,8 @@ export function mapTile(ctx, { run, layer, stepInfo, stats, strip, resolve, posi
       mapKind: layer.mapKind ?? "maps", ...(nonfinite > 0 ? { nonfinite } : {}), ...dataset,
     },
     note: notes.length ? notes.join(", ") : null,
-    badge: nonfinite > 0 ? { text: `NaN ×${nonfinite}`, title: `${nonfiniteText(nonfinite)} in ${images.length === 1 ? "this map" : "these maps"} at step ${stepInfo.step}; stored at the map's minimum` } : null,
-    title: `filter ${filter} · step ${stepInfo.step} over ${layer.numImages} probe images${kind ? ` · ${kind}` : ""}\n${summaryText(summary)}`,
+    badge: nonfinite > 0 ? { text: `NaN ×${nonfinite}`, title: `${nonfiniteText(nonfinite)} in ${images.length === 1 ? "this map" : "these maps"} at ${stepText(layer, stepInfo.step)}; stored at the map's minimum` } : null,
+    title: `filter ${filter} · ${stepText(layer, stepInfo.step)} over ${layer.numImages} probe images${kind ? ` · ${kind}` : ""}\n${summaryText(summary)}`,
     sparkline,
     aspect: [layer.mapWidth * images.length, layer.mapHeight],
     shape: tileShape(layer),
@@ -99,7 +100,7 @@ export function mapTile(ctx, { run, layer, stepInfo, stats, strip, resolve, posi
 
 /** A tile whose strip could not be read: blank, marked, saying what failed (its neighbours still show). */
 function brokenTile({ run, layer, stepInfo, filter, images, caption, dataset, current, sparkline, message }) {
-  const what = `filter ${filter} at step ${stepInfo.step} cannot be shown: ${message}`;
+  const what = `filter ${filter} at ${stepText(layer, stepInfo.step)} cannot be shown: ${message}`;
   return {
     key: JSON.stringify([run.run, layer.tag, stepInfo.step, stepInfo.wallTime, filter, images, "broken", message]),
     caption,

@@ -2,10 +2,12 @@
 // Read order on start: the TensorBoard host's URL (survives TensorBoard reloads;
 // read directly from the parent's hash at once, then reconciled with the host's
 // answer over the plugin IPC), then the iframe's own hash.
-// Writes go to both.
+// Writes go to both. `resolveState` checks the choices against the catalog.
 
-import { DEFAULT_COLORMAP } from "./colormaps.js";
-import { DEFAULT_NORMALIZATION } from "./normalize.js";
+import { COLORMAPS, DEFAULT_COLORMAP } from "./colormaps.js";
+import { IMAGE_ORDERS, RANKINGS } from "./insight.js";
+import { coversImage } from "./map_kinds.js";
+import { DEFAULT_NORMALIZATION, NORMALIZATIONS } from "./normalize.js";
 
 export const VIEWS = {
   filters: "Filters of one image",
@@ -134,4 +136,56 @@ export class UrlState {
     history.replaceState(history.state, "", `${location.pathname}${location.search}${hash ? `#${hash}` : ""}`);
     this.bridge.writeUrlData(dict);
   }
+}
+
+const clamp = (value, lo, hi) => Math.min(hi, Math.max(lo, value));
+
+/** The right side of Compare by default: the same layer of another run, else a later layer that lies over the image. */
+function defaultCompareLayer(compareRun, mainRun, mainLayer) {
+  if (compareRun !== mainRun) {
+    const same = compareRun.layers.find(({ path }) => path === mainLayer.path);
+    if (same) return same;
+  }
+  const others = compareRun.layers.filter(({ path }) => path !== mainLayer.path);
+  return others.filter(coversImage).at(-1) ?? others.at(-1) ?? compareRun.layers.at(-1);
+}
+
+/**
+ * The choices of `state` resolved against the catalog (`runs` of /runs): invalid or
+ * missing ones fall back to defaults. Null when no run has a layer; else
+ * {runs (those with layers), run, layer, compareRun, compareLayer, kernels, attribution,
+ * patch: the state keys as resolved (all but `step`, resolved against the layer's steps)}.
+ */
+export function resolveState(state, allRuns) {
+  const runs = allRuns.filter(({ layers }) => layers.length > 0);
+  if (runs.length === 0) return null;
+  const run = runs.find(({ run: name }) => name === state.run) ?? runs[0];
+  const layer = run.layers.find(({ path }) => path === state.layer) ?? run.layers[0];
+  const compareRun = runs.find(({ run: name }) => name === state.cmpRun) ?? run;
+  const compareLayer = compareRun.layers.find(({ path }) => path === state.cmpLayer) ?? defaultCompareLayer(compareRun, run, layer);
+  const kernelLayers = run.kernels ?? [];
+  const kernels = kernelLayers.find(({ path }) => path === state.kernel) ?? kernelLayers.find(({ path }) => path === layer.path) ?? kernelLayers[0] ?? null;
+  const attributions = run.attributions ?? [];
+  const attribution = attributions.find(({ method }) => method === state.attr) ?? attributions[0] ?? null;
+  const offered = { kernels: Boolean(kernels), attention: Boolean(attribution) };
+  const view = Object.hasOwn(VIEWS, state.view) && offered[state.view] !== false ? state.view : DEFAULT_STATE.view;
+  const patch = {
+    run: run.run,
+    layer: layer.path,
+    image: clamp(Math.trunc(state.image), 0, layer.numImages - 1),
+    filter: layer.filterIndices.includes(state.filter) ? state.filter : layer.filterIndices[0],
+    view,
+    cmap: Object.hasOwn(COLORMAPS, state.cmap) ? state.cmap : DEFAULT_COLORMAP,
+    norm: Object.hasOwn(NORMALIZATIONS, state.norm) ? state.norm : DEFAULT_STATE.norm,
+    levels: clamp(Math.trunc(state.levels), 0, 32),
+    size: clamp(state.size, 48, 320),
+    evo: state.evo === "all" ? "all" : "image",
+    rank: Object.hasOwn(RANKINGS, state.rank) ? state.rank : DEFAULT_STATE.rank,
+    imgOrder: Object.hasOwn(IMAGE_ORDERS, state.imgOrder) ? state.imgOrder : DEFAULT_STATE.imgOrder,
+    kernel: kernels && kernels.path === state.kernel ? state.kernel : DEFAULT_STATE.kernel,
+    attr: attribution ? attribution.method : DEFAULT_STATE.attr,
+    opacity: Number.isFinite(state.opacity) ? clamp(Math.round(state.opacity), 0, 100) : DEFAULT_STATE.opacity,
+    overlay: state.overlay ? 1 : 0,
+  };
+  return { runs, run, layer, compareRun, compareLayer, kernels, attribution, patch };
 }

@@ -1,8 +1,11 @@
 // Cached, de-duplicated access to decoded activation data.
 // Keys carry the step's wallTime, so a rewritten step never hits a stale entry.
+// Every blob is decoded by `blobDecoder(kind, entry)` (decode.js), every
+// event-file summary by `summaryDecoder(kind, entry)`: `kind` is what the tag
+// of /runs is ("layer", "attribution", "kernels", "probe").
 
 import { fetchBlobs, fetchSeries, fetchSteps, fetchSummaries } from "./api.js";
-import { BrokenBlob, decodeBitmap, decodeQuantized, LayerStats, LayerSummary } from "./decode.js";
+import { blobDecoder, BrokenBlob, decodedBytes, summaryDecoder } from "./decode.js";
 import { LruCache } from "./lru_cache.js";
 
 const CACHE_BYTES = 256 * 1024 * 1024;
@@ -49,12 +52,8 @@ export class ActivationStore {
    * A version-1 layer's summaries at every step ([{stepInfo, value: LayerSummary}]), from
    * the event files: what the tab shows where the pixel files cannot be read. Not cached.
    */
-  async summarySeriesOf(run, layer) {
-    const frames = await fetchSummaries(run, layer.tag);
-    return frames.map(({ step, wallTime, bytes }) => ({
-      stepInfo: { step, wallTime },
-      value: new LayerSummary(bytes, layer.filterIndices.length, layer.summaryNames),
-    }));
+  summarySeriesOf(run, layer) {
+    return this.summaries(run, "layer", layer);
   }
 
   /**
@@ -65,10 +64,7 @@ export class ActivationStore {
     const steps = await this.stepsOf(run, attribution.tag);
     const key = JSON.stringify(["records", ...JSON.parse(statsSeriesKey(run, attribution, steps))]);
     if (!this.statsSeries.has(key)) {
-      const request = fetchSummaries(run, attribution.tag).then((frames) => frames.map(({ step, wallTime, bytes }) => ({
-        stepInfo: { step, wallTime },
-        value: new LayerSummary(bytes, attribution.numImages, attribution.summaryNames),
-      })));
+      const request = this.summaries(run, "attribution", attribution);
       request.catch(() => this.statsSeries.delete(key));
       this.statsSeries.set(key, request, 1);
     }
@@ -77,8 +73,13 @@ export class ActivationStore {
 
   /** The maps of one attribution step: a strip {width, height, q}, image i in columns [i*mapWidth, (i+1)*mapWidth). */
   async attributionStrip(run, attribution, stepInfo) {
-    const values = await this.blobs(run, attribution.tag, stepInfo, [1], (_, bytes) => this.decodeStrip(attribution, bytes));
+    const values = await this.blobs(run, "attribution", attribution, stepInfo, [1]);
     return values.get(1);
+  }
+
+  /** The maps of an attribution at every step ([{stepInfo, value: strip}]), memoized until `forgetSteps`. */
+  attributionSeriesOf(run, attribution) {
+    return this.memoSeries(run, "attribution", attribution, 1);
   }
 
   /** `layerStep` if every blob is already decoded, else null (never fetches). */
@@ -97,9 +98,7 @@ export class ActivationStore {
 
   /** Kernels of one step (docs/format.md, KERNELS tag): {ranges: Float32Array [F,2], bitmap}. */
   async kernelStep(run, kernels, stepInfo) {
-    const size = { width: kernels.numFilters * kernels.kernelWidth, height: kernels.kernelHeight };
-    const decode = (index, bytes) => (index === 0 ? new KernelRanges(bytes, kernels.numFilters) : decodeBitmap(bytes, size));
-    const values = await this.blobs(run, kernels.tag, stepInfo, [0, 1], decode);
+    const values = await this.blobs(run, "kernels", kernels, stepInfo, [0, 1]);
     return { ranges: values.get(0), bitmap: values.get(1) };
   }
 
@@ -122,9 +121,14 @@ export class ActivationStore {
 
   /** Memoized `layerSeries` (until `forgetSteps`). */
   seriesOf(run, layer, index) {
-    const key = JSON.stringify([run, layer.tag, index]);
+    return this.memoSeries(run, "layer", layer, index);
+  }
+
+  /** `blobSeries`, memoized per tag and blob index until `forgetSteps`. */
+  memoSeries(run, kind, entry, index) {
+    const key = JSON.stringify([run, entry.tag, index]);
     if (!this.series.has(key)) {
-      const request = this.layerSeries(run, layer, index);
+      const request = this.blobSeries(run, kind, entry, index);
       request.catch(() => this.series.delete(key));
       this.series.set(key, request, 1);
     }
@@ -137,9 +141,8 @@ export class ActivationStore {
    * the statistics nothing can be shown, so their failure rejects.
    */
   async layerStep(run, layer, stepInfo, filterPositions) {
-    const decode = (index, bytes) => (index === 0 ? this.decodeStats(layer, bytes) : this.decodeStrip(layer, bytes));
     const indices = [0, ...filterPositions.map((position) => position + 1)];
-    const values = await this.blobs(run, layer.tag, stepInfo, indices, decode, { settle: true });
+    const values = await this.blobs(run, "layer", layer, stepInfo, indices, { settle: true });
     const stats = values.get(0);
     if (stats instanceof BrokenBlob) throw new Error(stats.message);
     const strips = new Map(filterPositions.map((position) => [position, values.get(position + 1)]));
@@ -151,44 +154,51 @@ export class ActivationStore {
     const steps = await this.stepsOf(run, probe.tag);
     if (steps.length === 0) return [];
     const indices = [...Array(probe.numImages).keys()];
-    const values = await this.blobs(run, probe.tag, steps.at(-1), indices, (_, bytes) => decodeBitmap(bytes));
+    const values = await this.blobs(run, "probe", probe, steps.at(-1), indices);
     return indices.map((index) => values.get(index));
   }
 
   /** Blob `index` of a layer at every step: [{stepInfo, value}], decoded and cached per step. */
-  async layerSeries(run, layer, index) {
-    const frames = await fetchSeries(run, layer.tag, index);
+  layerSeries(run, layer, index) {
+    return this.blobSeries(run, "layer", layer, index);
+  }
+
+  /** Blob `index` of a tag (of `kind`, see decode.js `blobDecoder`) at every step, one request, decoded and cached per step. */
+  async blobSeries(run, kind, entry, index) {
+    const decode = blobDecoder(kind, entry);
+    const frames = await fetchSeries(run, entry.tag, index);
     return Promise.all(
       frames.map(async ({ step, wallTime, bytes }) => {
         const stepInfo = { step, wallTime };
-        const key = blobKey(run, layer.tag, step, wallTime, index);
+        const key = blobKey(run, entry.tag, step, wallTime, index);
         const known = this.cache.get(key) ?? this.pending.get(key);
-        const decode = async () => (index === 0 ? this.decodeStats(layer, bytes) : this.decodeStrip(layer, bytes));
-        const value = await (known ?? this.remember(key, decode()));
+        const value = await (known ?? this.remember(key, (async () => decode(index, bytes))()));
         return { stepInfo, value };
       }),
     );
   }
 
-  decodeStats(layer, bytes) {
-    return new LayerStats(bytes, layer.filterIndices.length, layer.numImages, layer.statNames);
-  }
-
-  decodeStrip(layer, bytes) {
-    return decodeQuantized(bytes, { width: layer.numImages * layer.mapWidth, height: layer.mapHeight });
+  /** A tag's event-file summaries at every step ([{stepInfo, value: LayerSummary}]), one /summaries request. */
+  async summaries(run, kind, entry) {
+    const decode = summaryDecoder(kind, entry);
+    const frames = await fetchSummaries(run, entry.tag);
+    return frames.map(({ step, wallTime, bytes }) => ({ stepInfo: { step, wallTime }, value: decode(bytes) }));
   }
 
   /**
-   * Fetch (one request) and decode whichever of `indices` are neither cached nor in flight.
+   * Fetch (one request) and decode (`blobDecoder(kind, entry)`) whichever of `indices` of
+   * tag `entry` are neither cached nor in flight.
    * If that request is refused (a damaged blob fails the whole request), the blobs are
    * fetched one by one, so only the bad ones fail. With `settle`, a blob that fails is a
    * `BrokenBlob` in the result instead of rejecting it.
    */
-  async blobs(run, tag, stepInfo, indices, decode, { settle = false } = {}) {
+  async blobs(run, kind, entry, stepInfo, indices, { settle = false } = {}) {
+    const { tag } = entry;
     const { step, wallTime } = stepInfo;
     const keyOf = (index) => blobKey(run, tag, step, wallTime, index);
     const missing = indices.filter((index) => !this.cache.has(keyOf(index)) && !this.pending.has(keyOf(index)));
     if (missing.length > 0) {
+      const decode = blobDecoder(kind, entry);
       const one = (index) => fetchBlobs(run, tag, step, wallTime, [index]).then((buffers) => buffers.get(index));
       const request = fetchBlobs(run, tag, step, wallTime, missing);
       // One by one only if the first blob alone can be had: a missing step or file fails them all.
@@ -220,7 +230,7 @@ export class ActivationStore {
     const tracked = promise.then(
       (value) => {
         this.pending.delete(key);
-        this.cache.set(key, value, costOf(value));
+        this.cache.set(key, value, decodedBytes(value));
         return value;
       },
       (error) => {
@@ -231,23 +241,4 @@ export class ActivationStore {
     this.pending.set(key, tracked);
     return tracked;
   }
-}
-
-/** Blob 0 of a KERNELS step: float32 LE [F, 2] (min, max of each kernel). */
-export class KernelRanges {
-  constructor(bytes, numFilters) {
-    if (bytes.byteLength !== numFilters * 8) throw new Error(`kernel ranges blob has ${bytes.byteLength} bytes, expected ${numFilters * 8}`);
-    const view = new DataView(bytes);
-    this.values = Float32Array.from({ length: numFilters * 2 }, (_, k) => view.getFloat32(k * 4, true));
-  }
-
-  range(position) {
-    return [this.values[position * 2], this.values[position * 2 + 1]];
-  }
-}
-
-function costOf(value) {
-  if (value instanceof LayerStats || value instanceof KernelRanges) return value.values.byteLength;
-  if (value instanceof ImageBitmap) return value.width * value.height * 4;
-  return value.q.byteLength;
 }

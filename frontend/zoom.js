@@ -7,6 +7,7 @@ import { formatNumber } from "./insight.js";
 import { filterLabel, geometryText, isStrip, kindShort, positionLabel } from "./map_kinds.js";
 import { nonfiniteText, resolverFor } from "./map_tiles.js";
 import { paintMaps, valueAt } from "./render_maps.js";
+import { stepText } from "./steps.js";
 
 const MIN_CSS_HEIGHT = 32;
 const STRIP_CSS_HEIGHT = 64; // sequence / units strips: one stored row, drawn this tall
@@ -56,14 +57,14 @@ export class ZoomDialog {
     const { stats, strips } = await ctx.store.layerStep(run.run, layer, stepInfo, [position]);
     const resolve = await resolverFor(ctx, run, layer, stats);
     const strip = strips.get(position);
-    if (strip instanceof BrokenBlob) throw new Error(`filter ${ref.filter} at step ${ref.step} cannot be shown: ${strip.message}`);
+    if (strip instanceof BrokenBlob) throw new Error(`filter ${ref.filter} at ${stepText(layer, ref.step)} cannot be shown: ${strip.message}`);
     const mapRange = stats.mapRange(position, ref.image);
     paintMaps(this.canvas, strip, layer.mapWidth, [{ image: ref.image, mapRange, displayRange: resolve(position, ref.image) }], ctx.style);
     this.shown = { layer, strip, image: ref.image, mapRange };
     this.sizeCanvas(layer);
     const label = run.probe?.labels?.[ref.image];
     const kind = kindShort(layer);
-    this.title.textContent = `${run.run} · ${layer.path}${kind ? ` (${kind})` : ""} · ${filterLabel(layer, ref.filter)} · image: ${ref.image}${label ? ` (${label})` : ""} · step ${ref.step}`;
+    this.title.textContent = `${run.run} · ${layer.path}${kind ? ` (${kind})` : ""} · ${filterLabel(layer, ref.filter)} · image: ${ref.image}${label ? ` (${label})` : ""} · ${stepText(layer, ref.step)}`;
     this.fillStats(stats.record(position, ref.image), resolve(position, ref.image));
     this.geometry.textContent = geometryText(layer);
     this.canvas.dataset.paintedKey = JSON.stringify([ref, ctx.paintStyleKey]);

@@ -264,7 +264,8 @@ def test_filter_evolution_filmstrip_and_play(tab, tensorboard_server, trained_lo
     f = tab.f
     strip = f.locator("[data-testid=filmstrip] [data-testid=tile]")
     assert strip.count() == len(served)
-    assert tab.captions("filmstrip") == ["step %d" % s for s in served]
+    # The run was logged every batch: its steps say so everywhere, the filmstrip included.
+    assert tab.captions("filmstrip") == ["batch %d" % s for s in served]
     assert strip.evaluate_all("tiles => tiles.map(t => Number(t.dataset.step))") == served
     assert set(strip.evaluate_all("tiles => tiles.map(t => t.dataset.filter)")) == {"1"}
     frames = tab.grid("filmstrip")
@@ -368,7 +369,7 @@ def test_zoom_shows_real_values(tab, browser, tensorboard_server, trained_logs):
     assert box["width"] >= 4 * g["W"], "zoomed map is not enlarged: %s" % box
     title = f.locator("[data-testid=zoom-title]").inner_text()
     assert "filter: %d" % filter_ in title and "image: %d" % image in title and "conv1" in title
-    assert "step %d" % faces.steps[-1] in title
+    assert "epoch %d" % faces.steps[-1] in title  # the run's step unit
 
     # The value under the cursor is the real (de-quantized) activation of the
     # last step: the model's conv1 output after training, area-averaged x2.
@@ -517,7 +518,57 @@ def test_run_name_is_text_not_html(tab, tmp_path, tensorboard_factory):
     tab.assert_clean()
 
 
-# 10. Empty state ---------------------------------------------------------------------------
+# 10. One wording for the step ------------------------------------------------------------
+
+
+STEP_NUMBER = re.compile(r"\bstep \d")
+
+
+@only_fast
+def test_every_view_says_the_step_in_the_run_unit(tab, tensorboard_server, trained_logs):
+    """The faces run was logged per epoch: every view says "epoch N", never "step N"."""
+    faces = trained_logs.faces
+    last = faces.steps[-1]
+    f = tab.f
+
+    def words(view):
+        """The view's text and its tiles' tooltips, with no "step N" in them."""
+        element = f.locator("[data-testid=view-%s]" % view)
+        text = element.inner_text()
+        tooltips = element.locator("[data-testid=tile]").evaluate_all("tiles => tiles.map(t => t.title)")
+        for said in [text] + tooltips:
+            assert not STEP_NUMBER.search(said), said
+        return text, tooltips
+
+    tab.open(tab_url(tensorboard_server, view="compare"))
+    words("compare")
+    for side in ("left", "right"):
+        assert f.locator("[data-testid=compare-%s-title]" % side).inner_text().endswith("· epoch %d" % last)
+    with tab.page.expect_download() as download:
+        f.locator("#download-button").click()
+    assert download.value.suggested_filename.endswith("_compare_epoch%d.png" % last)
+
+    tab.show_view("evolution")
+    _, tooltips = words("evolution")
+    assert tab.captions("filmstrip") == ["epoch %d" % s for s in faces.steps]
+    assert "· epoch %d" % last in tab.captions("evolution-preview")[0]
+    assert f.locator("[data-testid=filmstrip-title]").inner_text() == "Every logged epoch"
+    assert all("· epoch " in tooltip for tooltip in tooltips), tooltips
+
+    tab.show_view("attention")
+    _, tooltips = words("attention")
+    keys = f.locator("[data-testid=attention-filmstrip] [data-testid=tile] figcaption .caption-key").all_inner_texts()
+    assert keys == ["epoch %d" % s for s in faces.steps]
+    assert f.locator("[data-testid=attention-title]").inner_text().endswith("· epoch %d" % last)
+    assert f.locator("[data-testid=attention-filmstrip-title]").inner_text().endswith("every logged epoch")
+    assert all("· epoch " in tooltip for tooltip in tooltips), tooltips
+
+    tab.show_view("filters")
+    words("filters")
+    tab.assert_clean()
+
+
+# 11. Empty state ---------------------------------------------------------------------------
 
 
 def test_empty_log_dir_says_what_to_do(tab, tmp_path, tensorboard_factory):
@@ -533,7 +584,7 @@ def test_empty_log_dir_says_what_to_do(tab, tmp_path, tensorboard_factory):
     tab.assert_clean()
 
 
-# 11. Screenshots ------------------------------------------------------------------------------
+# 12. Screenshots ------------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
 def showcase_server(showcase_training, tmp_path_factory):

@@ -7,7 +7,7 @@ Chromium, on the faces run that `ActivationLogger(attributions=True)` logged
 import numpy as np
 import pytest
 
-from browser_support import assert_drawn, tab_url
+from browser_support import assert_drawn, new_tab, only_fast, tab_url
 from conftest import parse_series
 
 pytestmark = pytest.mark.server
@@ -142,3 +142,117 @@ def test_maps_over_the_probe_image_in_the_activation_views(tab, tensorboard_serv
     assert "not 2-D images" in f.locator("#overlay-toggle").locator("..").get_attribute("title")
     assert f.locator("[data-testid=filmstrip] [data-testid=tile]").first.get_attribute("data-overlay") == "false"
     tab.assert_clean()
+
+
+# Controls that act on the view, and captions that break between phrases ------------------
+
+# Text of each rendered line of an element: every character's line from its own box.
+LINES_JS = """(root) => {
+  const lines = [];
+  let lastTop = null;
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  const range = document.createRange();
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    for (let i = 0; i < node.length; i++) {
+      range.setStart(node, i);
+      range.setEnd(node, i + 1);
+      const box = [...range.getClientRects()].find((r) => r.width > 0);
+      if (box && (lastTop === null || Math.abs(box.top - lastTop) > 4)) {
+        lines.push("");
+        lastTop = box.top;
+      }
+      if (lines.length) lines[lines.length - 1] += node.data[i];
+    }
+  }
+  return lines.map((line) => line.replace(/\\s+/g, " ").trim()).filter(Boolean);
+}"""
+
+MAP_ONLY = ["#layer-select", "#filter-select", "#norm-select", "#levels-select", "#overlay-toggle"]
+
+
+def visible(f, selectors):
+    return {selector: f.locator(selector).is_visible() for selector in selectors}
+
+
+@only_fast
+def test_each_view_shows_only_the_controls_that_act_on_it(tab, tensorboard_server, trained_logs):
+    faces = trained_logs.faces
+    tab.open(tab_url(tensorboard_server, view="attention"))
+    f = tab.f
+    # Attention: each map to its own range, no contours, always over its image.
+    assert visible(f, MAP_ONLY) == dict.fromkeys(MAP_ONLY, False)
+    acting = ["#run-select", "#image-select", "#colormap-select", "#opacity-slider", "#step-slider",
+              "#play-button", "#size-slider", "#download-button"]
+    assert visible(f, acting) == dict.fromkeys(acting, True)
+
+    # Hidden controls change nothing there, even when a link sets them.
+    plain = tab.grid_hashes("attention-grid")
+    with new_tab(tab.page.context.browser) as again:
+        again.open(tab_url(tensorboard_server, view="attention", levels=3, norm="layer"))
+        assert again.grid_hashes("attention-grid") == plain
+        again.assert_clean()
+
+    # The activation views act on all of them.
+    tab.show_view("filters")
+    assert visible(f, MAP_ONLY) == dict.fromkeys(MAP_ONLY, True)
+    assert f.locator("#opacity-slider").is_hidden()  # until the maps lie over their images
+    # Compare picks out no filter.
+    tab.show_view("compare")
+    assert f.locator("#filter-select").is_hidden()
+    assert f.locator("#layer-select").is_visible() and f.locator("#levels-select").is_visible()
+    tab.show_view("attention")
+    assert f.locator("#layer-select").is_hidden() and f.locator("#image-select").is_visible()
+    assert len(faces.steps) > 1
+    tab.assert_clean()
+
+
+def phrase_lines(lines, phrases):
+    """Whether `lines` cut the caption only between `phrases` (each line is whole phrases)."""
+    rest = list(phrases)
+    for line in lines:
+        for n in range(1, len(rest) + 1):
+            if " ".join(rest[:n]) == line:
+                rest = rest[n:]
+                break
+        else:
+            return False
+    return not rest
+
+
+def test_phrase_lines_helper():
+    phrases = ["predicted:", "not face 0.95", "(true:", "not face)"]
+    assert phrase_lines(["predicted: not face 0.95", "(true: not face)"], phrases)
+    assert phrase_lines(["predicted:", "not face 0.95", "(true: not face)"], phrases)
+    assert not phrase_lines(["predicted: not", "face 0.95 (true: not", "face)"], phrases)
+    assert not phrase_lines(["predicted: not face 0.95"], phrases)
+
+
+@only_fast
+def test_prediction_captions_break_between_phrases(tab, tensorboard_server, trained_logs):
+    faces = trained_logs.faces
+    grad_cam = served_attributions(tensorboard_server, faces.run)["grad_cam"]
+    records = served_records(tensorboard_server, faces.run, grad_cam)[faces.steps[-1]]
+    names = grad_cam["classNames"]
+    assert any(" " in name for name in names)  # "not face": a class name that could be cut
+    field = {name: k for k, name in enumerate(grad_cam["summaryNames"])}
+
+    def parts(record):
+        predicted = "%s %.2f" % (names[int(record[field["predicted_class"]])], record[field["predicted_score"]])
+        return ["predicted:", predicted, "(true:", names[int(record[field["target_class"]])] + ")"]
+
+    expected = [parts(record) for record in records]
+    # Default tile size: "predicted: not face 0.95" / "(true: not face)", never inside a phrase.
+    tab.open(tab_url(tensorboard_server, view="attention"))
+    lines = tab.f.locator("[data-testid=attention-grid] [data-testid=prediction]").evaluate_all("els => els.map(%s)" % LINES_JS)
+    assert len(lines) == len(expected)
+    for got, want in zip(lines, expected):
+        assert got in ([" ".join(want)], [" ".join(want[:2]), " ".join(want[2:])]), got
+    tab.assert_clean()
+    # The smallest tiles: more lines, still cut between phrases only.
+    with new_tab(tab.page.context.browser) as small:
+        small.open(tab_url(tensorboard_server, view="attention", size=48))
+        lines = small.f.locator("[data-testid=attention-grid] [data-testid=prediction]").evaluate_all("els => els.map(%s)" % LINES_JS)
+        assert max(len(got) for got in lines) > 2, lines  # the caption does wrap here
+        for got, want in zip(lines, expected):
+            assert phrase_lines(got, want), (got, want)
+        small.assert_clean()

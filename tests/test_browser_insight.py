@@ -114,15 +114,15 @@ def test_filter_stats_sparklines_and_dead_filters(tab, tensorboard_server, train
     # The dead-fraction chart's readout at the current step; hover shows another step.
     count = len(layer["filterIndices"])
     readout = view.locator("[data-testid=dead-fraction-chart-readout]")
-    assert readout.inner_text().startswith("step %d: %d of %d dead" % (last, sum(dead), count))
+    assert readout.inner_text().startswith("epoch %d: %d of %d dead" % (last, sum(dead), count))  # the run's step unit
     canvas = view.locator("[data-testid=dead-fraction-chart-canvas]")
     box = canvas.bounding_box()
     canvas.hover(position={"x": 1, "y": box["height"] / 2})
     first = faces.steps[0]
     dead_first = sum(bool(series[first][j, :, 4].max() == 0) for j in range(count))
-    assert readout.inner_text().startswith("step %d: %d of %d dead" % (first, dead_first, count))
+    assert readout.inner_text().startswith("epoch %d: %d of %d dead" % (first, dead_first, count))
     mean_readout = view.locator("[data-testid=filter-mean-chart-readout]").inner_text()
-    assert mean_readout.startswith("step %d: mean " % last)
+    assert mean_readout.startswith("epoch %d: mean " % last)
     tab.assert_clean()
 
 
@@ -164,7 +164,7 @@ def test_rankings_order_the_grid_and_live_in_the_url(tab, tensorboard_server, tr
         if a != b:
             assert change[layer["filterIndices"].index(a)] == pytest.approx(change[layer["filterIndices"].index(b)], rel=1e-4)
     note = f.locator("#rank-note").inner_text()
-    assert "step %d" % previous["step"] in note and "from the maps" in note
+    assert "since epoch %d" % previous["step"] in note and "from the maps" in note
 
     # The ranking survives a reload (URL state); the first step has no previous log.
     tab.wait_host_state({"rank": "change"})
@@ -257,6 +257,12 @@ def test_kernels_view_and_download(browser, tensorboard_factory, kernel_logs):
         assert tiles.count() == kernels["numFilters"]
         assert t.captions("kernels-grid") == ["filter: %d" % k for k in kernels["filterIndices"]]
         assert f.locator("[data-testid=kernels-grid] [data-testid=tile-canvas]").first.evaluate("c => getComputedStyle(c).imageRendering") == "pixelated"
+        # Kernels are drawn as logged: no colormap, normalization, contours or probe image;
+        # the filter control marks a kernel (these are the chosen layer's).
+        for hidden in ["#layer-select", "#image-select", "#colormap-select", "#norm-select", "#levels-select",
+                       "#overlay-toggle", "#opacity-slider"]:
+            assert f.locator(hidden).is_hidden(), hidden
+        assert f.locator("#filter-select").is_visible() and f.locator("#kernel-layer-select").is_visible()
 
         def check(step):
             status, _, body = server.plugin("blobs", run="k/train", tag=kernels["tag"], step=step["step"], indices="0-1", wall_time=repr(step["wallTime"]))
@@ -277,7 +283,8 @@ def test_kernels_view_and_download(browser, tensorboard_factory, kernel_logs):
 
         first = check(steps[0])
         t.act(lambda: f.locator("#step-slider").fill(str(len(steps) - 1)), step=steps[-1]["step"])
-        assert "step %d" % steps[-1]["step"] in f.locator("[data-testid=kernels-title]").inner_text()
+        # Kernels carry no step unit of their own: the run's (logged per epoch).
+        assert "epoch %d" % steps[-1]["step"] in f.locator("[data-testid=kernels-title]").inner_text()
         assert check(steps[-1]) != first, "kernels did not change over training"
 
         # Download PNG of the kernels view.
@@ -289,7 +296,7 @@ def test_kernels_view_and_download(browser, tensorboard_factory, kernel_logs):
         assert data[:8] == b"\x89PNG\r\n\x1a\n"
         width, height = struct.unpack(">II", data[16:24])
         assert width > 100 and height > 20
-        assert download.value.suggested_filename.endswith("_kernels_step%d.png" % steps[-1]["step"])
+        assert download.value.suggested_filename.endswith("_rgb_kernels_epoch%d.png" % steps[-1]["step"])
         t.assert_clean()
 
 

@@ -1,36 +1,41 @@
 // Two layers (or one layer in two runs) side by side at the same step:
 // the main run/layer on the left, the compare run/layer on the right.
 
-import { el, labelled, setOptions } from "../dom.js";
+import { el, setOptions } from "../dom.js";
 import { LayerFiltersPanel } from "./layer_filters.js";
-import { layerOptionLabel, stepText } from "../map_kinds.js";
-import { latestOnly, layerTitle, markPainted } from "./view_helpers.js";
+import { layerOptionLabel } from "../map_kinds.js";
+import { stepText } from "../steps.js";
+import { allPositions, layerTitle, paneTitle, prefetchLayerSteps, toolbar, View } from "./view_helpers.js";
 
 function pane(testid, header, panel) {
-  const title = el("h3", { class: "pane-title", "data-testid": `${testid}-title` });
+  const title = paneTitle(`${testid}-title`, false);
   const element = el("div", { class: "compare-pane", "data-testid": testid }, [header, title, panel.element]);
   return { element, title, panel };
 }
 
-export class CompareView {
+// No filter is picked out in Compare: the filter control does not act on it.
+const COMPARE_CONTROLS = Object.freeze(["layer", "image", "colormap", "norm", "levels", "overlay"]);
+
+export class CompareView extends View {
   constructor() {
-    this.runSelect = el("select", { id: "compare-run-select", "data-testid": "compare-run-select" });
-    this.layerSelect = el("select", { id: "compare-layer-select", "data-testid": "compare-layer-select" });
-    this.runSelect.addEventListener("change", () => this.ctx?.setState({ cmpRun: this.runSelect.value, cmpLayer: "" }));
-    this.layerSelect.addEventListener("change", () => this.ctx?.setState({ cmpLayer: this.layerSelect.value }));
-    this.left = pane("compare-left", el("div", { class: "view-toolbar" }, [el("span", { class: "hint", text: "Run and layer from the controls above" })]), new LayerFiltersPanel("compare-left-grid"));
-    this.right = pane(
-      "compare-right",
-      el("div", { class: "view-toolbar" }, [labelled("Run", this.runSelect), labelled("Layer", this.layerSelect)]),
-      new LayerFiltersPanel("compare-right-grid"),
-    );
-    this.element = el("section", { class: "view compare", "data-testid": "view-compare" }, [this.left.element, this.right.element]);
-    this.begin = latestOnly();
+    super("compare", "compare");
+    this.runSelect = this.stateSelect("compare-run-select", "cmpRun", (cmpRun) => ({ cmpRun, cmpLayer: "" }));
+    this.layerSelect = this.stateSelect("compare-layer-select", "cmpLayer");
+    this.left = pane("compare-left", toolbar(el("span", { class: "hint", text: "Run and layer from the controls above" })), new LayerFiltersPanel("compare-left-grid"));
+    this.right = pane("compare-right", toolbar(["Run", this.runSelect], ["Layer", this.layerSelect]), new LayerFiltersPanel("compare-right-grid"));
+    this.layout({ parts: [this.left.element, this.right.element] });
+  }
+
+  controlsFor() {
+    return COMPARE_CONTROLS;
+  }
+
+  prefetch(ctx) {
+    prefetchLayerSteps(ctx, allPositions(ctx.layer));
   }
 
   async update(ctx) {
-    this.ctx = ctx;
-    const isCurrent = this.begin();
+    const isCurrent = this.beginRender(ctx);
     const { compare } = ctx;
     setOptions(this.runSelect, ctx.runs.map(({ run }) => ({ value: run, label: run })), compare.run.run);
     setOptions(this.layerSelect, compare.run.layers.map((layer) => ({ value: layer.path, label: layerOptionLabel(layer) })), compare.layer.path);
@@ -48,8 +53,9 @@ export class CompareView {
     if (!isCurrent()) return;
     paints.forEach((paint) => paint());
     for (const { pane, run, layer, stepInfo } of sides) {
-      pane.title.textContent = `${layerTitle(run, layer)} · ${stepInfo ? stepText(layer, stepInfo.step) : "no step at or before this one"}`;
+      const step = stepInfo ? stepText(layer, stepInfo.step) : `nothing logged at or before ${stepText(ctx.layer, ctx.stepInfo.step)}`;
+      pane.title.textContent = `${layerTitle(run, layer)} · ${step}`;
     }
-    markPainted(this.element, ctx.stepInfo, ctx.paintKey);
+    this.markPainted(ctx);
   }
 }

@@ -2,33 +2,44 @@
 // one for the stats), as a filmstrip; the current step is highlighted and
 // shown large, so the step slider / play button animate over training.
 
-import { el, labelled, setOptions } from "../dom.js";
+import { el, phrases, setOptions } from "../dom.js";
 import { TileGrid } from "../tile_grid.js";
 import { filterLabel } from "../map_kinds.js";
 import { mapTile } from "../map_tiles.js";
 import { rangeOverSteps, rangeResolver } from "../normalize.js";
+import { stepText, stepUnit } from "../steps.js";
 import { ProbePanel } from "./probe_panel.js";
-import { latestOnly, markPainted } from "./view_helpers.js";
+import { toolbar, View } from "./view_helpers.js";
 
-export class EvolutionView {
+/** "images 0 (face), 1 (not face), left to right": the probe images of a row of maps. */
+function imagesPhrase(run, images) {
+  const labelled = images.map((image) => {
+    const label = run.probe?.labels?.[image];
+    return label ? `${image} (${label}),` : `${image},`;
+  });
+  return phrases(["images", ...labelled, "left to right"]);
+}
+
+export class EvolutionView extends View {
   constructor() {
-    this.imagesSelect = el("select", { id: "evolution-images-select", "data-testid": "evolution-images-select" });
-    this.imagesSelect.addEventListener("change", () => this.ctx?.setState({ evo: this.imagesSelect.value }));
+    super("evolution");
+    this.imagesSelect = this.stateSelect("evolution-images-select", "evo");
     this.preview = new TileGrid({ testid: "evolution-preview", className: "preview" });
     this.filmstrip = new TileGrid({ testid: "filmstrip", className: "filmstrip" });
     this.probe = new ProbePanel();
-    this.element = el("section", { class: "view", "data-testid": "view-evolution" }, [
-      el("div", { class: "view-toolbar" }, [labelled("Images", this.imagesSelect)]),
-      el("div", { class: "view-with-aside" }, [this.probe.element, this.preview.element]),
-      el("h3", { class: "filmstrip-title", text: "Every logged step" }),
-      this.filmstrip.element,
-    ]);
-    this.begin = latestOnly();
+    this.filmstripTitle = el("h3", { class: "filmstrip-title", "data-testid": "filmstrip-title" });
+    this.layout({
+      parts: [
+        toolbar(["Images", this.imagesSelect]),
+        el("div", { class: "view-with-aside" }, [this.probe.element, this.preview.element]),
+        this.filmstripTitle,
+        this.filmstrip.element,
+      ],
+    });
   }
 
   async update(ctx) {
-    this.ctx = ctx;
-    const isCurrent = this.begin();
+    const isCurrent = this.beginRender(ctx);
     const { run, layer, filterPosition: position, state } = ctx;
     const images = state.evo === "all" ? [...Array(layer.numImages).keys()] : [state.image];
     setOptions(this.imagesSelect, [
@@ -49,7 +60,7 @@ export class EvolutionView {
         const resolve = rangeResolver(state.norm, stats, { fixedRange, diverging: ctx.style.diverging });
         return mapTile(ctx, {
           run, layer, stepInfo, stats, resolve, position, strip, images,
-          caption: [`step ${stepInfo.step}`],
+          caption: [stepText(layer, stepInfo.step)],
           current: stepInfo.step === ctx.stepInfo.step,
         });
       });
@@ -57,11 +68,16 @@ export class EvolutionView {
     this.element.style.setProperty("--span", String(images.length));
     paintProbe();
     const current = specs.find((spec) => spec.current) ?? specs.at(-1);
-    const shownImages = images.length > 1 ? ` · images ${images.map((image) => run.probe?.labels?.[image] ? `${image} (${run.probe.labels[image]})` : `${image}`).join(", ")}, left to right` : "";
-    this.preview.render(current ? [{ ...current, current: false, caption: [`${filterLabel(layer, layer.filterIndices[position])} · ${current.caption[0]}${shownImages}`] }] : []);
+    const caption = current && phrases([
+      filterLabel(layer, layer.filterIndices[position]),
+      stepText(layer, current.dataset.step),
+      images.length > 1 ? imagesPhrase(run, images) : null,
+    ], { separator: " · " });
+    this.preview.render(current ? [{ ...current, current: false, caption: [caption] }] : []);
+    this.filmstripTitle.textContent = `Every logged ${stepUnit(layer)}`;
     this.filmstrip.render(specs);
     this.revealCurrentTile();
-    markPainted(this.element, ctx.stepInfo, ctx.paintKey);
+    this.markPainted(ctx);
   }
 
   /** Scroll the filmstrip box (not the page) so the current step's tile is visible. */

@@ -6,7 +6,7 @@
 import { StepChart, paintLine } from "../charts.js";
 import { el } from "../dom.js";
 import { deadFraction, filterSummaries, formatNumber, formatPercent } from "../insight.js";
-import { stepText } from "../map_kinds.js";
+import { stepText } from "../steps.js";
 
 const ROWS = [
   ["mean", "mean", formatNumber],
@@ -90,6 +90,7 @@ export class FilterStatsPanel {
       steps, values: means, current,
       marks: summaries.map((perFilter) => Boolean(perFilter[position]?.dead)),
       label: `Mean activation of filter ${filter} at each of ${steps.length} logged steps`,
+      stepText: (step) => stepText(layer, step),
       format: (value, index) => {
         const s = summaries[index][position];
         return `mean ${formatNumber(value)} · std ${formatNumber(s.std)} · max ${formatNumber(s.max)} · sparsity ${formatPercent(s.sparsity)}${s.nonfinite ? ` · non-finite ${s.nonfinite}` : ""}${s.dead ? " · dead" : ""}`;
@@ -99,6 +100,7 @@ export class FilterStatsPanel {
     this.deadChart.render({
       steps, values: dead, current, range: [0, Math.max(0.1, ...dead)], fill: true,
       label: `Fraction of dead filters of ${layer.path} at each logged step`,
+      stepText: (step) => stepText(layer, step),
       format: (value) => `${Math.round(value * count)} of ${count} dead (${formatPercent(value)})`,
     });
     this.deadChart.title.textContent = `Dead filters in this layer (peak ${formatPercent(Math.max(0, ...dead))})`;

@@ -2,29 +2,30 @@
 // ordered by a ranking, each with a sparkline of its mean over training; the
 // aside holds the probe image and the chosen filter's statistics.
 
-import { el, labelled, setOptions } from "../dom.js";
+import { el, setOptions } from "../dom.js";
 import { changeFromMaps, changeFromStats, filterSummaries, RANKINGS, rankPositions } from "../insight.js";
+import { stepSentence, stepText } from "../steps.js";
 import { FilterStatsPanel, seriesSummaries, tileSparkline } from "./filter_stats_panel.js";
 import { LayerFiltersPanel } from "./layer_filters.js";
 import { ProbePanel } from "./probe_panel.js";
-import { latestOnly, markInsight, markPainted, quickly } from "./view_helpers.js";
+import { allPositions, markInsight, prefetchLayerSteps, quickly, toolbar, View } from "./view_helpers.js";
 
-export class FiltersView {
+export class FiltersView extends View {
   constructor() {
+    super("filters");
     this.filters = new LayerFiltersPanel("filters-grid");
     this.probe = new ProbePanel();
     this.stats = new FilterStatsPanel();
-    this.rankSelect = el("select", { id: "rank-select", "data-testid": "rank-select" });
-    this.rankSelect.addEventListener("change", () => this.ctx?.setState({ rank: this.rankSelect.value }));
+    this.rankSelect = this.stateSelect("rank-select", "rank");
     this.rankNote = el("span", { class: "hint export-text", id: "rank-note", "data-testid": "rank-note", role: "status" });
-    this.element = el("section", { class: "view view-with-aside", "data-testid": "view-filters" }, [
-      el("div", { class: "aside-column" }, [this.probe.element, this.stats.element]),
-      el("div", { class: "main-column" }, [
-        el("div", { class: "view-toolbar" }, [labelled("Order by", this.rankSelect), this.rankNote]),
-        this.filters.element,
-      ]),
-    ]);
-    this.begin = latestOnly();
+    this.layout({
+      aside: [this.probe.element, this.stats.element],
+      parts: [toolbar(["Order by", this.rankSelect], this.rankNote), this.filters.element],
+    });
+  }
+
+  prefetch(ctx) {
+    prefetchLayerSteps(ctx, allPositions(ctx.layer));
   }
 
   /**
@@ -34,8 +35,7 @@ export class FiltersView {
    * painted (each painted with the grid when already cached).
    */
   async update(ctx) {
-    this.ctx = ctx;
-    const isCurrent = this.begin();
+    const isCurrent = this.beginRender(ctx);
     const { run, layer, stepInfo, state } = ctx;
     setOptions(this.rankSelect, Object.entries(RANKINGS).map(([value, label]) => ({ value, label })), state.rank);
     const cachedSeries = ctx.store.peekStatsSeries(run.run, layer, ctx.steps);
@@ -66,7 +66,7 @@ export class FiltersView {
     this.showRank(rankInfo, state.rank);
     const position = Math.max(0, ctx.filterPosition);
     this.stats.render(ctx, { layer, stepInfo, stats, position });
-    markPainted(this.element, stepInfo, ctx.paintKey);
+    this.markPainted(ctx);
     if (paintProbe === undefined) {
       probeRequest.then((paint) => isCurrent() && paint(), () => {});
     }
@@ -111,15 +111,16 @@ export class FiltersView {
     }
     if (state.rank !== "change") return { order: rankPositions(count, null), source: "index", text: "" };
     const previousInfo = steps[stepIndex - 1];
-    if (!previousInfo) return { order: rankPositions(count, null), source: "index", text: `Step ${ctx.stepInfo.step} is the first log: nothing to compare with, so by filter index.` };
-    const positions = layer.filterIndices.map((_, position) => position);
+    if (!previousInfo) return { order: rankPositions(count, null), source: "index", text: `${stepSentence(layer, ctx.stepInfo.step)} is the first log: nothing to compare with, so by filter index.` };
+    const previousText = stepText(layer, previousInfo.step);
+    const positions = allPositions(layer);
     const previous = ctx.store.peekLayerStep(run.run, layer, previousInfo, positions);
     if (previous) {
       const change = changeFromMaps(layer, previous, current);
       if (change) {
         return {
           order: rankPositions(count, change), source: "maps", values: change,
-          text: `Mean |difference| of the de-quantized maps since step ${previousInfo.step} (from the maps), most first.`,
+          text: `Mean |difference| of the de-quantized maps since ${previousText} (from the maps), most first.`,
         };
       }
     }
@@ -127,7 +128,7 @@ export class FiltersView {
     const refine = ctx.store.layerStep(run.run, layer, previousInfo, positions).then(() => true, () => false);
     return {
       order: rankPositions(count, changeFromStats(previousStats, current.stats)), source: "stats", refine,
-      text: `Mean |change of map means| since step ${previousInfo.step} (from statistics, maps of step ${previousInfo.step} still loading), most first.`,
+      text: `Mean |change of map means| since ${previousText} (from statistics, maps of ${previousText} still loading), most first.`,
     };
   }
 

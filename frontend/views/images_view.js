@@ -2,39 +2,42 @@
 // in probe order or most excited first, with a "Top images" strip (OpenAI
 // Microscope's dataset examples, on the probe set) and the filter's statistics.
 
-import { el, labelled, setOptions } from "../dom.js";
+import { el, setOptions } from "../dom.js";
 import { formatNumber, IMAGE_ORDERS, topImages } from "../insight.js";
 import { TileGrid } from "../tile_grid.js";
 import { filterLabel } from "../map_kinds.js";
 import { imageCaption, mapTile, resolverFor } from "../map_tiles.js";
+import { stepText } from "../steps.js";
 import { FilterStatsPanel, seriesSummaries } from "./filter_stats_panel.js";
-import { latestOnly, markInsight, markPainted, probeCanvas, quickly } from "./view_helpers.js";
+import { markInsight, prefetchLayerSteps, probeCanvas, quickly, toolbar, View, viewNote } from "./view_helpers.js";
 
 const TOP_SHOWN = 8;
 
-export class ImagesView {
+export class ImagesView extends View {
   constructor() {
+    super("images");
     this.grid = new TileGrid({ testid: "images-grid" });
     this.stats = new FilterStatsPanel();
-    this.orderSelect = el("select", { id: "image-order-select", "data-testid": "image-order-select" });
-    this.orderSelect.addEventListener("change", () => this.ctx?.setState({ imgOrder: this.orderSelect.value }));
+    this.orderSelect = this.stateSelect("image-order-select", "imgOrder");
     this.topTitle = el("h3", { class: "export-text", "data-testid": "top-images-title" });
     this.top = el("ol", { class: "top-images", "data-testid": "top-images", "aria-label": "Probe images that excite this filter most" });
-    this.topNote = el("p", { class: "hint export-text", "data-testid": "top-images-note" });
-    this.element = el("section", { class: "view view-with-aside", "data-testid": "view-images" }, [
-      el("div", { class: "aside-column" }, [this.stats.element]),
-      el("div", { class: "main-column" }, [
+    this.topNote = viewNote("top-images-note");
+    this.layout({
+      aside: [this.stats.element],
+      parts: [
         el("div", { class: "top-images-panel" }, [this.topTitle, this.top, this.topNote]),
-        el("div", { class: "view-toolbar" }, [labelled("Order images", this.orderSelect)]),
+        toolbar(["Order images", this.orderSelect]),
         this.grid.element,
-      ]),
-    ]);
-    this.begin = latestOnly();
+      ],
+    });
+  }
+
+  prefetch(ctx) {
+    prefetchLayerSteps(ctx, [ctx.filterPosition]);
   }
 
   async update(ctx) {
-    this.ctx = ctx;
-    const isCurrent = this.begin();
+    const isCurrent = this.beginRender(ctx);
     const { run, layer, stepInfo, filterPosition: position, state } = ctx;
     setOptions(this.orderSelect, Object.entries(IMAGE_ORDERS).map(([value, label]) => ({ value, label })), state.imgOrder);
     // The stats series (charts) is requested after the grid is painted, unless already cached.
@@ -65,7 +68,7 @@ export class ImagesView {
     this.grid.element.dataset.order = state.imgOrder;
     this.renderTop(ctx, ranked, bitmaps);
     this.stats.render(ctx, { layer, stepInfo, stats, position });
-    markPainted(this.element, stepInfo, ctx.paintKey);
+    this.markPainted(ctx);
     const finish = (series) => {
       if (!isCurrent() || !series) return this.stats.showPending(false);
       this.stats.renderSeries(ctx, { layer, position, summarySeries: series });
@@ -83,7 +86,7 @@ export class ImagesView {
     const { run, layer, state, stepInfo } = ctx;
     const labels = run.probe?.labels ?? [];
     const shown = ranked.slice(0, Math.min(TOP_SHOWN, ranked.length));
-    this.topTitle.textContent = `Top probe images for ${filterLabel(layer, state.filter)} at step ${stepInfo.step} (by mean activation)`;
+    this.topTitle.textContent = `Top probe images for ${filterLabel(layer, state.filter)} at ${stepText(layer, stepInfo.step)} (by mean activation)`;
     this.top.replaceChildren(
       ...shown.map(({ image, mean }, k) => {
         const label = labels[image];

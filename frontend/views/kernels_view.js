@@ -2,11 +2,11 @@
 // (KERNELS tag, docs/format.md): one small RGB or gray patch per filter, each
 // scaled to its own range, magnified without smoothing.
 
-import { el, labelled, setOptions } from "../dom.js";
+import { setOptions } from "../dom.js";
 import { formatNumber } from "../insight.js";
 import { TileGrid } from "../tile_grid.js";
-import { stepAtOrBefore } from "../steps.js";
-import { latestOnly, markPainted, notice } from "./view_helpers.js";
+import { stepAtOrBefore, stepText } from "../steps.js";
+import { neighbourSteps, notice, paneTitle, toolbar, View, viewNote } from "./view_helpers.js";
 
 function kernelPainter(bitmap, kernels, position) {
   return (canvas) => {
@@ -20,19 +20,26 @@ function kernelPainter(bitmap, kernels, position) {
   };
 }
 
-export class KernelsView {
+/** Whether the kernels shown are the chosen layer's (then the chosen filter is marked, and a click picks one). */
+const ofChosenLayer = (ctx) => Boolean(ctx.kernels) && ctx.kernels.path === ctx.layer.path;
+
+export class KernelsView extends View {
   constructor() {
-    this.layerSelect = el("select", { id: "kernel-layer-select", "data-testid": "kernel-layer-select" });
-    this.layerSelect.addEventListener("change", () => this.ctx?.setState({ kernel: this.layerSelect.value }));
-    this.title = el("h3", { class: "pane-title export-text", "data-testid": "kernels-title" });
-    this.note = el("p", { class: "hint export-text", "data-testid": "kernels-note" });
+    super("kernels");
+    this.layerSelect = this.stateSelect("kernel-layer-select", "kernel");
+    this.title = paneTitle("kernels-title");
+    this.note = viewNote("kernels-note");
     this.grid = new TileGrid({ testid: "kernels-grid", className: "kernels-grid" });
-    this.element = el("section", { class: "view", "data-testid": "view-kernels" }, [
-      el("div", { class: "view-toolbar" }, [labelled("Kernels of", this.layerSelect), this.note]),
-      this.title,
-      this.grid.element,
-    ]);
-    this.begin = latestOnly();
+    this.layout({ parts: [toolbar(["Kernels of", this.layerSelect], this.note), this.title, this.grid.element] });
+  }
+
+  /**
+   * Kernels are drawn as logged (RGB or gray, each to its own range): no colormap,
+   * normalization or contours; "Kernels of" picks the layer. The filter control
+   * marks a kernel only where they are the chosen layer's.
+   */
+  controlsFor(ctx) {
+    return ofChosenLayer(ctx) ? ["filter"] : [];
   }
 
   /** Kernel step at or before `stepInfo.step` (the slider follows the activation layer's steps). */
@@ -41,16 +48,17 @@ export class KernelsView {
     return stepAtOrBefore(steps, stepInfo.step);
   }
 
-  prefetch(ctx, stepInfo) {
+  prefetch(ctx) {
     if (!ctx.kernels) return;
-    this.kernelStepInfo(ctx, stepInfo)
-      .then((info) => info && ctx.store.kernelStep(ctx.run.run, ctx.kernels, info))
-      .catch(() => {});
+    for (const stepInfo of neighbourSteps(ctx)) {
+      this.kernelStepInfo(ctx, stepInfo)
+        .then((info) => info && ctx.store.kernelStep(ctx.run.run, ctx.kernels, info))
+        .catch(() => {});
+    }
   }
 
   async update(ctx) {
-    this.ctx = ctx;
-    const isCurrent = this.begin();
+    const isCurrent = this.beginRender(ctx);
     const { run, kernels, state } = ctx;
     setOptions(this.layerSelect, (run.kernels ?? []).map(({ path }) => ({ value: path, label: path })), kernels?.path ?? "");
     this.layerSelect.disabled = (run.kernels ?? []).length < 2;
@@ -58,15 +66,16 @@ export class KernelsView {
       this.grid.render([]);
       this.title.textContent = "";
       this.note.replaceChildren(notice("This run logged no kernels: ActivationLogger(..., kernels=True)."));
-      return markPainted(this.element, ctx.stepInfo, ctx.paintKey);
+      return this.markPainted(ctx);
     }
     const stepInfo = await this.kernelStepInfo(ctx, ctx.stepInfo);
     const data = stepInfo ? await ctx.store.kernelStep(run.run, kernels, stepInfo) : null;
     if (!isCurrent()) return;
-    const sameLayer = kernels.path === ctx.layer.path;
+    const sameLayer = ofChosenLayer(ctx);
     const kind = kernels.channels === 3 ? "RGB (3 input channels)" : "gray (mean over input channels)";
     this.note.textContent = `${kernels.kernelHeight} × ${kernels.kernelWidth}, ${kind}; each kernel scaled to its own min … max.`;
-    this.title.textContent = `${run.run} · kernels of ${kernels.path} · ${stepInfo ? `step ${stepInfo.step}` : "no kernels logged at or before this step"}`;
+    const step = stepInfo ? stepText(run, stepInfo.step) : `no kernels logged at or before ${stepText(run, ctx.stepInfo.step)}`;
+    this.title.textContent = `${run.run} · kernels of ${kernels.path} · ${step}`;
     const specs = !data ? [] : kernels.filterIndices.map((filter, position) => {
       const [min, max] = data.ranges.range(position);
       return {
@@ -75,13 +84,13 @@ export class KernelsView {
         dataset: { filter, step: stepInfo.step, min, max },
         aspect: [kernels.kernelWidth, kernels.kernelHeight],
         current: sameLayer && filter === state.filter,
-        title: `filter ${filter} · step ${stepInfo.step}\nweights ${formatNumber(min)} … ${formatNumber(max)}`,
+        title: `filter ${filter} · ${stepText(run, stepInfo.step)}\nweights ${formatNumber(min)} … ${formatNumber(max)}`,
         paint: kernelPainter(data.bitmap, kernels, position),
         open: sameLayer && ctx.layer.filterIndices.includes(filter) ? () => ctx.setState({ filter }) : null,
       };
     });
     this.grid.render(specs);
     this.grid.element.dataset.channels = String(kernels.channels);
-    markPainted(this.element, ctx.stepInfo, ctx.paintKey);
+    this.markPainted(ctx);
   }
 }

@@ -6,7 +6,7 @@
 import { StepChart } from "../charts.js";
 import { el } from "../dom.js";
 import { formatNumber, formatPercent } from "../insight.js";
-import { stepText } from "../map_kinds.js";
+import { stepText } from "../steps.js";
 
 const COLUMNS = [
   ["mean", "mean", formatNumber],
@@ -64,6 +64,7 @@ export class SummaryPanel {
       fill: true,
       format: (value) => `${formatPercent(value)} dead`,
       label: `Share of dead filters of ${layer.path} over ${series.length} logged steps`,
+      stepText: (step) => stepText(layer, step),
     });
     this.element.hidden = false;
     return true;
