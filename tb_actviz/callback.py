@@ -5,28 +5,21 @@ import sys
 
 import keras
 
-from tb_actviz import remote_files
-from tb_actviz.arguments import positive_int
+from tb_actviz import logger_core
+from tb_actviz import step_schedule
 from tb_actviz.capture import attribution as attribution_lib
-from tb_actviz.capture import attribution_options
 from tb_actviz.capture import backends
 from tb_actviz.capture import extractor
 from tb_actviz.capture import kernels as kernels_lib
 from tb_actviz.capture import layer_selection
 from tb_actviz.capture import log_capture
 from tb_actviz.capture import probe as probe_lib
-from tb_actviz.capture import probe_display as probe_display_lib
-from tb_actviz.format import blob_layout
 from tb_actviz.write import failure_policy
 from tb_actviz.write import log_dir as log_dir_lib
-from tb_actviz.write import log_writer
 
-# The seed recipe's 7x7 grid of filters.
-DEFAULT_MAX_FILTERS = 49
-DEFAULT_MAX_IMAGES = 16
-# Small enough that TensorBoard holds 300 logged steps of VGG16's 13 conv
-# layers for 2 runs in under 2 GB (benchmarks/bench_plugin.py).
-DEFAULT_MAX_MAP_SIZE = 32
+DEFAULT_MAX_FILTERS = logger_core.DEFAULT_MAX_FILTERS
+DEFAULT_MAX_IMAGES = logger_core.DEFAULT_MAX_IMAGES
+DEFAULT_MAX_MAP_SIZE = logger_core.DEFAULT_MAX_MAP_SIZE
 
 
 def _is_built(model):
@@ -50,7 +43,7 @@ def _completed_batches(model):
     return int(keras.ops.convert_to_numpy(optimizer.iterations))
 
 
-class ActivationLogger(keras.callbacks.Callback):
+class ActivationLogger(keras.callbacks.Callback, logger_core.LoggerCore):
     """Logs the feature maps of chosen layers for a fixed probe batch.
 
     Each log runs the probe batch through the model once, takes the chosen
@@ -212,7 +205,7 @@ class ActivationLogger(keras.callbacks.Callback):
         max_filters=DEFAULT_MAX_FILTERS,
         max_images=DEFAULT_MAX_IMAGES,
         max_map_size=DEFAULT_MAX_MAP_SIZE,
-        max_layers=layer_selection.DEFAULT_MAX_LAYERS,
+        max_layers=logger_core.DEFAULT_MAX_LAYERS,
         class_names=None,
         kernels=False,
         attributions=None,
@@ -222,40 +215,17 @@ class ActivationLogger(keras.callbacks.Callback):
         token_grid=None,
     ):
         super().__init__()
-        if not isinstance(log_dir, (str, os.PathLike)) or not str(log_dir):
-            raise ValueError("log_dir= must be a directory path, got %r" % (log_dir,))
-        if update_freq != "epoch":
-            positive_int("update_freq (or 'epoch')", update_freq)
-        # file:///abs is the local path; a remote path with ../ or // is refused.
-        self.log_dir = remote_files.log_dir_path(log_dir)
+        self._schedule = step_schedule.StepSchedule(update_freq, every_n_epochs)
+        self.every_n_epochs, self.update_freq = every_n_epochs, update_freq
+        self._take_options(
+            log_dir, probe, layers, max_filters, max_images, max_map_size, max_layers,
+            class_names, kernels, attributions, token_grid, image_grids, verbose, probe_display,
+            parse_attributions=attribution_lib.parse, layer_types=(keras.layers.Layer,),
+            display_channels_first=None)
         self.run_dir = os.path.join(self.log_dir, "train")
-        self.layers = layers
-        self.every_n_epochs = positive_int("every_n_epochs", every_n_epochs)
-        self.update_freq = update_freq
-        self.max_filters = positive_int("max_filters", max_filters)
-        self.max_images = positive_int("max_images", max_images)
-        self.max_map_size = positive_int("max_map_size", max_map_size)
-        self.max_layers = positive_int("max_layers", max_layers)
-        self.kernels = kernels
-        self.attributions = attribution_lib.parse(attributions)
-        from tb_actviz.capture import token_grid as token_grid_lib
-        self.token_grid = token_grid_lib.parse(token_grid, (keras.layers.Layer,))
-        self.class_names = None if class_names is None else [str(n) for n in class_names]
-        self.image_grids = bool(image_grids)
-        self.verbose = verbose
-        self.probe = self._given_probe = probe_lib.make_probe(probe, self.max_images, class_names)
-        self.probe_display = probe_display_lib.check(probe_display, self.probe)
+        self._given_probe = self.probe
         self._capture = None
-        self._writer = None
-        self._failures = failure_policy.FailurePolicy()
-        self._batches_done = 0
-        self._epoch_start = 0
-        self._last_batch = -1
-        self._last_logged_batch = None
         self._prepared = False
-        self._initial_logged = False
-        self._last_step = None  # of this callback's logs, over all its fits
-        self._epoch_offset = 0
 
     # Keras hooks -----------------------------------------------------------
 
@@ -265,29 +235,17 @@ class ActivationLogger(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._prepared = False
-        self._initial_logged = False
-        self._batches_done = _completed_batches(self.model)
-        self._epoch_start = self._batches_done
-        self._last_batch = -1
-        self._last_logged_batch = None
-        self._epoch_offset = None  # set by the fit's first epoch
+        self._schedule.begin_fit(_completed_batches(self.model))
         if _is_built(self.model) or _builds_from_probe(self.model):
             self._prepare()
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch_start = self._batches_done
-        self._last_batch = -1
-        if self._epoch_offset is None:
-            # A later fit with this callback goes on from its last step (as
-            # `initial_epoch` does), instead of logging epochs 0, 1, ... again.
-            last = self._last_step if self.update_freq == "epoch" else None
-            self._epoch_offset = last - epoch if last is not None and epoch < last else 0
-        if self._prepared and not self._initial_logged:
+        self._schedule.begin_epoch(epoch, self._last_step)
+        if self._prepared and not self._schedule.initial_logged:
             self._log_initial(epoch)
 
     def on_train_batch_begin(self, batch, logs=None):
-        self._last_batch = batch
-        self._batches_done = self._epoch_start + batch  # completed before this one
+        self._schedule.begin_batch(batch)
         if not self._prepared:
             if not _is_built(self.model):
                 return
@@ -295,101 +253,28 @@ class ActivationLogger(keras.callbacks.Callback):
             # real data: only now can the probe be checked against it.
             self._prepare()
             self._log_initial(0)
-        self._log_batch_if_due()
+        self._log(self._schedule.batch_step())
 
     def on_epoch_end(self, epoch, logs=None):
-        self._batches_done = self._epoch_start + self._last_batch + 1
+        self._schedule.end_epoch()
         if not self._prepared and _is_built(self.model):
             self._prepare()
             self._log_initial(0)
-        if self.update_freq == "epoch":
-            if (epoch + 1) % self.every_n_epochs == 0:
-                self._log(epoch + 1 + (self._epoch_offset or 0))
-        else:
-            self._log_batch_if_due()
-
-    def _log_batch_if_due(self):
-        done = self._batches_done
-        if (
-            self.update_freq != "epoch"
-            and done > 0
-            and done % self.update_freq == 0
-            and done != self._last_logged_batch
-        ):
-            self._last_logged_batch = done
-            self._log(done)
+        self._log(self._schedule.epoch_end_step(epoch))
 
     def on_train_end(self, logs=None):
-        self._close()
+        self._close_writer()
 
     def __del__(self):
         # At interpreter exit the writer closes itself (each log is on disk
         # once written).
         if not sys.is_finalizing():
-            self._close()
-
-    # Set-up, validated before any training step ------------------------------
+            self._close_writer()
 
     def set_model(self, model):
         # DistributedDataParallel wraps the Keras model on torch.
         layer_selection.check_keras_3_model(getattr(model, "module", model))
         super().set_model(model)
-
-    def _prepare(self):
-        model = self.model
-        self._prepared = True
-        backends.check_supported()
-        self._close()
-        # A dict's keys are matched with this model's inputs (labels under a label key).
-        self.probe = probe_lib.for_model(self._given_probe, model, self.class_names)
-        # One pass of the probe's first sample: every layer's output shape
-        # and call count, whatever the model's kind and input sizes.
-        trace = layer_selection.trace_model(model, probe_lib.model_inputs(self.probe))
-        all_entries = layer_selection.walk_layers(model, trace=trace)
-        entries = layer_selection.select_layers(
-            model, self.layers, self.max_layers, entries=all_entries)
-        self._logged = [
-            extractor.LoggedLayer.of(entry, self.max_filters, self.max_map_size,
-                                     token_grid=self.token_grid, entries=all_entries, logged=entries)
-            for entry in entries
-        ]
-        self._kernel_layers = kernels_lib.select_kernel_layers(
-            model, self.kernels, self.max_filters, entries=all_entries)
-        self._attribution = None
-        if self.attributions is not None:
-            self._attribution = attribution_lib.AttributionPipeline(
-                model,
-                attribution_lib.select_cam_layer(model, self.attributions.layer, all_entries),
-                self.probe.size,
-                self.probe.class_ids,
-                self.attributions.target,
-                self.max_map_size,
-                output=self.attributions.output,
-                trace=trace,
-            )
-        self._failures = failure_policy.FailurePolicy()
-        self._capture = None
-        if not backends.is_chief(model):
-            return  # in distributed training one process writes
-        log_dir_lib.check_writable(self.run_dir, self.log_dir)
-        self._capture = log_capture.LogCapture(
-            model, self._logged, self._kernel_layers, self.probe, self._attribution)
-        self._writer = log_writer.LogWriter(
-            self.run_dir,
-            layers=[self._layer_series(l) for l in self._logged],
-            kernels=[self._kernel_series(k) for k in self._kernel_layers],
-            probe=log_writer.ProbeImages(
-                inputs=self.probe.first_input(),
-                labels=self.probe.labels,
-                max_side=2 * self.max_map_size,
-                channels_first=keras.config.image_data_format() == "channels_first",
-                display=probe_display_lib.pictures(self.probe_display, self.probe.first_input()),
-            ),
-            failures=self._failures,
-            attributions=self._attribution_series(),
-            image_grids=self.image_grids,
-            on_first_written=self._report if self.verbose else None,
-        )
 
     @property
     def trace_count(self):
@@ -402,71 +287,68 @@ class ActivationLogger(keras.callbacks.Callback):
         """The same for the attribution pipeline (forward and backward)."""
         return self._capture.attribution_compile_count if self._capture else 0
 
-    def _layer_series(self, logged):
-        entry = logged.entry
-        return log_writer.TagSeries(logged.tag, blob_layout.layer_plugin_data(
-            entry.path, entry.index, entry.class_name, entry.output_shape,
-            logged.geometry, self.probe.size,
-            step_unit="epoch" if self.update_freq == "epoch" else "batch",
-        ))
+    # Set-up, validated before any training step ------------------------------
 
-    def _attribution_series(self):
-        if self._attribution is None:
-            return []
-        return attribution_options.tag_series(
-            self._attribution, self.probe.size, self.class_names,
-            "epoch" if self.update_freq == "epoch" else "batch")
-
-    def _kernel_series(self, kernel_layer):
-        entry = kernel_layer.entry
-        return log_writer.TagSeries(kernel_layer.tag, blob_layout.kernel_plugin_data(
-            entry.path, entry.index, entry.class_name,
-            tuple(kernel_layer.kernel.shape[:3]) + (entry.layer.filters,),
-            kernel_layer.num_filters,
-        ))
+    def _prepare(self):
+        model = self.model
+        self._prepared = True
+        backends.check_supported()
+        self._close_writer()
+        # A dict's keys are matched with this model's inputs (labels under a label key).
+        self.probe = probe_lib.for_model(self._given_probe, model, self.class_names)
+        # One pass of the probe's first sample: every layer's output shape
+        # and call count, whatever the model's kind and input sizes.
+        trace = layer_selection.trace_model(model, probe_lib.model_inputs(self.probe))
+        all_entries = layer_selection.walk_layers(model, trace=trace)
+        entries = layer_selection.select_layers(
+            model, self.layers, self.max_layers, entries=all_entries)
+        logged = [
+            extractor.LoggedLayer.of(entry, self.max_filters, self.max_map_size,
+                                     token_grid=self.token_grid, entries=all_entries, logged=entries)
+            for entry in entries
+        ]
+        kernel_layers = kernels_lib.select_kernel_layers(
+            model, self.kernels, self.max_filters, entries=all_entries)
+        attribution = None
+        if self.attributions is not None:
+            attribution = attribution_lib.AttributionPipeline(
+                model,
+                attribution_lib.select_cam_layer(model, self.attributions.layer, all_entries),
+                self.probe.size,
+                self.probe.class_ids,
+                self.attributions.target,
+                self.max_map_size,
+                output=self.attributions.output,
+                trace=trace,
+            )
+        self._logged, self._kernel_layers, self._attribution = logged, kernel_layers, attribution
+        self._failures = failure_policy.FailurePolicy()
+        self._capture = None
+        if not backends.is_chief(model):
+            return  # in distributed training one process writes
+        self._check_run_dir(self.run_dir)
+        self._capture = log_capture.LogCapture(model, logged, kernel_layers, self.probe, attribution)
+        self._open_writer(self.run_dir, logged, kernel_layers, attribution, self._schedule.unit,
+                          self._schedule.describe(),
+                          channels_first=keras.config.image_data_format() == "channels_first")
 
     # Logging -------------------------------------------------------------
 
     def _log_initial(self, epoch):
-        self._initial_logged = True
-        step = epoch + (self._epoch_offset or 0) if self.update_freq == "epoch" else self._batches_done
-        self._last_logged_batch = self._batches_done
-        if self._last_step is not None and step <= self._last_step:
+        step = self._schedule.initial_step(epoch, self._last_step)
+        if step is None:
             return  # a later fit: the model as it starts is the last step logged
         if self._last_step is None and self._writer is not None:
             log_dir_lib.warn_of_earlier_logs(
                 self.run_dir, step,
-                "fit(initial_epoch=%d)" if self.update_freq == "epoch" else None)
+                "fit(initial_epoch=%d)" if self._schedule.unit == "epoch" else None)
         self._log(step)
 
     def _log(self, step):
-        """Captures one step on the training thread and hands it to the
-        writer; a failure warns and never stops training."""
-        self._last_step = step
-        if self._writer is None or self._failures.disabled:
-            return
-        self._writer.capture_and_submit(step, self._capture_now)
+        """Logs `step` (None: nothing is due)."""
+        if step is not None:
+            self._log_step(step, self._capture_now)
 
     def _capture_now(self):
         self.model  # on JAX, syncs this step's weights into the variables
         return self._capture()
-
-    def flush(self):
-        """Waits until the log in flight is on disk (or its failure is
-        counted and warned about). Logs are written in the background; call
-        this to read a log dir while training goes on."""
-        if self._writer is not None:
-            self._writer.collect()
-
-    def _report(self, written):
-        when = "every %d batches" % self.update_freq if self.update_freq != "epoch" else (
-            "every epoch" if self.every_n_epochs == 1 else "every %d epochs" % self.every_n_epochs
-        )
-        print(log_dir_lib.first_log_line(self._logged, self._kernel_layers, self._attribution,
-                                         written, self.probe.size, self.run_dir, when))
-
-    def _close(self):
-        writer, self._writer = getattr(self, "_writer", None), None
-        if writer is not None:
-            writer.close()
-

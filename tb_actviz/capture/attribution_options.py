@@ -1,14 +1,10 @@
-"""What `attributions=` asks for, and how its tags are described: shared by
+"""What `attributions=` asks for: shared by
 the Keras callback (`capture.attribution`) and the PyTorch loggers
 (`tb_actviz.torch.attribution`), which compute the same maps."""
 
 import dataclasses
 
 import numpy as np
-
-from tb_actviz import metadata
-from tb_actviz.format import blob_layout
-from tb_actviz.write import log_writer
 
 LOGITS = "logits"  # Attributions(output=)
 
@@ -96,25 +92,6 @@ def parse(attributions, layer_types=()):
             "activation and loss) or 'logits'; got %r" % (result.output,)
         )
     return result
-
-
-def tag_series(pipeline, num_images, class_names, step_unit):
-    """The writer's `TagSeries` of each method, in `METHODS` order, for an
-    attribution pipeline with `cam_entry`, `cam_geometry`,
-    `saliency_geometry`, `target_source` and `probability`."""
-    return [
-        log_writer.TagSeries(metadata.attribution_tag(method), blob_layout.attribution_plugin_data(
-            method,
-            pipeline.cam_entry if method == GRAD_CAM else None,
-            pipeline.cam_geometry if method == GRAD_CAM else pipeline.saliency_geometry,
-            num_images,
-            pipeline.target_source,
-            pipeline.probability,
-            class_names or (),
-            step_unit,
-        ))
-        for method in METHODS
-    ]
 
 
 def fixed_targets(class_ids, target, probe_size, num_classes):

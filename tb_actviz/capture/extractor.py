@@ -10,7 +10,6 @@ import keras
 import numpy as np
 from keras import ops
 
-from tb_actviz import metadata
 from tb_actviz.capture import layer_calls
 from tb_actviz.capture import layer_selection
 from tb_actviz.format import geometry as geometry_lib
@@ -79,10 +78,6 @@ class LoggedLayer:
             entry.layer.name, entry.output_shape, entry.channels_first, max_filters, max_map_size,
             token_grid=grid,
         ))
-
-    @property
-    def tag(self):
-        return metadata.layer_tag(self.entry.path)
 
 
 class LogPipeline:

@@ -2,7 +2,6 @@
 
 import dataclasses
 
-from tb_actviz import metadata
 from tb_actviz.capture import layer_selection
 
 
@@ -12,12 +11,13 @@ class KernelLayer:
     num_filters: int
 
     @property
-    def tag(self):
-        return metadata.KERNEL_TAG_PREFIX + self.entry.path
-
-    @property
     def kernel(self):
         return self.entry.layer.kernel
+
+    @property
+    def kernel_shape(self):
+        """(kh, kw, in, out): Keras's kernel layout."""
+        return tuple(self.kernel.shape[:3]) + (self.entry.layer.filters,)
 
 
 def _has_2d_kernel(entry):

@@ -125,10 +125,6 @@ class AttributionPass:
         self._targets = attribution_options.fixed_targets(
             probe.class_ids, options.target, probe.size, self.num_classes)
         self.target_source = attribution_options.target_source(self._targets, options.target)
-        self._probe_size = probe.size
-
-    def series(self, step_unit, class_names):
-        return attribution_options.tag_series(self, self._probe_size, class_names, step_unit)
 
     def _logits(self, x, delta, captured):
         """The model's output with `delta` added to the Grad-CAM module's

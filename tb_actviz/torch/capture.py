@@ -24,21 +24,25 @@ class _PassDone(BaseException):
 
 
 class LoggedModule:
-    """A logged module: its listing entry, stored geometry and tag."""
+    """A logged module: its listing entry and stored geometry."""
 
-    def __init__(self, entry, geometry, tag):
+    def __init__(self, entry, geometry):
         self.entry = entry
         self.geometry = geometry
-        self.tag = tag
 
 
 class KernelModule:
     """A Conv2d whose first `num_filters` kernels are logged."""
 
-    def __init__(self, entry, num_filters, tag):
+    def __init__(self, entry, num_filters):
         self.entry = entry
         self.num_filters = num_filters
-        self.tag = tag
+
+    @property
+    def kernel_shape(self):
+        """(kh, kw, in, out), as Keras lays kernels out."""
+        out_channels, in_channels, kh, kw = self.entry.layer.weight.shape
+        return (kh, kw, in_channels, out_channels)
 
     def weights(self):
         """float32 (kh, kw, in, F) numpy: PyTorch's (out, in, kh, kw) kernels."""

@@ -2,32 +2,25 @@
 Lightning and Hugging Face loggers."""
 
 import inspect
-import os
 import sys
 
 import numpy as np
 import torch
 
-from tb_actviz import metadata
-from tb_actviz import remote_files
-from tb_actviz.arguments import positive_int
+from tb_actviz import logger_core
 from tb_actviz.capture import probe as probe_lib
-from tb_actviz.capture import probe_display as probe_display_lib
 from tb_actviz.capture import selection
 from tb_actviz.capture import token_grid as token_grid_lib
-from tb_actviz.format import blob_layout
 from tb_actviz.format import geometry as geometry_lib
 from tb_actviz.torch import capture
 from tb_actviz.torch import model_state
 from tb_actviz.torch import modules
-from tb_actviz.write import failure_policy
 from tb_actviz.write import log_dir as log_dir_lib
-from tb_actviz.write import log_writer
 
 # The Keras logger's defaults: the seed recipe's 7x7 grid, maps <= 32 px.
-DEFAULT_MAX_FILTERS = 49
-DEFAULT_MAX_IMAGES = 16
-DEFAULT_MAX_MAP_SIZE = 32
+DEFAULT_MAX_FILTERS = logger_core.DEFAULT_MAX_FILTERS
+DEFAULT_MAX_IMAGES = logger_core.DEFAULT_MAX_IMAGES
+DEFAULT_MAX_MAP_SIZE = logger_core.DEFAULT_MAX_MAP_SIZE
 STEP_UNITS = ("epoch", "batch", "")
 
 
@@ -62,7 +55,7 @@ def writing_rank():
                 and torch.distributed.get_rank() != 0)
 
 
-class ActivationLogger:
+class ActivationLogger(logger_core.LoggerCore):
     """Logs the feature maps of chosen modules of a PyTorch model for a fixed
     probe batch, into the Activations tab of TensorBoard.
 
@@ -164,33 +157,19 @@ class ActivationLogger:
                  max_layers=selection.DEFAULT_MAX_LAYERS, class_names=None, kernels=False,
                  attributions=None, probe_display=None, token_grid=None, step_unit="epoch",
                  image_grids=False, verbose=1):
-        if not isinstance(log_dir, (str, os.PathLike)) or not str(log_dir):
-            raise ValueError("log_dir= must be a directory path, got %r" % (log_dir,))
         if step_unit not in STEP_UNITS:
             raise ValueError("step_unit= must be one of %s, got %r" % (STEP_UNITS, step_unit))
         from tb_actviz.torch import attribution as attribution_lib
 
-        self.log_dir = self.run_dir = remote_files.log_dir_path(log_dir)
-        self.layers = layers
-        self.max_filters = positive_int("max_filters", max_filters)
-        self.max_images = positive_int("max_images", max_images)
-        self.max_map_size = positive_int("max_map_size", max_map_size)
-        self.max_layers = positive_int("max_layers", max_layers)
-        self.class_names = None if class_names is None else [str(n) for n in class_names]
-        self.kernels = kernels
-        self.attributions = attribution_lib.parse(attributions)
-        self.token_grid = token_grid_lib.parse(token_grid, (torch.nn.Module,))
+        self._take_options(
+            log_dir, probe, layers, max_filters, max_images, max_map_size, max_layers,
+            class_names, kernels, attributions, token_grid, image_grids, verbose, probe_display,
+            parse_attributions=attribution_lib.parse, layer_types=(torch.nn.Module,),
+            display_channels_first=True)
+        self.run_dir = self.log_dir
         self.step_unit = step_unit
-        self.image_grids = bool(image_grids)
-        self.verbose = verbose
-        self.probe = probe_lib.make_probe(probe, self.max_images, class_names)
-        self.probe_display = probe_display_lib.check(probe_display, self.probe, channels_first=True)
         self._model = None
-        self._logged = []
         self._pass = None
-        self._writer = None
-        self._failures = failure_policy.FailurePolicy()
-        self._last_step = None
         # How often logs come, as the first log's line says it (the
         # Lightning and Trainer callbacks say when they call `log`).
         self.schedule = "at each log() call"
@@ -220,9 +199,7 @@ class ActivationLogger:
             raise ValueError(
                 "ActivationLogger.log got another model than at its first log; use one "
                 "ActivationLogger per model (and per log_dir)")
-        self._last_step = step
-        if not self._failures.disabled:
-            self._writer.capture_and_submit(step, self._pass)
+        self._log_step(step, self._pass)
 
     def log_if_new(self, model, step):
         """`log(model, step)` unless this logger already logged `step` or a
@@ -233,17 +210,9 @@ class ActivationLogger:
         self.log(model, step)
         return True
 
-    def flush(self):
-        """Waits until the log in flight is on disk (or its failure is
-        warned about)."""
-        if self._writer is not None:
-            self._writer.collect()
-
     def close(self):
         """Writes the log in flight and closes the event file."""
-        writer, self._writer = self._writer, None
-        if writer is not None:
-            writer.close()
+        self._close_writer()
         self._model = None
 
     def __enter__(self):
@@ -268,61 +237,27 @@ class ActivationLogger:
         inputs = model_state.to_model(probe_lib.model_inputs(self.probe), device, dtype)
         entries = modules.walk_modules(model, inputs)
         chosen = modules.select(entries, self.layers, self.max_layers)
-        self._logged = [
+        logged = [
             capture.LoggedModule(e, geometry_lib.map_geometry(
                 e.path, e.output_shape, e.channels_first, self.max_filters, self.max_map_size,
                 token_grid=token_grid_lib.layout(
                     self.token_grid, e, e.channels_first, entries, chosen,
-                    lambda spec: modules.resolve_one(entries, spec, "token_grid"))),
-                metadata.layer_tag(e.path))
+                    lambda spec: modules.resolve_one(entries, spec, "token_grid"))))
             for e in chosen
         ]
-        self._kernel_modules = _kernel_modules(entries, self.kernels, self.max_filters)
+        kernel_modules = _kernel_modules(entries, self.kernels, self.max_filters)
         attribution = None
         if self.attributions is not None:
             from tb_actviz.torch import attribution as attribution_lib
 
             attribution = attribution_lib.AttributionPass(
                 model, entries, self.attributions, inputs, self.probe, self.max_map_size)
-        self._attribution = attribution
-        log_dir_lib.check_writable(self.run_dir, self.log_dir)
-        self._pass = capture.ProbePass(model, self._logged, self._kernel_modules,
+        self._check_run_dir(self.run_dir)
+        self._pass = capture.ProbePass(model, logged, kernel_modules,
                                        probe_lib.model_inputs(self.probe), attribution)
-        first_input = self.probe.first_input()
-        self._writer = log_writer.LogWriter(
-            self.run_dir,
-            layers=[self._layer_series(l) for l in self._logged],
-            kernels=[self._kernel_series(k) for k in self._kernel_modules],
-            probe=log_writer.ProbeImages(
-                inputs=first_input,
-                labels=self.probe.labels,
-                max_side=2 * self.max_map_size,
-                channels_first=True,
-                display=probe_display_lib.pictures(self.probe_display, first_input, channels_first=True),
-            ),
-            failures=self._failures,
-            attributions=attribution.series(self.step_unit, self.class_names) if attribution else [],
-            image_grids=self.image_grids,
-            on_first_written=self._report if self.verbose else None,
-        )
+        self._open_writer(self.run_dir, logged, kernel_modules, attribution, self.step_unit,
+                          self.schedule, channels_first=True)
         self._model = model
-
-    def _layer_series(self, logged):
-        entry = logged.entry
-        return log_writer.TagSeries(logged.tag, blob_layout.layer_plugin_data(
-            entry.path, entry.index, entry.class_name, entry.output_shape,
-            logged.geometry, self.probe.size, step_unit=self.step_unit))
-
-    def _kernel_series(self, kernel):
-        entry = kernel.entry
-        out_channels, in_channels, kh, kw = entry.layer.weight.shape
-        return log_writer.TagSeries(kernel.tag, blob_layout.kernel_plugin_data(
-            entry.path, entry.index, entry.class_name, (kh, kw, in_channels, out_channels),
-            kernel.num_filters))
-
-    def _report(self, written):
-        print(log_dir_lib.first_log_line(self._logged, self._kernel_modules, self._attribution,
-                                         written, self.probe.size, self.run_dir, self.schedule))
 
 
 def _has_2d_kernel(entry):
@@ -345,8 +280,7 @@ def _kernel_modules(entries, kernels, max_filters):
         if wrong:
             raise ValueError("kernels=: %s has no 2-D convolution kernel; pick Conv2d modules"
                              % ", ".join(wrong))
-    return [capture.KernelModule(e, min(e.layer.out_channels, max_filters),
-                                 metadata.KERNEL_TAG_PREFIX + e.path) for e in chosen]
+    return [capture.KernelModule(e, min(e.layer.out_channels, max_filters)) for e in chosen]
 
 
 def list_layers(model, probe, print_fn=print):

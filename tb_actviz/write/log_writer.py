@@ -28,14 +28,8 @@ from tb_actviz.write import background
 from tb_actviz.write import event_file_writer
 from tb_actviz.write import leftovers
 from tb_actviz.write import pixel_file_writer
+from tb_actviz.write import tag_series
 
-
-@dataclasses.dataclass(frozen=True)
-class TagSeries:
-    """A tag written at every log, and its constant plugin data."""
-
-    tag: str
-    plugin_data: object
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,14 +65,14 @@ class LogWriter:
     Args:
       run_dir: the run's directory; the event file is created there on the
         first write.
-      layers: a `TagSeries` per logged layer, in capture order.
+      layers: a `tag_series.TagSeries` per logged layer, in capture order.
       kernels: a `TagSeries` per kernel layer.
       attributions: a `TagSeries` per attribution method, in the order of the
         captured attribution maps.
       probe: the `ProbeImages`, written with the first log that succeeds.
       failures: the `FailurePolicy` that counts lost logs.
       image_grids: also write each layer's first-image grid as a standard
-        Images-tab summary (tag `metadata.GRID_TAG_PREFIX + layer path`).
+        Images-tab summary (`tag_series.grid_tag`).
       on_first_written: called once with the bytes per tag of the first log
         that reached the disk.
     """
@@ -169,7 +163,7 @@ class LogWriter:
             if self._image_grids:
                 grid = images.filter_grid(strips, 0, series.plugin_data.num_images)
                 summaries.append(summary_v2.grid_image_pb(
-                    metadata.GRID_TAG_PREFIX + series.plugin_data.layer_path,
+                    tag_series.grid_tag(series.plugin_data.layer_path),
                     colormaps.apply(grid),
                 ))
         for series, weights in zip(self._kernels, captured.kernel_weights):
