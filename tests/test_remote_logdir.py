@@ -317,10 +317,10 @@ def _records(store, path):
 
 
 def test_remote_writer_uploads_whole_files_and_rolls(memory_store, monkeypatch):
-    from tb_actviz.write import event_file_writer as efw
+    from tb_actviz.write import event_file_writer as efw, remote_event_file
 
     bound = 150
-    monkeypatch.setattr(efw, "REMOTE_FILE_BYTES", bound)
+    monkeypatch.setattr(remote_event_file, "REMOTE_FILE_BYTES", bound)
     writer = efw.EventFileWriter("memory://logs/run")
     batch = writer.write_events([_event(0)])  # the header and one event: an upper bound
     for step in range(1, 24):
