@@ -579,3 +579,66 @@ def test_a_model_that_outputs_nan_is_recorded_as_not_finite(tmp_path):
     assert export.prediction_text(snapshot, 1) == "predicted: not finite (true: dog)"
     snapshot = LogReader(predicted_log).attribution("train", GRAD_CAM_TAG, 1)
     assert export.prediction_text(snapshot, 0) == "predicted: not finite"
+
+
+class _CountedForward(L.Layer):
+    """An identity layer that counts how often it runs (eagerly: PyTorch)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.runs = 0
+
+    def call(self, x):
+        self.runs += 1
+        return x
+
+
+@pytest.mark.parametrize("layers, one_pass", [
+    (["conv:0", "base/c2"], True),  # base/c2 is also the Grad-CAM layer
+    (["conv:0", "head"], False),  # the head's maps are its softmax, which the pass leaves out
+])
+def test_with_attributions_one_pass_gives_the_layers_maps(tmp_path, layers, one_pass):
+    model = small_classifier(nested=True, extras=True)
+    model.compile(keras.optimizers.Adam(), "sparse_categorical_crossentropy")
+    x = probe_images(16, seed=4)
+    y = np.arange(16) % 3
+    both = ActivationLogger(str(tmp_path / "both"), (x[:4], y[:4]), layers=layers,
+                            attributions=True, verbose=0)
+    alone = ActivationLogger(str(tmp_path / "alone"), (x[:4], y[:4]), layers=layers, verbose=0)
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[both, alone])
+    assert both._capture._one_pass is one_pass
+    traces = 0 if keras.backend.backend() == "torch" else 1
+    assert both.trace_count == both.attribution_trace_count == traces
+    with_attributions, without = LogReader(str(tmp_path / "both")), LogReader(str(tmp_path / "alone"))
+    for path in ("base/c1", layers[1]):
+        tag = metadata.layer_tag(path)
+        assert with_attributions.steps("train", tag) == without.steps("train", tag) == [0, 1, 2]
+        for step in (0, 2):
+            ours, theirs = with_attributions.layer("train", tag, step), without.layer("train", tag, step)
+            span = np.maximum(theirs.stat("max") - theirs.stat("min"), 1e-6)[..., None, None]
+            assert (np.abs(ours.values() - theirs.values()) <= span / 255 * 1.01 + 1e-6).all(), (path, step)
+            np.testing.assert_allclose(ours.stats, theirs.stats, rtol=1e-4, atol=1e-5)
+    if not one_pass:
+        head = with_attributions.layer("train", metadata.layer_tag("head"), 2)
+        np.testing.assert_allclose(head.stat("mean") * 3, 1.0, rtol=1e-4)  # softmax rows sum to 1
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="counts eager forward runs")
+def test_with_attributions_a_log_runs_the_model_once(tmp_path):
+    keras.utils.set_random_seed(3)
+    counted = _CountedForward(name="counted")
+    inputs = keras.Input((12, 10, 3))
+    features = L.Conv2D(4, 3, activation="relu", name="c1")(counted(inputs))
+    features = L.Conv2D(5, 3, activation="relu", name="c2")(features)
+    outputs = L.Dense(3, activation="softmax", name="head")(L.GlobalAveragePooling2D()(features))
+    model = keras.Model(inputs, outputs)
+    logger = ActivationLogger(str(tmp_path), probe_images(4), layers=["c1", "c2"],
+                              attributions=True, verbose=0)
+    logger.set_model(model)
+    logger.on_train_begin()
+    logger.on_epoch_begin(0)  # step 0
+    logger.flush()
+    before = counted.runs
+    logger.on_epoch_end(0)  # step 1
+    logger.on_train_end()
+    assert counted.runs - before == 1

@@ -104,7 +104,9 @@ class AttributionPipeline:
     `delta`) and returns what `finish` makes of it:
     [grad_cam float32 [N, 1, h, w], saliency float32 [N, 1, H', W'],
     predictions float32 [N, len(PREDICTION_NAMES)]], the maps area-averaged
-    as `extractor.stored_maps` does. An image whose logits are not all
+    as `extractor.stored_maps` does. Once `records(log_pipeline)` said yes,
+    the same pass also takes the logged layers' stored maps, which come
+    first in the list (one forward per log, not two). An image whose logits are not all
     finite (a model gone NaN) has NaN for its predicted class and both
     scores (and for its target class when that is the predicted one): an
     argmax of NaNs is no prediction.
@@ -136,6 +138,8 @@ class AttributionPipeline:
         input_shape = classifier_output.check_model(trace)
         self._probability = classifier_output.classifier_probability(model, trace, output)
         self._output_layer = trace.output_layers[0] if trace.output_layers else None
+        self._output_layers = trace.output_layers
+        self._log_pipeline = None
         # None where declared logits, or where no layer makes the output.
         self.final_activation = (
             classifier_output.final_activation(self._output_layer)
@@ -160,13 +164,25 @@ class AttributionPipeline:
 
     # The differentiated function -------------------------------------------
 
-    def _model_logits(self, x, delta, captured):
-        """`model(x, training=False)` with `delta` added to the Grad-CAM
-        layer's first output (kept in `captured`) and the output layer's
-        final activation left out."""
-        cam_layer = self.cam_entry.layer
+    def records(self, log_pipeline):
+        """Makes this pass also take `log_pipeline`'s maps, unless a logged
+        layer makes the output whose final activation the pass leaves out
+        (its maps would be logits). Returns whether it does."""
+        recorded = [l.entry.layer for l in log_pipeline.logged_layers]
+        if self.final_activation and any(l in recorded for l in self._output_layers):
+            return False
+        self._log_pipeline = log_pipeline
+        return True
 
-        def wrap(layer, own_call):
+    def _model_logits(self, x, delta, captured, recorded):
+        """`model(x, training=False)` with `delta` added to the Grad-CAM
+        layer's first output (kept in `captured`), the output layer's final
+        activation left out, and each recorded layer's first output kept in
+        `recorded` (by layer id)."""
+        cam_layer = self.cam_entry.layer
+        logged = [l.entry.layer for l in self._log_pipeline.logged_layers] if self._log_pipeline else []
+
+        def changed(layer, own_call):
             if layer is cam_layer:
                 def call(*args, **kwargs):
                     outputs = own_call(*args, **kwargs)
@@ -175,9 +191,22 @@ class AttributionPipeline:
                         outputs = outputs + ops.cast(delta, outputs.dtype)  # the same dtype: a no-op
                     return outputs
                 return call
-            return lambda *args, **kwargs: self._logits(layer, own_call, args, kwargs)
+            if self.final_activation and layer is self._output_layer:
+                return lambda *args, **kwargs: self._logits(layer, own_call, args, kwargs)
+            return own_call
 
-        layers = [cam_layer]
+        def wrap(layer, own_call):
+            call = changed(layer, own_call)
+            if layer not in logged:
+                return call
+
+            def record(*args, **kwargs):
+                outputs = call(*args, **kwargs)
+                recorded.setdefault(id(layer), outputs)
+                return outputs
+            return record
+
+        layers = [cam_layer] + logged
         if self.final_activation:
             layers.append(self._output_layer)
         with layer_calls.intercepted(layers, wrap):
@@ -197,8 +226,8 @@ class AttributionPipeline:
             op.activation = activation
 
     def forward(self, x, delta):
-        captured = []
-        logits = self._model_logits(x, delta, captured)
+        captured, recorded = [], {}
+        logits = self._model_logits(x, delta, captured, recorded)
         if isinstance(logits, (list, tuple)):
             logits = logits[0]
         logits = ops.cast(logits, "float32")
@@ -210,12 +239,14 @@ class AttributionPipeline:
             targets = ops.convert_to_tensor(self._targets)
         chosen = ops.one_hot(targets, ops.shape(logits)[1], dtype="float32")
         score = ops.sum(logits * chosen)
-        return score, (captured[0], logits, chosen)
+        layer_outputs = [recorded[id(l.entry.layer)] for l in self._log_pipeline.logged_layers] \
+            if self._log_pipeline else []
+        return score, (captured[0], logits, chosen, layer_outputs)
 
     def finish(self, aux, input_gradient, delta_gradient):
         """The stored maps and the predictions from the forward pass's `aux`
         and the gradients of the score."""
-        activation, logits, chosen = aux
+        activation, logits, chosen, layer_outputs = aux
         activation = ops.cast(activation, "float32")
         delta_gradient = ops.cast(delta_gradient, "float32")
         if self._cam_channels_first:
@@ -247,7 +278,8 @@ class AttributionPipeline:
             target,
             ops.where(finite, target_score, nan),
         ], axis=1)
-        return [cam_maps, saliency_maps, predictions]
+        layer_maps = self._log_pipeline.stored(layer_outputs) if self._log_pipeline else []
+        return layer_maps + [cam_maps, saliency_maps, predictions]
 
     @property
     def probability(self):

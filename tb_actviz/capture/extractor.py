@@ -106,7 +106,7 @@ class LogPipeline:
         return self.model.non_trainable_variables
 
     def __call__(self, probe):
-        return self._stored(layer_calls.first_outputs(self.model, probe, self._layers))
+        return self.stored(layer_calls.first_outputs(self.model, probe, self._layers))
 
     def stateless(self, trainable_values, non_trainable_values, probe):
         mapping = list(zip(self.model.trainable_variables, trainable_values))
@@ -114,7 +114,8 @@ class LogPipeline:
         with keras.StatelessScope(state_mapping=mapping):
             return self(probe)
 
-    def _stored(self, outputs):
+    def stored(self, outputs):
+        """The stored maps of the logged layers' outputs, in their order."""
         results = []
         for logged, output in zip(self.logged_layers, outputs):
             g = logged.geometry
