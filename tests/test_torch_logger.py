@@ -565,3 +565,39 @@ def test_a_model_cast_between_logs_gets_the_probe_in_its_new_dtype(tmp_path):
         logger.log(model, 1)
     assert LogReader(str(tmp_path)).steps(RUN, metadata.layer_tag("3")) == [0, 1]
     assert_stored_equals(str(tmp_path), "3", hooked_outputs(model, x.double(), ["3"])["3"], 1)
+
+
+@pytest.mark.parametrize("final_softmax, one_pass", [(False, True), (True, False)])
+def test_with_attributions_one_forward_gives_the_modules_maps(tmp_path, final_softmax, one_pass):
+    # The softmax module's maps are its output, which the attribution pass
+    # replaces by its input: logging it takes a pass of its own.
+    model = small_cnn()
+    if final_softmax:
+        model = torch.nn.Sequential(*model, torch.nn.Softmax(dim=1))
+    x, y = images(4, 20), torch.tensor([2, 0, 1, 2])
+    train_steps(model, x, y, steps=3)
+    layers = ["0", "3"] + (["8"] if final_softmax else [])
+    runs = []
+    counter = model.register_forward_pre_hook(lambda module, args: runs.append(1))
+    try:
+        with tbt.ActivationLogger(str(tmp_path / "both"), (x, y), layers=layers, attributions=True,
+                                  verbose=0) as both, \
+                tbt.ActivationLogger(str(tmp_path / "alone"), (x, y), layers=layers, verbose=0) as alone:
+            both.log(model, 0)
+            alone.log(model, 0)
+            assert both._pass._one_pass is one_pass
+            runs.clear()
+            both.log(model, 1)
+            assert len(runs) == (1 if one_pass else 2)
+    finally:
+        counter.remove()
+    ours, theirs = LogReader(str(tmp_path / "both")), LogReader(str(tmp_path / "alone"))
+    for path in layers:
+        a = ours.layer(RUN, metadata.layer_tag(path), 0)
+        b = theirs.layer(RUN, metadata.layer_tag(path), 0)
+        np.testing.assert_allclose(a.stats, b.stats, rtol=1e-5, atol=1e-6)
+        span = np.maximum(b.stat("max") - b.stat("min"), 1e-6)[..., None, None]
+        assert (np.abs(a.values() - b.values()) <= span / 255 * 1.01 + 1e-6).all(), path
+    if final_softmax:
+        np.testing.assert_allclose(ours.layer(RUN, metadata.layer_tag("8"), 0).stat("mean") * 3, 1,
+                                   rtol=1e-5)

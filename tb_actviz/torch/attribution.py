@@ -22,6 +22,7 @@ from tb_actviz.capture import attribution_options
 from tb_actviz.capture import selection
 from tb_actviz.capture.attribution_options import Attributions  # noqa: F401 - the API
 from tb_actviz.format import geometry as geometry_lib
+from tb_actviz.torch import capture
 from tb_actviz.torch import maps
 from tb_actviz.torch import model_state
 from tb_actviz.torch import modules
@@ -78,7 +79,9 @@ def _final_activation(entries, output):
 
 class AttributionPass:
     """Probe inputs -> [grad_cam float32 [N, 1, h, w], saliency float32
-    [N, 1, H', W'], predictions float32 [N, 4]] as host numpy arrays.
+    [N, 1, H', W'], predictions float32 [N, 4]] as host numpy arrays; once
+    `records(logged)` said yes, preceded by the logged modules' stored maps
+    (on the device) from the same forward pass.
 
     Args:
       model: the unwrapped model.
@@ -125,6 +128,16 @@ class AttributionPass:
         self._targets = attribution_options.fixed_targets(
             probe.class_ids, options.target, probe.size, self.num_classes)
         self.target_source = attribution_options.target_source(self._targets, options.target)
+        self._recorded = []
+
+    def records(self, logged):
+        """Makes this pass also take the stored maps of the `logged` modules
+        (one forward per log), unless one of them is the final activation
+        the pass leaves out. Returns whether it does."""
+        if self._final is not None and any(l.entry.layer is self._final for l in logged):
+            return False
+        self._recorded = logged
+        return True
 
     def _logits(self, x, delta, captured):
         """The model's output with `delta` added to the Grad-CAM module's
@@ -156,7 +169,8 @@ class AttributionPass:
             delta = torch.zeros((len(x), channels, height, width), device=x.device,
                                 dtype=torch.float32, requires_grad=True)
             captured = []
-            logits = self._logits(x, delta, captured).float()
+            with capture.recorded(self._recorded) as record:
+                logits = self._logits(x, delta, captured).float()
             if self.num_classes == 1:  # one unit: class 1's logit is z, class 0's -z
                 logits = torch.cat([-logits, logits], dim=1)
             if self._targets is None:
@@ -166,9 +180,10 @@ class AttributionPass:
             chosen = F.one_hot(targets, logits.shape[1]).float()
             score = (logits * chosen).sum()
             input_gradient, delta_gradient = torch.autograd.grad(score, [x, delta])
+        layer_maps = record.in_order()  # on the device, as `capture.first_outputs` gives them
         with torch.no_grad():
-            return self._finish(captured[0].detach().float(), logits.detach(), chosen,
-                                input_gradient.float(), delta_gradient)
+            return layer_maps + self._finish(captured[0].detach().float(), logits.detach(), chosen,
+                                             input_gradient.float(), delta_gradient)
 
     def _finish(self, activation, logits, chosen, input_gradient, delta_gradient):
         weights = delta_gradient.mean(dim=(2, 3), keepdim=True)

@@ -10,6 +10,8 @@ pass (nothing after the last of them runs). The hooks are removed in a
 forward raises.
 """
 
+import contextlib
+
 from tb_actviz.capture.captured_log import CapturedLog
 from tb_actviz.torch import maps
 from tb_actviz.torch import model_state
@@ -50,36 +52,63 @@ class KernelModule:
         return maps.to_host(weight.float().permute(2, 3, 1, 0))
 
 
+@contextlib.contextmanager
+def recorded(logged, stop_when_done=False):
+    """Forward hooks, for the block, that keep the stored maps of each
+    logged module's first output (pooled on the device, nothing kept for
+    autograd); with `stop_when_done`, the pass stops once every logged
+    module has returned. Yields a `RecordedMaps`."""
+    record = RecordedMaps(logged)
+
+    def hook(module, args, output):
+        if module in record.stored or module not in record.targets:
+            return
+        tensor = modules.single_tensor(output)
+        with torch.no_grad():
+            record.stored[module] = maps.stored_maps(tensor.detach(), record.targets[module].geometry)
+        if stop_when_done and len(record.stored) == len(record.targets):
+            raise _PassDone
+
+    handles = [module.register_forward_hook(hook) for module in record.targets]
+    try:
+        yield record
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+class RecordedMaps:
+    """The stored maps that `recorded` hooks took, by module."""
+
+    def __init__(self, logged):
+        self.logged = logged
+        self.targets = {l.entry.layer: l for l in logged}
+        self.stored = {}
+
+    def in_order(self):
+        """The stored maps in log order.
+
+        Raises:
+          RuntimeError: the pass did not call a logged module.
+        """
+        missing = [l.entry.path for l in self.logged if l.entry.layer not in self.stored]
+        if missing:
+            raise RuntimeError(
+                "the probe's forward pass did not call %s this time (it did at the first log): "
+                "a forward whose path depends on state" % ", ".join(missing))
+        return [self.stored[l.entry.layer] for l in self.logged]
+
+
 def first_outputs(model, inputs, logged):
     """The stored maps of each logged module's first output, on the device:
     one pass of `inputs` in inference and eval mode, stopped after the last."""
-    stored = {}
-    targets = {l.entry.layer: l for l in logged}
-
-    def hook(module, args, output):
-        if module in stored or module not in targets:
-            return
-        tensor = modules.single_tensor(output)
-        stored[module] = maps.stored_maps(tensor, targets[module].geometry)
-        if len(stored) == len(targets):
-            raise _PassDone
-
-    handles = [module.register_forward_hook(hook) for module in targets]
-    try:
+    with recorded(logged, stop_when_done=True) as record:
         with model_state.untouched(model), torch.inference_mode():
             try:
                 model_state.run(model, inputs)
             except _PassDone:
                 pass
-    finally:
-        for handle in handles:
-            handle.remove()
-    missing = [l.entry.path for l in logged if l.entry.layer not in stored]
-    if missing:
-        raise RuntimeError(
-            "the probe's forward pass did not call %s this time (it did at the first log): "
-            "a forward whose path depends on state" % ", ".join(missing))
-    return [stored[l.entry.layer] for l in logged]
+    return record.in_order()
 
 
 class ProbePass:
@@ -105,6 +134,8 @@ class ProbePass:
         self._probe_inputs = probe_inputs
         self._placed = (None, None)  # ((device, dtype), inputs there)
         self._attribution = attribution
+        # With attributions, one pass gives the maps too.
+        self._one_pass = attribution is not None and attribution.records(logged)
 
     def _inputs(self):
         placement = model_state.placement(self.model)
@@ -114,10 +145,13 @@ class ProbePass:
 
     def __call__(self):
         inputs = self._inputs()
-        layer_maps = first_outputs(self.model, inputs, self._logged)
+        layer_maps = None if self._one_pass else first_outputs(self.model, inputs, self._logged)
         attribution_maps, predictions = (), None
         if self._attribution is not None:
             *attribution_maps, predictions = self._attribution(inputs)
+            if self._one_pass:
+                layer_maps = attribution_maps[:len(self._logged)]
+                attribution_maps = attribution_maps[len(self._logged):]
         return CapturedLog(
             layer_maps=[maps.to_host(m) for m in layer_maps],
             kernel_weights=[k.weights() for k in self._kernels],
