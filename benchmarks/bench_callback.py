@@ -618,7 +618,8 @@ def _writer_throughput_here(total_bytes, records, runs=7):
     events of random bytes (CRC32C, os.write, fsync), median of `runs`."""
     from tensorboard.compat.proto import event_pb2
 
-    from tb_actviz import metadata, plugin_data_pb2, summary_v2
+    from tb_actviz import metadata, plugin_data_pb2
+    from tb_actviz.write import summary_v2
     from tb_actviz.write import event_file_writer as efw
 
     size = max(1, total_bytes // records)

@@ -43,7 +43,8 @@ from report import fmt_bytes, fmt_s, print_table  # noqa: E402
 from tensorboard.compat.proto import event_pb2  # noqa: E402
 from tensorboard.compat.tensorflow_stub import pywrap_tensorflow  # noqa: E402
 
-from tb_actviz import metadata, plugin_data_pb2, summary_v2  # noqa: E402
+from tb_actviz import metadata, plugin_data_pb2  # noqa: E402
+from tb_actviz.write import summary_v2  # noqa: E402
 from tb_actviz.write import event_file_writer as efw  # noqa: E402
 
 # README "Bytes per log": VGG16's conv layers at the defaults, 8 images, KB.

@@ -110,7 +110,7 @@ def generate(out, layers=13, steps=300, runs=2, images=8, pool=96, seed=0, quiet
     from tensorboard.compat.proto import event_pb2
 
     from tb_actviz import metadata
-    from tb_actviz import summary_v2
+    from tb_actviz.write import summary_v2
     from tb_actviz.format import blob_layout
     from tb_actviz.format import images as images_lib
     from tb_actviz.write import event_file_writer

@@ -24,7 +24,7 @@ from tensorboard.compat.proto import types_pb2
 
 from tb_actviz import metadata
 from tb_actviz import plugin_data_pb2
-from tb_actviz import summary_v2
+from tb_actviz.write import summary_v2
 from tb_actviz.format import blob_layout
 from tb_actviz.format import geometry
 from tb_actviz.format import pixel_file

@@ -36,7 +36,8 @@ from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import (
     masked_crc32c as tensorboard_masked_crc32c,
 )
 
-from tb_actviz import metadata, plugin_data_pb2, summary_v2
+from tb_actviz import metadata, plugin_data_pb2
+from tb_actviz.write import summary_v2
 from tb_actviz.write import event_file_writer as efw
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -454,7 +455,8 @@ def test_module_does_not_load_tensorflow(tmp_path):
         from tb_actviz.write import event_file_writer as efw
         writer = efw.EventFileWriter(sys.argv[1])
         from tensorboard.compat.proto import event_pb2
-        from tb_actviz import plugin_data_pb2, summary_v2
+        from tb_actviz import plugin_data_pb2
+        from tb_actviz.write import summary_v2
         writer.write_events([
             event_pb2.Event(step=0, wall_time=1.0, summary=summary_v2.activations_pb(
                 "t", [b"x"], plugin_data_pb2.ActivationsPluginData())),

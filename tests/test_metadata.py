@@ -310,7 +310,7 @@ def test_plugin_reader_and_writer_need_neither_tensorflow_nor_keras():
     code = (
         "import sys\n"
         "import tb_actviz, tb_actviz.activations_plugin, tb_actviz.metadata, tb_actviz.reader\n"
-        "import tb_actviz.summary_v2, tb_actviz.format.blob_layout, tb_actviz.write.log_writer\n"
+        "import tb_actviz.write.summary_v2, tb_actviz.format.blob_layout, tb_actviz.write.log_writer\n"
         "loaded = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
         "assert not loaded, loaded\n"
     )
@@ -321,7 +321,7 @@ def test_plugin_reader_and_writer_need_neither_tensorflow_nor_keras():
 def test_summary_v2_writes_a_rank_1_string_blob_sequence(tmp_path):
     from tensorboard.compat.proto import event_pb2
 
-    from tb_actviz import summary_v2
+    from tb_actviz.write import summary_v2
     from tb_actviz.write import event_file_writer
 
     writer = event_file_writer.EventFileWriter(str(tmp_path))

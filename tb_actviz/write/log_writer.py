@@ -20,7 +20,7 @@ import numpy as np
 from tensorboard.compat.proto import event_pb2
 
 from tb_actviz import metadata
-from tb_actviz import summary_v2
+from tb_actviz.write import summary_v2
 from tb_actviz.format import blob_layout
 from tb_actviz.format import colormaps
 from tb_actviz.format import images
