@@ -46,9 +46,7 @@ import io
 import json
 import os
 import platform
-import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -65,6 +63,8 @@ sys.path.insert(0, HERE)
 
 import numpy as np  # noqa: E402
 from report import fmt_s, fmt_bytes, print_table  # noqa: E402
+from measure import (  # noqa: E402,F401 - bench_attribution imports them from here too
+    library_revision, load_average, log, median, peak_rss_mb, rss_mb, timed)
 
 BACKENDS = ("tensorflow", "jax", "torch")
 VGG16_CONV = [
@@ -96,38 +96,16 @@ NOISE_NOTE = (
 # Helpers -------------------------------------------------------------------
 
 
-def median(values):
-    return float(statistics.median(values)) if values else float("nan")
 
 
-def rss_mb():
-    """Current resident set size of this process, MB (from /proc)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
 
 
-def peak_rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def timed(fn):
-    start = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - start, result
 
 
-def log(message):
-    print(message, flush=True)
 
 
-def load_average():
-    try:
-        return "%.1f %.1f %.1f" % os.getloadavg()
-    except OSError:
-        return "-"
 
 
 def probe_images(count=8, size=224, seed=0):
@@ -161,14 +139,6 @@ def import_tf_explain():
     return ActivationsVisualizationCallback
 
 
-def library_revision():
-    """The repository's commit, with `-dirty` when files are modified (others
-    may be changing the library while a benchmark runs)."""
-    try:
-        return subprocess.run(["git", "-C", REPO, "describe", "--always", "--dirty"],
-                              capture_output=True, text=True, timeout=10).stdout.strip() or "-"
-    except (OSError, subprocess.SubprocessError):
-        return "-"
 
 
 def backend_info(backend):

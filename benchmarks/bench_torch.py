@@ -64,8 +64,6 @@ import logging
 import os
 import platform
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -79,6 +77,7 @@ sys.path.insert(0, HERE)
 
 import numpy as np  # noqa: E402
 from report import fmt_bytes, fmt_s, print_table  # noqa: E402
+from measure import cpu_seconds, library_revision, load_average, log, median, timed  # noqa: E402
 
 VGG16_CONVS = ["features.%d" % i for i in (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)]
 SEED_LAYERS = ["features.0", "features.28"]  # "conv:0", "conv:-1"
@@ -101,39 +100,16 @@ NOISE_NOTE = (
 # Helpers -------------------------------------------------------------------
 
 
-def median(values):
-    return float(statistics.median(values)) if values else float("nan")
 
 
-def timed(fn):
-    start = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - start, result
 
 
-def log(message):
-    print(message, flush=True)
 
 
-def load_average():
-    try:
-        return "%.1f %.1f %.1f" % os.getloadavg()
-    except OSError:
-        return "-"
 
 
-def cpu_seconds():
-    t = os.times()
-    return t.user + t.system
 
 
-def library_revision():
-    """The repository's commit, `-dirty` when files are modified."""
-    try:
-        return subprocess.run(["git", "-C", REPO, "describe", "--always", "--dirty"],
-                              capture_output=True, text=True, timeout=10).stdout.strip() or "-"
-    except (OSError, subprocess.SubprocessError):
-        return "-"
 
 
 def verdict(ok):

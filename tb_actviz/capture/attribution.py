@@ -95,7 +95,7 @@ def select_cam_layer(model, layer=None, entries=None):
     return entry
 
 
-class AttributionPipeline:
+class AttributionPipeline(backends.ModelPipeline):
     """Probe batch -> Grad-CAM maps, saliency maps and the model's predictions.
 
     `forward(x, delta)` returns the summed target score (what is
@@ -144,7 +144,7 @@ class AttributionPipeline:
         self.final_activation = (
             classifier_output.final_activation(self._output_layer)
             if self._output_layer is not None else None)
-        self.model = model
+        super().__init__(model)
         self.cam_entry = cam_entry
         height, width, channels, self._cam_channels_first = _spatial_shape(cam_entry)
         self.delta_shape = (probe_size,) + tuple(cam_entry.output_shape)
@@ -304,17 +304,7 @@ class AttributionPipeline:
         aux, (input_gradient, delta_gradient) = backends.gradients(forward, (x, delta))
         return self.finish(aux, input_gradient, delta_gradient)
 
-    @property
-    def trainable_variables(self):
-        return self.model.trainable_variables
-
-    @property
-    def non_trainable_variables(self):
-        return self.model.non_trainable_variables
-
     def stateless_forward(self, trainable_values, non_trainable_values, x, delta):
         """`forward` with the model's variables replaced by these values."""
-        mapping = list(zip(self.model.trainable_variables, trainable_values))
-        mapping += list(zip(self.model.non_trainable_variables, non_trainable_values))
-        with keras.StatelessScope(state_mapping=mapping):
+        with self.with_values(trainable_values, non_trainable_values):
             return self.forward(x, delta)

@@ -114,6 +114,29 @@ def compile_pipeline(pipeline):
     return _PIPELINES[keras.backend.backend()](pipeline)
 
 
+class ModelPipeline:
+    """What `compile_pipeline` needs of a pipeline besides `__call__` and
+    `stateless`: the model's variables, and a scope in which they hold
+    given values (`jax.jit` passes the step's weights as arguments)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    @property
+    def trainable_variables(self):
+        return self.model.trainable_variables
+
+    @property
+    def non_trainable_variables(self):
+        return self.model.non_trainable_variables
+
+    def with_values(self, trainable_values, non_trainable_values):
+        """A scope in which the model's variables read as these values."""
+        mapping = list(zip(self.model.trainable_variables, trainable_values))
+        mapping += list(zip(self.model.non_trainable_variables, non_trainable_values))
+        return keras.StatelessScope(state_mapping=mapping)
+
+
 def gradients(fn, tensors):
     """Differentiates `fn(*tensors) -> (scalar, aux)` with the backend's autodiff.
 

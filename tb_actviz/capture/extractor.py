@@ -10,6 +10,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from tb_actviz.capture import backends
 from tb_actviz.capture import layer_calls
 from tb_actviz.capture import layer_selection
 from tb_actviz.format import geometry as geometry_lib
@@ -88,7 +89,7 @@ class LoggedLayer:
         ))
 
 
-class LogPipeline:
+class LogPipeline(backends.ModelPipeline):
     """Probe batch -> the stored maps of every logged layer, one forward pass.
 
     The pass is the model's own, `model(probe, training=False)`, with the
@@ -101,25 +102,15 @@ class LogPipeline:
     """
 
     def __init__(self, model, logged_layers):
-        self.model = model
+        super().__init__(model)
         self.logged_layers = logged_layers
         self._layers = [l.entry.layer for l in logged_layers]
-
-    @property
-    def trainable_variables(self):
-        return self.model.trainable_variables
-
-    @property
-    def non_trainable_variables(self):
-        return self.model.non_trainable_variables
 
     def __call__(self, probe):
         return self.stored(layer_calls.first_outputs(self.model, probe, self._layers))
 
     def stateless(self, trainable_values, non_trainable_values, probe):
-        mapping = list(zip(self.model.trainable_variables, trainable_values))
-        mapping += list(zip(self.model.non_trainable_variables, non_trainable_values))
-        with keras.StatelessScope(state_mapping=mapping):
+        with self.with_values(trainable_values, non_trainable_values):
             return self(probe)
 
     def stored(self, outputs):
