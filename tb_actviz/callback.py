@@ -12,6 +12,7 @@ from tb_actviz.capture import backends
 from tb_actviz.capture import extractor
 from tb_actviz.capture import kernels as kernels_lib
 from tb_actviz.capture import layer_selection
+from tb_actviz.capture import layer_tree
 from tb_actviz.capture import log_capture
 from tb_actviz.capture import probe as probe_lib
 from tb_actviz.write import failure_policy
@@ -273,7 +274,7 @@ class ActivationLogger(keras.callbacks.Callback, logger_core.LoggerCore):
 
     def set_model(self, model):
         # DistributedDataParallel wraps the Keras model on torch.
-        layer_selection.check_keras_3_model(getattr(model, "module", model))
+        layer_tree.check_keras_3_model(getattr(model, "module", model))
         super().set_model(model)
 
     @property
@@ -298,8 +299,8 @@ class ActivationLogger(keras.callbacks.Callback, logger_core.LoggerCore):
         self.probe = probe_lib.for_model(self._given_probe, model, self.class_names)
         # One pass of the probe's first sample: every layer's output shape
         # and call count, whatever the model's kind and input sizes.
-        trace = layer_selection.trace_model(model, probe_lib.model_inputs(self.probe))
-        all_entries = layer_selection.walk_layers(model, trace=trace)
+        trace = layer_tree.trace_model(model, probe_lib.model_inputs(self.probe))
+        all_entries = layer_tree.walk_layers(model, trace=trace)
         entries = layer_selection.select_layers(
             model, self.layers, self.max_layers, entries=all_entries)
         logged = [

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from conftest import area_average, dequantize, to_numpy
-from tb_actviz.capture import backends, extractor, layer_selection
+from tb_actviz.capture import backends, extractor, layer_selection, layer_tree
 from tb_actviz.format import geometry, images, map_encoding
 
 L = keras.layers
@@ -375,7 +375,7 @@ def nested_classifier():
 def _first_outputs(model, paths, x):
     from tb_actviz.capture import layer_calls
 
-    entries = {e.path: e for e in layer_selection.walk_layers(model)}
+    entries = {e.path: e for e in layer_tree.walk_layers(model)}
     return [to_numpy(o) for o in layer_calls.first_outputs(model, x, [entries[p].layer for p in paths])]
 
 
@@ -437,7 +437,7 @@ def test_first_outputs_stop_after_the_last_layer_and_leave_no_call_behind():
     before = model.calls_after
     layer_calls.first_outputs(model, x, [model.blk.ca, model.blk])
     assert model.calls_after == before  # stopped once blk returned
-    assert all("call" not in l.__dict__ for l in layer_selection.all_layers(model))
+    assert all("call" not in l.__dict__ for l in layer_tree.all_layers(model))
 
 
 def test_an_error_in_the_pass_leaves_no_call_behind():
@@ -447,7 +447,7 @@ def test_an_error_in_the_pass_leaves_no_call_behind():
     model(np.zeros((1, 6, 6, 3), "float32"))
     with pytest.raises(Exception):
         layer_calls.first_outputs(model, np.zeros((1, 6, 6, 5), "float32"), [model.blk.cb])
-    assert all("call" not in l.__dict__ for l in layer_selection.all_layers(model))
+    assert all("call" not in l.__dict__ for l in layer_tree.all_layers(model))
 
 
 # Token outputs as patch grids (issue [13], point 5) -------------------------------------
@@ -483,7 +483,7 @@ def token_layouts(model, spec, paths, x=None):
     from tb_actviz.capture import token_grid
 
     x = np.zeros((1,) + tuple(model.inputs[0].shape[1:]), "float32") if x is None else x
-    entries = layer_selection.walk_layers(model, x)
+    entries = layer_tree.walk_layers(model, x)
     logged = layer_selection.select_layers(model, paths, entries=entries)
     parsed = token_grid.parse(spec, (keras.layers.Layer,))
     resolve = lambda key: layer_selection._resolve_one(entries, key, "token_grid")  # noqa: E731
@@ -568,7 +568,7 @@ def test_token_grid_errors_name_what_would_fit():
 def test_log_pipeline_token_grid_is_the_tokens_reshaped():
     model = token_model()
     x = np.random.default_rng(3).normal(size=(3, 12, 12, 3)).astype("float32")
-    entries = layer_selection.walk_layers(model, x)
+    entries = layer_tree.walk_layers(model, x)
     chosen = layer_selection.select_layers(model, ["with_cls", "dense"], entries=entries)
     logged = [extractor.LoggedLayer.of(e, 5, 2, entries=entries, logged=chosen) for e in chosen]
     assert [(l.geometry.map_kind, l.geometry.leading_tokens, l.geometry.factor) for l in logged] == [

@@ -7,7 +7,8 @@ import pytest
 import tb_actviz
 from tb_actviz import metadata
 from tb_actviz.capture import layer_selection
-from tb_actviz.capture.layer_selection import list_layers, select_layers, walk_layers
+from tb_actviz.capture.layer_selection import list_layers, select_layers
+from tb_actviz.capture.layer_tree import walk_layers
 
 L = keras.layers
 

@@ -379,7 +379,7 @@ def test_each_log_reads_the_weights_of_its_step(tmp_path):
 
 
 def test_a_log_changes_no_state_of_a_subclassed_model_in_training():
-    from tb_actviz.capture import extractor, layer_selection, log_capture, probe as probe_lib
+    from tb_actviz.capture import extractor, layer_selection, layer_tree, log_capture, probe as probe_lib
 
     class WithNoise(keras.Model):
         def __init__(self):
@@ -400,7 +400,7 @@ def test_a_log_changes_no_state_of_a_subclassed_model_in_training():
     x = _images()
     model.fit(x, _labels(), epochs=1, batch_size=4, verbose=0)  # moving statistics, optimizer slots
     probe = probe_lib.make_probe(x[:4], 4)
-    entries = layer_selection.walk_layers(model, probe.inputs)
+    entries = layer_tree.walk_layers(model, probe.inputs)
     logged = [extractor.LoggedLayer.of(e, 49, 32) for e in layer_selection.select_layers(
         model, ["conv", "bn", "drop", "noise"], entries=entries)]
     capture = log_capture.LogCapture(model, logged, [], probe)
@@ -423,7 +423,7 @@ def test_a_log_changes_no_state_of_a_subclassed_model_in_training():
 
         assert torch.equal(torch.get_rng_state(), torch_rng)
     assert capture.compile_count == (0 if keras.backend.backend() == "torch" else 1)
-    assert all("call" not in l.__dict__ for l in layer_selection.all_layers(model))
+    assert all("call" not in l.__dict__ for l in layer_tree.all_layers(model))
 
 
 class _ClassToken(layers.Layer):

@@ -33,6 +33,7 @@ from tb_actviz.capture import classifier_output
 from tb_actviz.capture import extractor
 from tb_actviz.capture import layer_calls
 from tb_actviz.capture import layer_selection
+from tb_actviz.capture import layer_tree
 from tb_actviz.format import geometry as geometry_lib
 
 from tb_actviz.capture.attribution_options import (  # noqa: F401 - this module's API too
@@ -69,7 +70,7 @@ def select_cam_layer(model, layer=None, entries=None):
         one layer with 2-D maps larger than 1x1.
     """
     if entries is None:
-        entries = layer_selection.walk_layers(model)
+        entries = layer_tree.walk_layers(model)
     if layer is None:
         candidates = [e for e in layer_selection.conv_layers(entries) if _has_maps(e)]
         if not candidates:
@@ -120,7 +121,7 @@ class AttributionPipeline(backends.ModelPipeline):
       max_map_size: the Grad-CAM maps' largest stored side; saliency maps are
         stored at the probe image's size (twice this).
       output: `Attributions.output`.
-      trace: the probe's traced pass (`layer_selection.trace_model`);
+      trace: the probe's traced pass (`layer_tree.trace_model`);
         default: a pass of zeros shaped like the model's input.
 
     Raises:
@@ -134,7 +135,7 @@ class AttributionPipeline(backends.ModelPipeline):
     def __init__(self, model, cam_entry, probe_size, class_ids, target, max_map_size, output=None,
                  trace=None):
         if trace is None:
-            trace = layer_selection.trace_model(model, layer_selection.sample_inputs(model))
+            trace = layer_tree.trace_model(model, layer_tree.sample_inputs(model))
         input_shape = classifier_output.check_model(trace)
         self._probability = classifier_output.classifier_probability(model, trace, output)
         self._output_layer = trace.output_layers[0] if trace.output_layers else None

@@ -13,6 +13,7 @@ from keras import ops
 from tb_actviz.capture import backends
 from tb_actviz.capture import layer_calls
 from tb_actviz.capture import layer_selection
+from tb_actviz.capture import layer_tree
 from tb_actviz.format import geometry as geometry_lib
 
 
@@ -71,7 +72,7 @@ def stored_maps(x, factor, filters=None):
 
 @dataclasses.dataclass(frozen=True)
 class LoggedLayer:
-    entry: layer_selection.LayerEntry
+    entry: layer_tree.LayerEntry
     geometry: geometry_lib.MapGeometry
 
     @classmethod

@@ -3,11 +3,12 @@
 import dataclasses
 
 from tb_actviz.capture import layer_selection
+from tb_actviz.capture import layer_tree
 
 
 @dataclasses.dataclass(frozen=True)
 class KernelLayer:
-    entry: layer_selection.LayerEntry
+    entry: layer_tree.LayerEntry
     num_filters: int
 
     @property
@@ -39,7 +40,7 @@ def select_kernel_layers(model, kernels, max_filters, entries=None):
     if not kernels:
         return []
     if entries is None:
-        entries = layer_selection.walk_layers(model)
+        entries = layer_tree.walk_layers(model)
     if kernels is True:
         entries = [e for e in layer_selection.conv_layers(entries) if _has_2d_kernel(e)]
         if not entries:

@@ -294,7 +294,7 @@ def for_model(probe, model, class_names=None):
 
 def _for_subclassed(probe, class_names):
     """A model without symbolic inputs (subclassed) takes the probe as given:
-    its forward pass checks it (`layer_selection.trace_model`). A dict
+    its forward pass checks it (`layer_tree.trace_model`). A dict
     without labels apart gives them under one key of `LABEL_KEYS`."""
     if not isinstance(probe.inputs, dict) or probe.has_labels:
         return probe
