@@ -1,4 +1,5 @@
-"""The activations summary: a `Summary` proto for one tag and step, no TensorFlow.
+"""The `Summary` protos tb_actviz writes for one tag and step, no TensorFlow:
+the activations summary, the Images-tab grid, and `ScalarLogger`'s scalars.
 
 Like TensorBoard's `scalar_pb`: the proto side only; `write.event_file_writer`
 puts summaries into event files. The stored layout of the blobs is in
@@ -77,3 +78,28 @@ def grid_image_pb(tag, rgb):
 
     rgb = np.asarray(rgb, dtype=np.uint8)
     return image_pb(tag, images.encode_png(rgb), rgb.shape[1], rgb.shape[0])
+
+
+_SCALAR_METADATA = summary_pb2.SummaryMetadata(
+    plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"),
+    data_class=summary_pb2.DATA_CLASS_SCALAR,
+)
+
+
+def scalar_pb(tag, value):
+    """A standard scalar summary, as `tf.summary.scalar` writes it: a float32
+    rank-0 tensor with the scalars plugin's metadata, read by both of
+    TensorBoard's loaders."""
+    return summary_pb2.Summary(
+        value=[
+            summary_pb2.Summary.Value(
+                tag=tag,
+                metadata=_SCALAR_METADATA,
+                tensor=tensor_pb2.TensorProto(
+                    dtype=types_pb2.DT_FLOAT,
+                    tensor_shape=tensor_shape_pb2.TensorShapeProto(),
+                    tensor_content=np.float32(value).tobytes(),
+                ),
+            )
+        ]
+    )
