@@ -382,7 +382,7 @@ def bench_breakdown(model, probe, layers, repeats, root, label):
       writer's 2-thread pool) and the file writes (`EventFileWriter.write_events`
       + `PixelFileWriter.write`); the rest (summary protos, ...)."""
     from tb_actviz.torch import capture as capture_lib
-    from tb_actviz.torch import maps as maps_lib
+    from tb_actviz.capture import torch_maps as maps_lib
     from tb_actviz.torch import model_state
     from tb_actviz.write import log_writer
 
@@ -515,7 +515,7 @@ def _pooling_alternative(logged, outputs, repeats):
     import torch
     import torch.nn.functional as F
 
-    from tb_actviz.torch import maps as maps_lib
+    from tb_actviz.capture import torch_maps as maps_lib
 
     chosen = [(l, o) for l, o in zip(logged, outputs)
               if l.geometry.factor > 1 and l.geometry.map_kind == "maps"

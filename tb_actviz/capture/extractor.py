@@ -120,7 +120,7 @@ class LogPipeline(backends.ModelPipeline):
             # Keras's average_pool on PyTorch makes the channels-last maps
             # contiguous channels-first before pooling (VGG16's block1_conv1:
             # 175 ms, against 13 ms for torch's own pooling of them as they lie).
-            from tb_actviz.torch import maps as torch_maps
+            from tb_actviz.capture import torch_maps
 
             return [torch_maps.stored_maps(o, l.geometry) for l, o in zip(self.logged_layers, outputs)]
         return [stored_maps(_as_nhwc(ops.cast(o, "float32"), l.geometry), l.geometry.factor,

@@ -23,7 +23,7 @@ from tb_actviz.capture import selection
 from tb_actviz.capture.attribution_options import Attributions  # noqa: F401 - the API
 from tb_actviz.format import geometry as geometry_lib
 from tb_actviz.torch import capture
-from tb_actviz.torch import maps
+from tb_actviz.capture import torch_maps as maps
 from tb_actviz.torch import model_state
 from tb_actviz.torch import modules
 

@@ -13,7 +13,7 @@ forward raises.
 import contextlib
 
 from tb_actviz.capture.captured_log import CapturedLog
-from tb_actviz.torch import maps
+from tb_actviz.capture import torch_maps as maps
 from tb_actviz.torch import model_state
 from tb_actviz.torch import modules
 

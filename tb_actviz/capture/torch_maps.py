@@ -1,4 +1,6 @@
-"""A module's output -> the maps tb_actviz stores, on the model's device.
+"""A PyTorch tensor -> the maps tb_actviz stores, on its device: for the
+PyTorch-native loggers (`tb_actviz.torch`) and for Keras on PyTorch
+(`extractor`), whose average_pool would copy the maps first.
 
 The same layout as the Keras side's `capture.extractor` (docs/format.md,
 "Map kinds"): float32 [N, F, h, w], each map area-averaged by the layer's
