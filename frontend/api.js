@@ -1,5 +1,5 @@
 // Fetch and parse the plugin's HTTP routes (docs/http_api.md), including the
-// binary framing of /blobs, /series and /summaries. URLs are relative to <base href>.
+// binary framing of /first, /blobs, /series and /summaries. URLs are relative to <base href>.
 
 const MAX_BLOBS_PER_REQUEST = 1024;
 
@@ -37,13 +37,33 @@ async function checkOk(response, url) {
 
 /**
  * The catalog: {runs, unreadable: [{run, tag, reason, newerVersion}]} (tags whose metadata
- * cannot be read). `inFlight`: an already started `fetch("runs", {cache: "no-store"})` to
- * adopt (index.js starts one early).
+ * cannot be read).
  */
-export async function fetchRuns(inFlight = null) {
-  const response = inFlight ? await checkOk(await inFlight, "runs") : await fetchOk("runs", { cache: "no-store" });
+export async function fetchRuns() {
+  const response = await fetchOk("runs", { cache: "no-store" });
   const { runs, unreadable = [] } = await response.json();
   return { runs, unreadable };
+}
+
+/**
+ * /first, already requested (`inFlight`: the `fetch` index.js started): the catalog as
+ * `fetchRuns` gives it, and what the first picture needs: {runs, unreadable, run, tag
+ * (null when no run has a layer), steps (as `fetchSteps` gives them, or null), stepInfo
+ * ({step, wallTime} or null), blobs: Map index -> ArrayBuffer of that step}.
+ */
+export async function fetchFirst(inFlight) {
+  const buffer = await (await checkOk(await inFlight, "first")).arrayBuffer();
+  const length = new DataView(buffer).getUint32(0, true);
+  const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, length)));
+  const frames = splitFrames(buffer, 4, () => ({}), 4 + length);
+  if (frames.length !== header.indices.length) throw new Error(`expected ${header.indices.length} blobs, got ${frames.length}`);
+  const { runs, unreadable = [] } = header.runs;
+  return {
+    runs, unreadable, run: header.run, tag: header.tag,
+    steps: header.steps ? header.steps.steps : null,
+    stepInfo: header.step,
+    blobs: new Map(header.indices.map((index, k) => [index, frames[k].bytes])),
+  };
 }
 
 export async function fetchSteps(run, tag) {
@@ -64,11 +84,11 @@ export function formatIndexList(indices) {
   return parts.join(",");
 }
 
-/** Split a framed body: each record is a header of `headerSize` bytes ending in a u32 length, then the bytes. */
-function splitFrames(buffer, headerSize, readHeader) {
+/** Split a framed body (from `start`): each record is a header of `headerSize` bytes ending in a u32 length, then the bytes. */
+function splitFrames(buffer, headerSize, readHeader, start = 0) {
   const view = new DataView(buffer);
   const frames = [];
-  let offset = 0;
+  let offset = start;
   while (offset < buffer.byteLength) {
     if (offset + headerSize > buffer.byteLength) throw new Error("truncated frame header");
     const length = view.getUint32(offset + headerSize - 4, true);

@@ -27,8 +27,9 @@ import { ZoomDialog } from "./zoom.js";
 const PLUGIN_NAME = "activations";
 
 export class App {
-  constructor(body, { runsRequest = null } = {}) {
-    this.runsRequest = runsRequest;
+  /** `firstRequest`: the /first request index.js started, adopted by the catalog. */
+  constructor(body, { firstRequest = null } = {}) {
+    this.firstRequest = firstRequest;
     this.store = new ActivationStore();
     this.catalog = new Catalog(this.store);
     this.bridge = new TensorBoardBridge(PLUGIN_NAME);
@@ -64,12 +65,12 @@ export class App {
     let started = false;
     this.url.reconcile().then((changed) => changed && started && this.refresh());
     try {
-      await this.status.whileLoading(() => this.catalog.load(this.runsRequest));
+      await this.status.whileLoading(() => this.catalog.load(this.firstRequest));
     } catch (error) {
       this.status.showMessage(`Could not load activations: ${error.message}`);
       return;
     } finally {
-      this.runsRequest = null;
+      this.firstRequest = null;
     }
     started = true;
     await this.refresh();

@@ -1,10 +1,11 @@
 // The catalog: what the log dir holds (/runs: runs, their layers, kernels and
 // attributions, and the tags that cannot be read) and each tag's logged steps
-// (/steps, cached by the store). Re-read while training goes on: every POLL_MS
-// while the tab is visible, when it becomes visible, and when TensorBoard
-// reloads its data.
+// (/steps, cached by the store). Read first from /first (which also brings the
+// steps and blobs the first picture needs, handed to the store), then re-read
+// from /runs while training goes on: every POLL_MS while the tab is visible,
+// when it becomes visible, and when TensorBoard reloads its data.
 
-import { fetchRuns } from "./api.js";
+import { fetchFirst, fetchRuns } from "./api.js";
 import { DATA_RELOADED } from "./tb_bridge.js";
 
 const POLL_MS = 20000;
@@ -17,9 +18,22 @@ export class Catalog {
     this.polling = false;
   }
 
-  /** Reads /runs; `request`: an already started `fetch("runs")` to adopt (see index.js). */
-  async load(request = null) {
-    ({ runs: this.runs, unreadable: this.unreadable } = await fetchRuns(request));
+  /**
+   * Reads the catalog: from `firstRequest` (an already started `fetch` of /first, see
+   * index.js; its steps and blobs go to the store) if given and it answers, else from /runs.
+   */
+  async load(firstRequest = null) {
+    if (firstRequest) {
+      try {
+        const first = await fetchFirst(firstRequest);
+        ({ runs: this.runs, unreadable: this.unreadable } = first);
+        this.store.adoptFirst(first);
+        return;
+      } catch (error) {
+        console.warn("tb_actviz: /first failed, reading /runs:", error);
+      }
+    }
+    ({ runs: this.runs, unreadable: this.unreadable } = await fetchRuns());
   }
 
   /** Logged steps of a tag, ascending ([{step, wallTime}]). */

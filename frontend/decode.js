@@ -2,10 +2,10 @@
 // kernel ranges, summaries; and which decoder each blob of each kind of tag
 // takes (`blobDecoder`, `summaryDecoder`: the one place the tab decides it).
 
-const BITMAP_OPTIONS = { colorSpaceConversion: "none", premultiplyAlpha: "none" };
+import { decodeGrayPng } from "./png.js";
+import { MAX_PROBE_SIDE } from "./wording.js";
 
-// Probe images are stored at most 2 * max_map_size a side (tb_actviz/format/blob_checks.py).
-const MAX_PROBE_SIDE = 4096;
+const BITMAP_OPTIONS = { colorSpaceConversion: "none", premultiplyAlpha: "none" };
 
 /** A blob that could not be fetched or decoded, in place of its value: what failed. */
 export class BrokenBlob {
@@ -42,8 +42,19 @@ export function decodeBitmap(bytes, expected = { maxSide: MAX_PROBE_SIDE }) {
   return createImageBitmap(new Blob([bytes], { type: "image/png" }), BITMAP_OPTIONS);
 }
 
-/** Gray PNG of `expected` size ({width, height}) -> {width, height, q: Uint8Array of width*height quantized values}. */
+/**
+ * Gray PNG of `expected` size ({width, height}) -> {width, height, q: Uint8Array of width*height quantized values}.
+ * Inflated in script (png.js) when it is an 8-bit gray PNG, as tb_actviz writes them; else,
+ * or when that refuses the stream, by the browser's image decoder.
+ */
 export async function decodeQuantized(bytes, expected) {
+  checkSize(bytes, expected);
+  try {
+    const decoded = decodeGrayPng(bytes);
+    if (decoded) return decoded;
+  } catch {
+    // the browser's decoder has the last word
+  }
   const bitmap = await decodeBitmap(bytes, expected);
   const { width, height } = bitmap;
   const canvas = new OffscreenCanvas(width, height);

@@ -16,7 +16,10 @@ function colourTable(mapRange, displayRange, { lut, levels, diverging }) {
     t = Number.isFinite(t) ? Math.min(1, Math.max(0, t)) : 0;
     if (levels > 1) t = Math.min(levels - 1, Math.floor(t * levels)) / (levels - 1);
     const entry = Math.round(t * 255) * 3;
-    bytes.set([lut[entry], lut[entry + 1], lut[entry + 2], 255], q * 4);
+    bytes[q * 4] = lut[entry];
+    bytes[q * 4 + 1] = lut[entry + 1];
+    bytes[q * 4 + 2] = lut[entry + 2];
+    bytes[q * 4 + 3] = 255;
   }
   return new Uint32Array(bytes.buffer);
 }

@@ -29,6 +29,16 @@ export class ActivationStore {
     // JSON [run, tag, step count, last wallTime] -> Promise of the stats series;
     // kept across polls, refetched only when the tag's steps change.
     this.statsSeries = new LruCache(STATS_SERIES_KEPT);
+    // Blob key -> bytes /first brought (`adoptFirst`), decoded when first asked for instead of fetched.
+    this.adopted = new Map();
+  }
+
+  /** What /first brought (api.js `fetchFirst`): the tag's steps, and the blobs of one step, kept undecoded. */
+  adoptFirst({ run, tag, steps, stepInfo, blobs }) {
+    if (run === null || tag === null || !steps) return;
+    this.steps.set(JSON.stringify([run, tag]), Promise.resolve(steps));
+    if (!stepInfo) return;
+    for (const [index, bytes] of blobs) this.adopted.set(blobKey(run, tag, stepInfo.step, stepInfo.wallTime, index), bytes);
   }
 
   /** `statsSeriesOf` if it is cached or in flight for these `steps` (the tag's), else null (never fetches). */
@@ -102,6 +112,11 @@ export class ActivationStore {
     return { ranges: values.get(0), bitmap: values.get(1) };
   }
 
+  /** Whether the steps of a tag were asked for (cached or in flight) since they were last forgotten. */
+  hasSteps(run, tag) {
+    return this.steps.has(JSON.stringify([run, tag]));
+  }
+
   /** Logged steps of a tag; cached until `refreshSteps` is called. */
   stepsOf(run, tag) {
     const key = JSON.stringify([run, tag]);
@@ -116,6 +131,7 @@ export class ActivationStore {
   /** Forget step lists and series so the next read sees newly logged steps. */
   forgetSteps() {
     this.steps.clear();
+    this.adopted.clear();
     this.series = new LruCache(SERIES_KEPT);
   }
 
@@ -187,7 +203,7 @@ export class ActivationStore {
 
   /**
    * Fetch (one request) and decode (`blobDecoder(kind, entry)`) whichever of `indices` of
-   * tag `entry` are neither cached nor in flight.
+   * tag `entry` are neither cached nor in flight (those /first brought are decoded, not fetched).
    * If that request is refused (a damaged blob fails the whole request), the blobs are
    * fetched one by one, so only the bad ones fail. With `settle`, a blob that fails is a
    * `BrokenBlob` in the result instead of rejecting it.
@@ -196,9 +212,20 @@ export class ActivationStore {
     const { tag } = entry;
     const { step, wallTime } = stepInfo;
     const keyOf = (index) => blobKey(run, tag, step, wallTime, index);
-    const missing = indices.filter((index) => !this.cache.has(keyOf(index)) && !this.pending.has(keyOf(index)));
+    const decode = blobDecoder(kind, entry);
+    const missing = [];
+    for (const index of indices) {
+      const key = keyOf(index);
+      if (this.cache.has(key) || this.pending.has(key)) continue;
+      const adopted = this.adopted.get(key);
+      if (adopted === undefined) {
+        missing.push(index);
+        continue;
+      }
+      this.adopted.delete(key);
+      this.remember(key, (async () => decode(index, adopted))()).catch(() => {});
+    }
     if (missing.length > 0) {
-      const decode = blobDecoder(kind, entry);
       const one = (index) => fetchBlobs(run, tag, step, wallTime, [index]).then((buffers) => buffers.get(index));
       const request = fetchBlobs(run, tag, step, wallTime, missing);
       // One by one only if the first blob alone can be had: a missing step or file fails them all.

@@ -5,10 +5,15 @@ server (`--load_fast=true`) and the Python loader alike, and needs neither
 TensorFlow nor Keras. Each route is a short function over the `read`
 package (`read.catalog`: tags and steps; `read.blob_source`: checked
 blobs); `serve` parses requests and frames responses. Routes are documented
-in docs/http_api.md.
+in docs/http_api.md. The front end's modules are also served as one module,
+`/bundle.js` (`serve.bundle`, built when the plugin starts and again when a
+file changes), and `/first` brings what the tab's first picture needs in one
+answer (`serve.first_paint`).
 """
 
+import logging
 import os
+import threading
 
 from werkzeug import security
 
@@ -22,9 +27,16 @@ from tb_actviz.read import blob_source
 from tb_actviz.read import catalog
 from tb_actviz.read import pixel_store
 from tb_actviz.read import restarts
+from tb_actviz.serve import bundle
+from tb_actviz.serve import first_paint
 from tb_actviz.serve import requests
 from tb_actviz.serve import responses
 from tb_actviz.serve import runs_json
+
+logger = logging.getLogger(__name__)
+
+# The module `/bundle.js` is built from (with every module it imports), relative to the front end.
+APP_MODULE = "app.js"
 
 # Steps kept per tag when --samples_per_plugin does not say: every epoch of a
 # long run (TensorBoard's own default for unknown blob plugins is 10).
@@ -49,9 +61,10 @@ class ActivationsPlugin(base_plugin.TBPlugin):
     plugin_name = metadata.PLUGIN_NAME
 
     def __init__(self, context):
-        provider = context.data_provider
+        # /first lists the runs once for its step list too (first_paint.ListingMemo).
+        provider = self._listing_memo = first_paint.ListingMemo(context.data_provider)
         multiplexer = getattr(context, "multiplexer", None)  # the Python loader's only
-        if multiplexer is not None and isinstance(provider, data_provider.MultiplexerDataProvider):
+        if multiplexer is not None and isinstance(context.data_provider, data_provider.MultiplexerDataProvider):
             # After a restart it shows the earlier training; the Rust data server the later one.
             provider = restarts.LatestTrainingProvider(provider, multiplexer)
         self._data_provider = provider  # what the catalog and the blob source read through
@@ -63,10 +76,15 @@ class ActivationsPlugin(base_plugin.TBPlugin):
             logdir_spec=getattr(flags, "logdir_spec", None),
         )))
         self._frontend_dir = _frontend_dir()
+        self._bundle_lock = threading.Lock()
+        self._bundle = self._bundle_sources = None
+        self._current_bundle()
 
     def get_plugin_apps(self):
         return {
             "/index.js": self._serve_index_js,
+            "/bundle.js": self._serve_bundle,
+            "/first": self._serve_first,
             "/static/*": self._serve_static,
             "/static/": self._serve_static,  # "/static/*" needs a name after the slash
             "/static": self._serve_static,
@@ -94,12 +112,18 @@ class ActivationsPlugin(base_plugin.TBPlugin):
     @responses.route
     def _serve_steps(self, request):
         sequence = self._catalog.sequence(*requests.where(request), *requests.tag_of(request))
-        return http_util.Respond(request, {
-            "steps": [{"step": d.step, "wallTime": d.wall_time} for d in sequence.steps],
-            # A string: a JSON number would not hold such steps exactly.
-            "skipped": [{"step": str(d.step), "reason": reason} for d, reason in sequence.skipped],
-            "hidden": [{"step": str(step), "wallTime": wall} for step, wall in sequence.hidden],
-        }, "application/json")
+        return http_util.Respond(request, runs_json.steps(sequence), "application/json")
+
+    @responses.route
+    def _serve_first(self, request):
+        """/runs, /steps of the layer shown and /blobs of its step, in one answer."""
+        step = requests.int_arg(request, "step", minimum=0) if request.args.get("step") else None
+        indices = request.args.get("indices")
+        header, blobs = first_paint.first_paint(
+            self._catalog, self._blobs, self._listing_memo, *requests.where(request),
+            run=request.args.get("run") or None, layer=request.args.get("layer") or None,
+            step=step, indices=requests.parse_index_list(indices) if indices else None)
+        return responses.header_and_blobs(request, header, blobs)
 
     def _step_blobs(self, request, indices):
         """The checked blobs `indices` of the step a request names."""
@@ -154,6 +178,31 @@ class ActivationsPlugin(base_plugin.TBPlugin):
         with open(path, "rb") as f:
             body = f.read()
         return http_util.Respond(request, body, content_type)
+
+    def _current_bundle(self):
+        """The `bundle.Bundle` of the front end's files as they are now (rebuilt
+        when one changed), or None when they cannot be bundled (logged once)."""
+        with self._bundle_lock:
+            try:
+                found = bundle.sources(self._frontend_dir)
+            except OSError as e:
+                found = ("unreadable", str(e))
+            if found != self._bundle_sources:
+                self._bundle_sources = found
+                try:
+                    self._bundle = bundle.build(self._frontend_dir, APP_MODULE)
+                except (bundle.BundleError, OSError, UnicodeDecodeError) as e:
+                    self._bundle = None
+                    logger.warning("tb_actviz: the tab's modules are served one by one: %s", e)
+            return self._bundle
+
+    @responses.route
+    def _serve_bundle(self, request):
+        built = self._current_bundle()
+        if built is None:
+            raise errors.NotFoundError("the front end could not be bundled (see the log); "
+                                       "its modules are under static/")
+        return http_util.Respond(request, built.gzipped, "text/javascript", content_encoding="gzip")
 
     @responses.route
     def _serve_index_js(self, request):

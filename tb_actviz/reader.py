@@ -21,6 +21,7 @@ from tensorboard.backend.event_processing import plugin_event_multiplexer
 
 from tb_actviz import metadata
 from tb_actviz import remote_files
+from tb_actviz import wording
 from tb_actviz.format import blob_checks
 from tb_actviz.format import blob_layout
 from tb_actviz.format import images
@@ -89,7 +90,7 @@ class AttributionSnapshot:
         """The name of class `index` (its number where the log has no names)."""
         names = self.info.class_names
         if not np.isfinite(index):
-            return "not finite"
+            return wording.NOT_FINITE
         index = int(index)
         return names[index] if 0 <= index < len(names) else str(index)
 

@@ -29,7 +29,7 @@ from tb_actviz import metadata
 from tb_actviz.activations_plugin import _frontend_dir
 
 PREFIX = "/data/plugin/activations"
-DATA_ROUTES = ["runs", "steps", "blob", "blobs", "series", "summaries"]
+DATA_ROUTES = ["runs", "first", "steps", "blob", "blobs", "series", "summaries"]
 RUN, TAG = "run/train", "actviz/layers/c1"
 
 
@@ -88,11 +88,11 @@ def hostile_server(tmp_path_factory):
         server.stop()
 
 
-PARAM_NAMES = st.sampled_from(["run", "tag", "step", "index", "indices", "wall_time", "x"])
+PARAM_NAMES = st.sampled_from(["run", "tag", "layer", "step", "index", "indices", "wall_time", "x"])
 PARAM_VALUES = st.one_of(
     st.text(max_size=30),
     st.integers(-(2**70), 2**70).map(str),
-    st.sampled_from([RUN, TAG, "0", "1", "2", "-1", "0-3", "3-0", "0,,1", "1-99999",
+    st.sampled_from([RUN, TAG, "c1", "0", "1", "2", "-1", "0-3", "3-0", "0,,1", "1-99999",
                      "nan", "inf", "1e309", "../../etc/passwd", "%00", " 1", "１"]),
     st.floats(allow_nan=True).map(repr),
 )
@@ -119,6 +119,7 @@ HOSTILE_TAGS = st.sampled_from([metadata.layer_tag(case) for case in hostile_log
 HOSTILE_PARAMS = st.fixed_dictionaries({
     "run": HOSTILE_RUNS,
     "tag": HOSTILE_TAGS,
+    "layer": st.sampled_from(list(hostile_logdirs.CASES) + ["twin", "conv", "nope"]),
     "step": st.sampled_from(["0", "1", "2", "-5", str(2**60), "7"]),
     "index": st.sampled_from(["0", "1", "2", "3", "4", "99"]),
     "indices": st.sampled_from(["0-3", "0", "1", "0,0,0", "1-2", "2-1", "0-99"]),

@@ -13,6 +13,7 @@ import pytest
 import tb_actviz
 from conftest import area_average, decode_png, parse_blobs, parse_series
 from tb_actviz import ActivationLogger, metadata
+from tb_actviz.serve import bundle
 
 pytestmark = pytest.mark.server
 
@@ -183,6 +184,104 @@ def test_index_js_and_static(tensorboard_server):
     status, _, body = tensorboard_server.plugin("static/views/" + nested)
     assert status == 200
     assert body == open(os.path.join(FRONTEND, "views", nested), "rb").read()
+
+
+def test_bundle_js_is_the_module_graph_built_from_the_files(tensorboard_server):
+    status, headers, body = tensorboard_server.plugin("bundle.js")
+    assert status == 200 and headers["Content-Type"].startswith("text/javascript")
+    assert "no-cache" in headers["Cache-Control"]
+    built = bundle.build(FRONTEND, "app.js")
+    assert body.decode("utf-8") == built.text  # urllib does not ask for gzip: served inflated
+    for path in built.paths:
+        with open(os.path.join(FRONTEND, *path.split("/")), encoding="utf-8") as f:
+            first_line = f.readline()
+        assert "// ---- %s ----" % path in built.text
+        assert first_line in built.text, path
+
+
+def test_bundle_js_is_gzipped_when_asked(tensorboard_server):
+    import gzip
+    import urllib.request
+
+    request = urllib.request.Request(tensorboard_server.base_url + "/data/plugin/activations/bundle.js",
+                                     headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        assert response.headers["Content-Encoding"] == "gzip"
+        text = gzip.decompress(response.read()).decode("utf-8")
+    assert text == bundle.build(FRONTEND, "app.js").text
+
+
+def parse_first(body):
+    """Splits a `/first` body: (header JSON, [blob bytes])."""
+    (n,) = struct.unpack_from("<I", body, 0)
+    return json.loads(body[4:4 + n]), parse_blobs(body[4 + n:])
+
+
+def test_first_is_runs_steps_and_blobs_of_the_first_layer(tensorboard_server, trained_logs):
+    status, headers, body = tensorboard_server.plugin("first")
+    assert status == 200 and headers["Content-Type"].startswith("application/octet-stream")
+    assert "no-cache" in headers["Cache-Control"]
+    header, blobs = parse_first(body)
+    runs = tensorboard_server.plugin_json("runs")
+    assert header["runs"] == runs
+    first_run = next(r for r in runs["runs"] if r["layers"])
+    layer = first_run["layers"][0]
+    assert (header["run"], header["tag"], header["layer"]) == (first_run["run"], layer["tag"], layer["path"])
+    assert header["steps"] == tensorboard_server.plugin_json("steps", run=header["run"], tag=header["tag"])
+    last = header["steps"]["steps"][-1]
+    assert header["step"] == last
+    count = len(layer["filterIndices"]) + 1
+    assert header["indices"] == list(range(count)) and header["error"] is None
+    _, _, expected = tensorboard_server.plugin(
+        "blobs", run=header["run"], tag=header["tag"], step=last["step"], indices="0-%d" % (count - 1),
+        wall_time=repr(last["wallTime"]))
+    assert blobs == parse_blobs(expected)
+
+
+def test_first_follows_the_url_state(tensorboard_server, trained_logs):
+    many = trained_logs.many
+    path = sorted(many.layers)[-1]
+    steps = steps_of(tensorboard_server, many.run, many.tag(path))
+    header, blobs = parse_first(tensorboard_server.plugin(
+        "first", run=many.run, layer=path, step=steps[3]["step"], indices="0,2")[2])
+    assert (header["run"], header["tag"], header["layer"]) == (many.run, many.tag(path), path)
+    assert header["step"] == steps[3] and header["indices"] == [0, 2]
+    params = dict(run=many.run, tag=many.tag(path), step=steps[3]["step"])
+    assert blobs == [tensorboard_server.plugin("blob", index=i, **params)[2] for i in (0, 2)]
+    # Past the last step: the last (steps between logged ones: test_first_step_at_or_before).
+    assert parse_first(tensorboard_server.plugin("first", run=many.run, layer=path, step=10**9,
+                                                 indices="0")[2])[0]["step"] == steps[-1]
+    # A run or layer that is not there: the defaults, as the tab resolves them.
+    header = parse_first(tensorboard_server.plugin("first", run="nope/train", layer="nope", indices="0")[2])[0]
+    default = parse_first(tensorboard_server.plugin("first", indices="0")[2])[0]
+    assert (header["run"], header["tag"]) == (default["run"], default["tag"])
+    header = parse_first(tensorboard_server.plugin("first", run=many.run, layer="nope", indices="0")[2])[0]
+    assert header["run"] == many.run and header["layer"] == sorted(
+        many.layers, key=lambda p: many.layers[p]["index"])[0]
+
+
+def test_first_leaves_out_blobs_it_cannot_read(tensorboard_server, trained_logs):
+    faces = trained_logs.faces
+    header, blobs = parse_first(tensorboard_server.plugin("first", run=faces.run, layer="conv1",
+                                                          indices="0-999")[2])
+    assert header["runs"]["runs"] and header["steps"]["steps"]  # the rest is there
+    assert blobs == [] and header["indices"] == [] and "blob" in header["error"]
+
+
+def test_first_step_at_or_before():
+    from types import SimpleNamespace
+
+    from tb_actviz.serve import first_paint
+
+    steps = [SimpleNamespace(step=s) for s in (2, 5, 9)]
+    assert [first_paint.step_at_or_before(steps, s).step for s in (None, 0, 2, 4, 5, 8, 9, 99)] == [
+        9, 2, 2, 2, 5, 5, 9, 9]
+
+
+@pytest.mark.parametrize("params", [dict(step="x"), dict(step="-1"), dict(indices="a-b"),
+                                    dict(indices="0-5000")])
+def test_first_bad_parameters_are_400_json(tensorboard_server, params):
+    assert_json_error(*tensorboard_server.plugin("first", **params), 400)
 
 
 def raw_get(server, path):

@@ -1,6 +1,7 @@
 // The chosen filter at every logged step (one /series request for its pixels,
 // one for the stats), as a filmstrip; the current step is highlighted and
-// shown large, so the step slider / play button animate over training.
+// shown large, so the step slider / play button animate over training. The
+// probe images beside it paint when they come (with it when they are in).
 
 import { el, phrases, setOptions } from "../dom.js";
 import { TileGrid } from "../tile_grid.js";
@@ -46,10 +47,14 @@ export class EvolutionView extends View {
       { value: "image", label: `image ${state.image} only` },
       { value: "all", label: "all images" },
     ], state.evo === "all" ? "all" : "image");
-    const [pixels, statsSeries, paintProbe] = await Promise.all([
+    // The probe images (two requests on a cold cache) paint when they are in: with the
+    // filmstrip if they already are (a settled promise's callback runs before the next
+    // task), the filmstrip never waits for them.
+    const probeRequest = this.probe.load(ctx, { run, image: state.image, images });
+    probeRequest.catch(() => {});
+    const [pixels, statsSeries] = await Promise.all([
       ctx.store.seriesOf(run.run, layer, position + 1),
       ctx.store.seriesOf(run.run, layer, 0),
-      this.probe.load(ctx, { run, image: state.image, images }),
     ]);
     const fixedRange = state.norm === "fixed" ? rangeOverSteps(statsSeries.map(({ value }) => value)) : null;
     const statsByStep = new Map(statsSeries.map(({ stepInfo, value }) => [stepInfo.step, value]));
@@ -66,7 +71,7 @@ export class EvolutionView extends View {
       });
     if (!isCurrent()) return;
     this.element.style.setProperty("--span", String(images.length));
-    paintProbe();
+    probeRequest.then((paint) => isCurrent() && paint(), () => {});
     const current = specs.find((spec) => spec.current) ?? specs.at(-1);
     const caption = current && phrases([
       filterLabel(layer, layer.filterIndices[position]),

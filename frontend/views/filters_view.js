@@ -50,11 +50,14 @@ export class FiltersView extends View {
     };
     const source = { run, layer, stepInfo, image: state.image, currentFilter: state.filter, order };
     const paintGrid = await this.filters.load(ctx, source);
+    // Neither the series nor the probe images asked for yet (the tab's first paint): nothing
+    // to wait a task for, the grid paints now.
+    const nothingCached = !seriesRequest && run.probe && !ctx.store.hasSteps(run.run, run.probe.tag);
     // Requested once the grid's blobs are in, so it does not compete with them (cached after the first time).
     const probeRequest = this.probe.load(ctx, source);
     probeRequest.catch(() => {});
     // Same task if already settled (cached): paint everything at once.
-    const [summarySeries, paintProbe] = await Promise.all([
+    const [summarySeries, paintProbe] = nothingCached ? [undefined, undefined] : await Promise.all([
       seriesRequest ? quickly(seriesRequest, undefined) : undefined,
       quickly(probeRequest.catch(() => null), undefined),
     ]);

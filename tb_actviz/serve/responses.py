@@ -2,12 +2,14 @@
 and the framing of step series (docs/http_api.md)."""
 
 import functools
+import json
 import struct
 
 from werkzeug import wrappers
 
 from tensorboard import errors
 from tensorboard.backend import http_util
+from tensorboard.backend import json_util
 
 from tb_actviz.serve import requests
 
@@ -44,13 +46,26 @@ def blob(request, body, content_type):
                              expires=BLOB_CACHE_SECONDS if cached else 0)
 
 
-def length_prefixed(request, blobs):
-    """The framing of /blobs: (length, bytes) per blob."""
+def _framed(blobs):
     parts = []
     for data in blobs:
         parts.append(struct.pack("<I", len(data)))
         parts.append(data)
-    return blob(request, b"".join(parts), "application/octet-stream")
+    return b"".join(parts)
+
+
+def length_prefixed(request, blobs):
+    """The framing of /blobs: (length, bytes) per blob."""
+    return blob(request, _framed(blobs), "application/octet-stream")
+
+
+def header_and_blobs(request, header, blobs):
+    """The framing of /first: the length of a JSON header (u32 LE), the
+    header (UTF-8, NaN and infinities as /runs writes them), then `blobs`
+    as /blobs frames them. Not cached: it lists the log dir."""
+    text = json.dumps(json_util.Cleanse(header, "utf-8")).encode("utf-8")
+    return http_util.Respond(request, struct.pack("<I", len(text)) + text + _framed(blobs),
+                             "application/octet-stream")
 
 
 def step_series(request, series):

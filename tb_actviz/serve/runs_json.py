@@ -1,5 +1,6 @@
 """The JSON of `/runs`: every run's probe, layers, kernels and attributions
-as the tab's pickers need them, from the metadata alone (docs/http_api.md)."""
+as the tab's pickers need them, from the metadata alone; and of `/steps`
+(docs/http_api.md)."""
 
 from tb_actviz import metadata
 
@@ -110,3 +111,13 @@ def runs(listing, skipped):
         for s in skipped
     ]
     return {"runs": result, "unreadable": unreadable}
+
+
+def steps(sequence):
+    """The /steps body of a `catalog.Sequence`."""
+    return {
+        "steps": [{"step": d.step, "wallTime": d.wall_time} for d in sequence.steps],
+        # A string: a JSON number would not hold such steps exactly.
+        "skipped": [{"step": str(d.step), "reason": reason} for d, reason in sequence.skipped],
+        "hidden": [{"step": str(step), "wallTime": wall} for step, wall in sequence.hidden],
+    }
