@@ -7,14 +7,14 @@ import { formatNumber } from "./insight.js";
 import { nonfiniteText } from "./map_tiles.js";
 import { mapCoverage, paintMapsOver } from "./render_maps.js";
 import { stepText } from "./steps.js";
+import { EXPLAINED, METHOD_TEXT, NOT_FINITE, PREDICTED, SCORE_DIGITS, TRUE_LABEL, UNKNOWN_VALUE } from "./wording.js";
 
 export const METHOD_LABELS = { grad_cam: "Grad-CAM", saliency: "Saliency" };
 
-/** "Grad-CAM of conv4" / "Saliency (|d score / d input|)". */
+/** "Grad-CAM of conv4" / "Saliency (|d score / d input|)": the export's words, as a label. */
 export function methodLabel(attribution) {
-  if (attribution.method === "grad_cam") return `Grad-CAM of ${attribution.layerPath}`;
-  if (attribution.method === "saliency") return "Saliency (|d score / d input|)";
-  return attribution.method;
+  const text = METHOD_TEXT[attribution.method]?.replace("{layer}", attribution.layerPath) ?? attribution.method;
+  return text[0].toUpperCase() + text.slice(1);
 }
 
 /** Whose score the maps explain, in words. */
@@ -30,7 +30,7 @@ export function className(attribution, index) {
 }
 
 // A score as a probability reads: two decimals ("0.93"), "?" where not finite.
-const scoreText = (value) => (Number.isFinite(value) ? value.toFixed(2) : "?");
+const scoreText = (value) => (Number.isFinite(value) ? value.toFixed(SCORE_DIGITS) : UNKNOWN_VALUE);
 
 /**
  * {phrases, text, correct} of one image at one step: "predicted: face 0.93 (true: face)"
@@ -42,14 +42,14 @@ const scoreText = (value) => (Number.isFinite(value) ? value.toFixed(2) : "?");
 export function prediction(attribution, record, image) {
   const predicted = Math.round(record.get(image, "predicted_class"));
   const target = Math.round(record.get(image, "target_class"));
-  const predictedText = Number.isFinite(predicted) ? `${className(attribution, predicted)} ${scoreText(record.get(image, "predicted_score"))}` : "not finite";
-  const parts = [["predicted:", predictedText]];
+  const predictedText = Number.isFinite(predicted) ? `${className(attribution, predicted)} ${scoreText(record.get(image, "predicted_score"))}` : NOT_FINITE;
+  const parts = [[PREDICTED, predictedText]];
   let correct = null;
   if (attribution.target === "label") {
-    parts.push(["(true:", `${className(attribution, target)})`]);
+    parts.push([TRUE_LABEL, `${className(attribution, target)})`]);
     correct = predicted === target;
   } else if (attribution.target !== "predicted") {
-    parts.push(["(explained:", `${className(attribution, target)} ${scoreText(record.get(image, "target_score"))})`]);
+    parts.push([EXPLAINED, `${className(attribution, target)} ${scoreText(record.get(image, "target_score"))})`]);
   }
   return { phrases: parts, text: parts.map((phrase) => phrase.join(" ")).join(" "), correct };
 }

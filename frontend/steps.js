@@ -1,6 +1,8 @@
 // Logged steps: `[{ step, wallTime }, ...]` in ascending step order, as /steps serves them,
 // and how the tab words a step: in the unit the run was logged in ("epoch 30", "batch 300").
 
+import { STEP_UNITS, UNKNOWN_STEP_UNIT } from "./wording.js";
+
 /** Index of the last step <= `step` (0 when none is; the last when `step` is null). */
 export function stepIndexAtOrBefore(steps, step) {
   if (step === null || step === undefined) return steps.length - 1;
@@ -14,7 +16,7 @@ export function stepAtOrBefore(steps, step) {
   return steps.filter((info) => info.step <= step).at(-1) ?? null;
 }
 
-const UNITS = new Set(["epoch", "batch"]);
+const UNITS = new Set(STEP_UNITS);
 
 /**
  * What a step counts: "epoch", "batch", or "step" where the log does not say.
@@ -24,7 +26,7 @@ const UNITS = new Set(["epoch", "batch"]);
 export function stepUnit(source) {
   if (UNITS.has(source?.stepUnit)) return source.stepUnit;
   const tags = [...(source?.layers ?? []), ...(source?.attributions ?? [])];
-  return tags.map(({ stepUnit: unit }) => unit).find((unit) => UNITS.has(unit)) ?? "step";
+  return tags.map(({ stepUnit: unit }) => unit).find((unit) => UNITS.has(unit)) ?? UNKNOWN_STEP_UNIT;
 }
 
 /** A step as the training counts it: "epoch 12", "batch 300", or "step 12" where the log does not say. */

@@ -4,12 +4,14 @@ and the prediction text the Attention view words as the tab does."""
 
 import numpy as np
 
-_SEPARATOR = " · "
+from tb_actviz import wording
+
+_SEPARATOR = wording.SEPARATOR
 
 
 def step_text(info, step):
     """"epoch 12", "batch 300", or "step 12" where the log does not say."""
-    return "%s %d" % (info.step_unit if info.step_unit in ("epoch", "batch") else "step", step)
+    return wording.step_text(info.step_unit, step)
 
 
 def filter_title(index):
@@ -28,11 +30,11 @@ def step_title(step):
 
 
 def _class_text(snapshot, value):
-    return snapshot.class_name(value) if np.isfinite(value) else "?"
+    return snapshot.class_name(value) if np.isfinite(value) else wording.UNKNOWN_VALUE
 
 
 def _score_text(value):
-    return "%.2f" % value if np.isfinite(value) else "?"
+    return wording.score_text(value, np.isfinite(value))
 
 
 def prediction_text(snapshot, image):
@@ -44,16 +46,16 @@ def prediction_text(snapshot, image):
     field = snapshot.field
     predicted_class = field("predicted_class")[image]
     if np.isfinite(predicted_class):
-        text = "predicted: %s %s" % (_class_text(snapshot, predicted_class),
-                                     _score_text(field("predicted_score")[image]))
+        text = "%s %s %s" % (wording.PREDICTED, _class_text(snapshot, predicted_class),
+                             _score_text(field("predicted_score")[image]))
     else:  # the model's output was NaN or infinite: no prediction
-        text = "predicted: not finite"
+        text = "%s %s" % (wording.PREDICTED, wording.NOT_FINITE)
     target = snapshot.info.attribution_target
     explained = _class_text(snapshot, field("target_class")[image])
     if target == "label":
-        text += " (true: %s)" % explained
+        text += " %s %s)" % (wording.TRUE_LABEL, explained)
     elif target != "predicted":
-        text += " (explained: %s %s)" % (explained, _score_text(field("target_score")[image]))
+        text += " %s %s %s)" % (wording.EXPLAINED, explained, _score_text(field("target_score")[image]))
     return text
 
 
@@ -69,9 +71,7 @@ def attention_frame_title(snapshot, image):
 
 def method_text(info):
     """What an attribution tag's maps are, for headings."""
-    if info.attribution_method == "grad_cam":
-        return "Grad-CAM of %s" % info.layer_path
-    return "saliency (|d score / d input|)"
+    return wording.method_text(info.attribution_method, info.layer_path)
 
 
 def filters_heading(run, layer, step, image, label, cmap):

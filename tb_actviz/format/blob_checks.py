@@ -10,10 +10,12 @@ message naming what was expected, instead of being decoded.
 """
 
 from tb_actviz import metadata
+from tb_actviz import wording
 from tb_actviz.format import images
 
-# Probe images are stored at most 2 * max_map_size a side; no sane probe needs more.
-MAX_PROBE_SIDE = 4096
+# Probe images are stored at most 2 * max_map_size a side; no sane probe
+# needs more (the tab checks the same bound).
+MAX_PROBE_SIDE = wording.MAX_PROBE_SIDE
 _FLOAT32_BYTES = 4
 
 

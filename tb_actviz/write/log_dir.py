@@ -5,6 +5,7 @@ import os
 import tempfile
 
 from tb_actviz import remote_files
+from tb_actviz import wording
 from tb_actviz.format import pixel_file
 
 
@@ -50,7 +51,7 @@ def first_log_line(logged, kernels, attribution, written, num_images, run_dir, w
     """
     names = [l.entry.path for l in logged] + ["kernels of %s" % k.entry.path for k in kernels]
     if attribution is not None:
-        names += ["Grad-CAM of %s" % attribution.cam_entry.path, "saliency"]
+        names += [wording.method_text("grad_cam", attribution.cam_entry.path), "saliency"]
     per_tag = ", ".join("%s %s" % (name, format_bytes(n)) for name, n in zip(names, written))
     return "tb_actviz: logging %d layer(s) for %d probe image(s) to %s %s; one log writes %s (%s)" % (
         len(logged), num_images, run_dir, when, format_bytes(sum(written)), per_tag)
