@@ -772,7 +772,7 @@ def bench_faces(epochs, pairs, root):
                                                  .on_train_begin(logs))[0])
 
         def on_epoch_begin(self, epoch, logs=None):
-            first = not self._initial_logged
+            first = not self._schedule.initial_logged
             t = timed(lambda: super(TimedLogger, self).on_epoch_begin(epoch, logs))[0]
             if first:
                 hooks["first_on_epoch_begin"].append(t)
