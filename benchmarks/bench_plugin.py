@@ -40,7 +40,11 @@ For each case and loader it starts `tensorboard` on 127.0.0.1 and measures:
 "RSS - empty" over the case's layer-steps gives the bytes per layer-step (an
 upper bound: it includes the plugin's bounded caches and everything else
 TensorBoard allocates); a least-squares line over the cases separates the
-per-layer-step slope from the fixed part. Cases in `--v0` (default: default,
+per-layer-step slope from the fixed part. `--layer-event-summaries` writes
+version 1 as it was written before December 2026 (each layer-step's summary in
+its own event, the metadata in every event), to measure what the current
+layout (the summaries in one event per log, which TensorBoard does not keep;
+a tag's metadata once per event file) saves. Cases in `--v0` (default: default,
 long) are also written in the previous format (version 0: every blob in the
 event files) and measured in the same run; the sweep in version 0 would need
 ~12-15 GiB of RAM per loader and is never run.
@@ -742,8 +746,9 @@ def estimate_bytes(runs, layers, steps, format_version, filters=49, images=8):
     return runs * steps * per_step
 
 
-def generate_logdir(path, runs, layers, steps, format_version, work):
-    """Writes a synthetic log dir (progress printed); returns its summary."""
+def generate_logdir(path, runs, layers, steps, format_version, work, layer_event_summaries=False):
+    """Writes a synthetic log dir (progress printed); returns its summary.
+    `layer_event_summaries`: version 1 as written before December 2026."""
     need = estimate_bytes(runs, layers, steps, format_version)
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
@@ -759,7 +764,8 @@ def generate_logdir(path, runs, layers, steps, format_version, work):
         process = subprocess.Popen(
             [sys.executable, os.path.join(HERE, "synthetic_logdir.py"), "--out", path,
              "--layers", str(layers), "--steps", str(steps), "--runs", str(runs),
-             "--format", str(format_version)],
+             "--format", str(format_version)]
+            + (["--layer-event-summaries"] if layer_event_summaries else []),
             stdout=subprocess.PIPE, stderr=err, text=True,
         )
         last_print = 0.0
@@ -786,15 +792,17 @@ def generate_logdir(path, runs, layers, steps, format_version, work):
     return summary
 
 
-def reusable(path, runs, layers, steps, format_version):
+def reusable(path, runs, layers, steps, format_version, layer_event_summaries=False):
     """The saved summary of a log dir generated earlier with these parameters, or None."""
     try:
         with open(path + ".json") as f:
             summary = json.load(f)
     except (OSError, ValueError):
         return None
-    if (len(summary["runs"]), len(summary["tags"]), summary["steps"], summary["format"]) != (
-            runs, layers, steps, format_version) or not os.path.isdir(path):
+    if (len(summary["runs"]), len(summary["tags"]), summary["steps"], summary["format"],
+            summary.get("layer_event_summaries", False)) != (
+            runs, layers, steps, format_version, layer_event_summaries and format_version >= 1) \
+            or not os.path.isdir(path):
         return None
     return summary
 
@@ -856,8 +864,9 @@ def run_case(name, spec, args, root, work, formats):
     started = time.perf_counter()
     try:
         for fmt in formats:
-            path = os.path.join(root, "%s_v%d" % (name, fmt))
-            summary = reusable(path, spec["runs"], spec["layers"], spec["steps"], fmt) \
+            older = args.layer_event_summaries and fmt >= 1
+            path = os.path.join(root, "%s_v%d%s" % (name, fmt, "_layer_events" if older else ""))
+            summary = reusable(path, spec["runs"], spec["layers"], spec["steps"], fmt, older) \
                 if args.reuse else None
             if summary is not None:
                 log("reusing %s (generated earlier)" % path)
@@ -866,7 +875,7 @@ def run_case(name, spec, args, root, work, formats):
                     shutil.rmtree(path)
                 made.append(path)
                 summary = generate_logdir(path, spec["runs"], spec["layers"], spec["steps"], fmt,
-                                          work)
+                                          work, older)
             entry = {"event_bytes": summary["event_bytes"], "plugin_bytes": summary["plugin_bytes"],
                      "total_bytes": summary["total_bytes"], "modes": {}}
             case["formats"][str(fmt)] = entry
@@ -895,6 +904,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", default=",".join(CASE_ORDER),
                         help="comma-separated cases among %s (default: all)" % ", ".join(CASE_ORDER))
+    parser.add_argument("--layer-event-summaries", action="store_true",
+                        help="generate version 1 as written before December 2026 (each layer-step's "
+                             "summary in its event, every event with its metadata), to compare")
     parser.add_argument("--v0", default="default,long",
                         help="cases also measured in the previous format, version 0 (default: "
                              "default,long; 'none' for none; never the sweep)")
@@ -943,6 +955,10 @@ def main(argv=None):
                "quick": args.quick, "notes": []}
     log("log dirs under %s (%s free); work files in %s"
         % (root, fmt_bytes(shutil.disk_usage(root).free), work))
+    if args.layer_event_summaries:
+        results["notes"].append(
+            "version 1 written as before December 2026 (--layer-event-summaries): each layer-step's "
+            "summary in its own event, every event with its metadata")
     try:
         for mode in args.modes:
             log("\nempty log dir, --load_fast=%s" % mode)

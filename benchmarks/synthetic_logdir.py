@@ -11,8 +11,11 @@ Runs are `<out>/run<k>/train` (the callback's `<log_dir>/train`). Everything is
 written with tb_actviz's own functions (`summary_v2.activations_pb`,
 `blob_layout`, `EventFileWriter`, `PixelFileWriter`, `images.encode_png`), so
 the files are what the callback writes: in the current format (version 1:
-a summary per layer-step in the event files, the pixels in the plugin's own
-files) or, with `--format 0`, the old one (every blob in the event files). Pixels are post-ReLU smooth noise
+the pixels in the plugin's own files, the layers' summaries in one event per
+log, `summary_v2.layer_summaries_pb`), with `--layer-event-summaries` as
+version 1 was written before December 2026 (each layer-step's summary in its
+own event), or, with `--format 0`, the old one (every blob in the event
+files). Pixels are post-ReLU smooth noise
 (bilinear-upsampled coarse Gaussian noise, clipped at a threshold, plus a little
 fine noise), which PNG compresses about as well as real activations of VGG16 on
 photos; to stay fast, each geometry has a pool of encoded strips that steps draw
@@ -105,8 +108,12 @@ def layer_plugin_data(spec, images):
 
 
 def generate(out, layers=13, steps=300, runs=2, images=8, pool=96, seed=0, quiet=False,
-             format_version=None):
-    """Writes the log dir; returns a summary dict (bytes, seconds, runs, tags)."""
+             format_version=None, layer_event_summaries=False):
+    """Writes the log dir; returns a summary dict (bytes, seconds, runs, tags).
+
+    `layer_event_summaries`: in version 1, each layer-step's summary in its
+    own event (as written before December 2026) instead of one SUMMARIES
+    event per log."""
     from tensorboard.compat.proto import event_pb2
 
     from tb_actviz import metadata
@@ -137,7 +144,9 @@ def generate(out, layers=13, steps=300, runs=2, images=8, pool=96, seed=0, quiet
     for r in range(runs):
         run_dir = os.path.join(out, "run%d" % (r + 1), "train")
         run_names.append(os.path.relpath(run_dir, out))
-        writer = event_file_writer.EventFileWriter(run_dir)
+        # As LogWriter writes now; the older layouts as their writers did (metadata every event).
+        writer = event_file_writer.EventFileWriter(
+            run_dir, metadata_once=format_version >= 1 and not layer_event_summaries)
         pixel_files = pixel_file_writer.PixelFileWriter(run_dir)
         plugin_data = [layer_plugin_data(s, images) for s in specs]
 
@@ -148,7 +157,7 @@ def generate(out, layers=13, steps=300, runs=2, images=8, pool=96, seed=0, quiet
         writer.write_events([event(0, time.time(), metadata.PROBE_TAG, probe_blobs, probe_data)])
         for step in range(steps):
             wall_time = time.time()
-            events, pixels = [], []
+            events, pixels, layer_summaries = [], [], []
             for spec, data in zip(specs, plugin_data):
                 strips = pools[(spec["map_h"], spec["map_w"])]
                 chosen = rng.choice(len(strips), spec["filters"],
@@ -161,8 +170,13 @@ def generate(out, layers=13, steps=300, runs=2, images=8, pool=96, seed=0, quiet
                 tag = metadata.layer_tag(spec["name"])
                 if format_version >= 1:
                     pixels.append((tag, blobs))
-                    blobs = [blob_layout.layer_summary_blob(stats.transpose(1, 0, 2))]
+                    summary = blob_layout.layer_summary_blob(stats.transpose(1, 0, 2))
+                    blobs = [summary] if layer_event_summaries else []
+                    layer_summaries.append((tag, summary))
                 events.append(event(step, wall_time, tag, blobs, data))
+            if layer_summaries and not layer_event_summaries:
+                events.append(event_pb2.Event(step=step, wall_time=wall_time, summary=(
+                    summary_v2.layer_summaries_pb(layer_summaries, version=format_version))))
             if pixels:
                 pixel_files.write(step, wall_time, pixels)
             writer.write_events(events)
@@ -189,6 +203,7 @@ def generate(out, layers=13, steps=300, runs=2, images=8, pool=96, seed=0, quiet
         "event_bytes": total - plugin_bytes,
         "plugin_bytes": plugin_bytes,
         "format": format_version,
+        "layer_event_summaries": bool(layer_event_summaries and format_version >= 1),
         "seconds": time.perf_counter() - started,
     }
 
@@ -206,11 +221,15 @@ def main(argv=None):
     parser.add_argument("--force", action="store_true", help="write into an existing --out")
     parser.add_argument("--format", type=int, choices=[0, 1], default=None,
                         help="stored format version (default: the current one)")
+    parser.add_argument("--layer-event-summaries", action="store_true",
+                        help="version 1 as written before December 2026: each layer-step's "
+                             "summary in its own event, not one summaries event per log")
     args = parser.parse_args(argv)
     if os.path.exists(args.out) and os.listdir(args.out) and not args.force:
         parser.error("--out %s exists and is not empty (use --force to add to it)" % args.out)
     summary = generate(args.out, args.layers, args.steps, args.runs, args.images, args.pool,
-                       args.seed, format_version=args.format)
+                       args.seed, format_version=args.format,
+                       layer_event_summaries=args.layer_event_summaries)
     print("wrote %s: %d run(s) x %d layer(s) x %d step(s), %.1f MB per step "
           "(all layers), %.2f GB in total (event files %.3f GB, plugin files %.2f GB; "
           "format %d), in %.0f s" % (

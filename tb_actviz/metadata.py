@@ -14,7 +14,10 @@ PLUGIN_NAME = "activations"
 # Increment when the stored format changes in a way old readers cannot read.
 # 0: every blob inside the event files. 1: LAYER tags keep a compact summary
 # in the event files, their strips and per-map statistics in the plugin's own
-# file of each log (format/pixel_file.py).
+# file of each log (format/pixel_file.py). Since December 2026 (still 1: an
+# older reader reads everything but those summaries) a LAYER event holds no
+# blob and the log's summaries are in one event of SUMMARIES_TAG; readers
+# tell the two by the event's blob count (docs/format.md, "Summaries").
 PROTO_VERSION = 1
 
 TAG_PREFIX = "actviz/"
@@ -23,6 +26,12 @@ LAYER_TAG_PREFIX = TAG_PREFIX + "layers/"
 KERNEL_TAG_PREFIX = TAG_PREFIX + "kernels/"
 ATTRIBUTION_TAG_PREFIX = TAG_PREFIX + "attribution/"
 GRID_TAG_PREFIX = "actviz_grid/"
+# One event per log holds the per-filter summary of each of its LAYER tags,
+# under a plugin name TensorBoard has no plugin for: TensorBoard keeps only a
+# sample of 10 of them (both loaders), not one per step in memory, and the
+# plugin reads them from the event files (read/event_blobs.py).
+SUMMARIES_TAG = TAG_PREFIX + "summaries"
+SUMMARIES_PLUGIN_NAME = "activations_summaries"
 
 # Per-map statistics in blob 0 of a layer tag, innermost axis, in this order.
 STAT_NAMES = (
@@ -34,8 +43,9 @@ STAT_NAMES = (
     "nonfinite_count",
 )
 
-# Per-filter summary over the probe images in blob 0 of a version-1 LAYER
-# event: what the tab shows of a step when its pixel file is missing.
+# Per-filter summary over the probe images of a version-1 LAYER step, in
+# the log's SUMMARIES event (blob 0 of the LAYER event in logs written before
+# it): what the tab shows of a step when its pixel file is missing.
 SUMMARY_NAMES = (
     "min",
     "max",
@@ -95,6 +105,18 @@ def create_summary_metadata(plugin_data, description="", version=PROTO_VERSION):
         plugin_data=summary_pb2.SummaryMetadata.PluginData(
             plugin_name=PLUGIN_NAME,
             content=plugin_data.SerializeToString(),
+        ),
+        data_class=summary_pb2.DATA_CLASS_BLOB_SEQUENCE,
+    )
+
+
+def create_summaries_metadata(version=PROTO_VERSION):
+    """The `SummaryMetadata` of the SUMMARIES tag: plugin `SUMMARIES_PLUGIN_NAME`,
+    content an `ActivationsPluginData` holding only `version`."""
+    return summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(
+            plugin_name=SUMMARIES_PLUGIN_NAME,
+            content=plugin_data_pb2.ActivationsPluginData(version=version).SerializeToString(),
         ),
         data_class=summary_pb2.DATA_CLASS_BLOB_SEQUENCE,
     )

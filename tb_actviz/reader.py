@@ -157,7 +157,8 @@ class LogReader:
         """
         logdir = remote_files.file_url_path(os.fspath(logdir))
         multiplexer = plugin_event_multiplexer.EventMultiplexer(
-            tensor_size_guidance={metadata.PLUGIN_NAME: 0}
+            # Every step; the SUMMARIES events are read from the files (read/event_blobs.py).
+            tensor_size_guidance={metadata.PLUGIN_NAME: 0, metadata.SUMMARIES_PLUGIN_NAME: 1}
         )
         if remote_files.is_remote(logdir):
             _add_remote_runs(multiplexer, logdir)

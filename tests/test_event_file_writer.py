@@ -207,6 +207,82 @@ def test_round_trip_through_tensorboards_loaders(tmp_path, tensorboard_log):
     assert_no_truncation_reported(tensorboard_log)
 
 
+def described(path):
+    """[(step, tag, whether the value carries metadata)] of one file's summaries."""
+    return [(e.step, v.tag, v.HasField("metadata"))
+            for e in raw_events(path) for v in e.summary.value]
+
+
+def test_metadata_once_describes_each_tag_once_per_file(tmp_path, tensorboard_log):
+    # TensorBoard's Python loader keeps every event it parsed, metadata
+    # included: tb_actviz writes a tag's metadata with its first event in
+    # each file only, as TensorFlow's writers do.
+    run = tmp_path / "run"
+    writer = efw.EventFileWriter(run, metadata_once=True)
+    blobs = {step: random_blobs(step) for step in range(4)}
+    batches = [[layer_event(0, blobs[0]), image_event("grid/conv1", png(7, 5), 7, 5, 0, 1.7e9)],
+               [layer_event(1, blobs[1]), layer_event(1, [b"x"], tag="actviz/layers/conv2")],
+               [layer_event(s, blobs[s]) for s in (2, 3)]]
+    given_events = [[event_pb2.Event.FromString(e.SerializeToString()) for e in b] for b in batches]
+    for batch in batches:
+        writer.write_events(batch)
+    assert batches == given_events  # the caller's events are left as they were
+    first = writer.path
+    assert described(first) == [
+        (0, "actviz/layers/conv1", True), (0, "grid/conv1", True),
+        (1, "actviz/layers/conv1", False), (1, "actviz/layers/conv2", True),
+        (2, "actviz/layers/conv1", False), (3, "actviz/layers/conv1", False)]
+    for event, expected in zip([e for e in raw_events(first) if e.HasField("summary")],
+                               [e for b in batches for e in b]):
+        for value, full in zip(event.summary.value, expected.summary.value):
+            assert value.tensor == full.tensor and value.tag == full.tag
+
+    # A new file (this one removed: the next write starts another) describes its tags again.
+    os.remove(first)
+    with pytest.raises(OSError, match="was removed"):
+        writer.write_events([layer_event(4, [b"lost"])])
+    writer.write_events([layer_event(5, blobs[0])])
+    writer.write_events([layer_event(6, blobs[1])])
+    writer.close()
+    (second,) = event_files(run)
+    assert described(second) == [(5, "actviz/layers/conv1", True), (6, "actviz/layers/conv1", False)]
+
+    # TensorBoard's Python loader takes the metadata from the first event and
+    # keeps every step with its blobs.
+    accumulator = pea.EventAccumulator(str(run), size_guidance={pea.TENSORS: 0})
+    accumulator.Reload()
+    assert accumulator.SummaryMetadata("actviz/layers/conv1") == layer_metadata()
+    tensors = accumulator.Tensors("actviz/layers/conv1")
+    assert [(t.step, list(t.tensor_proto.string_val)) for t in tensors] == [(5, blobs[0]), (6, blobs[1])]
+    assert_no_truncation_reported(tensorboard_log)
+
+
+def test_metadata_once_counts_only_what_reached_the_file(tmp_path):
+    # A batch that was not written (the file replaced meanwhile) described
+    # nothing: the next file's first event of the tag carries the metadata.
+    writer = efw.EventFileWriter(tmp_path, metadata_once=True)
+    writer.write_events([layer_event(0, [b"zero"])])
+    first = writer.path
+    os.remove(first)
+    with open(first, "wb") as f:
+        f.write(b"not ours")
+    with pytest.raises(OSError, match="replaced"):
+        writer.write_events([layer_event(1, [b"one"]), layer_event(1, [b"x"], tag="actviz/layers/b")])
+    writer.write_events([layer_event(2, [b"two"]), layer_event(2, [b"y"], tag="actviz/layers/b")])
+    writer.write_events([layer_event(3, [b"three"])])
+    assert described(writer.path) == [(2, "actviz/layers/conv1", True), (2, "actviz/layers/b", True),
+                                      (3, "actviz/layers/conv1", False)]
+    writer.close()
+
+
+def test_without_metadata_once_every_event_is_described(tmp_path):
+    writer = efw.EventFileWriter(tmp_path)
+    writer.write_events([layer_event(0, [b"zero"])])
+    writer.write_events([layer_event(1, [b"one"])])
+    assert described(writer.path) == [(0, "actviz/layers/conv1", True), (1, "actviz/layers/conv1", True)]
+    writer.close()
+
+
 def test_records_carry_tensorboards_crc(tmp_path):
     writer = efw.EventFileWriter(tmp_path)
     events = [layer_event(s, random_blobs(s, count=2, size=70_000 + s)) for s in range(4)]
@@ -627,20 +703,23 @@ def _activations_plugin_visible_to_tensorboard(cwd):
 
 @pytest.mark.server
 @pytest.mark.parametrize("load_fast", ["true", "false"])
-def test_tensorboard_serves_the_written_file(tmp_path, tensorboard_factory, load_fast):
+@pytest.mark.parametrize("metadata_once", [False, True])
+def test_tensorboard_serves_the_written_file(tmp_path, tensorboard_factory, load_fast, metadata_once):
     if not _activations_plugin_visible_to_tensorboard(tmp_path):
         pytest.skip(
             "the activations plugin is not installed here (pip install -e . "
             "or PYTHONPATH=<repo>, which has tb_actviz.egg-info)"
         )
     root = tmp_path / "logs"
-    writer = efw.EventFileWriter(root / "run1")
+    writer = efw.EventFileWriter(root / "run1", metadata_once=metadata_once)
     blobs = {step: [os.urandom(6 * 2 * 4), png(4, 4), png(4, 4)] for step in range(3)}
     for step in range(3):
         writer.write_events([
             layer_event(step, blobs[step], wall_time=1_700_000_000.5 + step),
             image_event("actviz_grid/conv1", png(7, 5), 7, 5, step, 1_700_000_000.5 + step),
         ])
+    assert [carried for step, _, carried in described(writer.path)] == (
+        [True, True, False, False, False, False] if metadata_once else [True] * 6)
     writer.close()
 
     server = tensorboard_factory(str(root), load_fast)

@@ -1,6 +1,7 @@
 """The stored format (docs/format.md), read back through BOTH TensorBoard
 loaders: the Python MultiplexerDataProvider and the Rust data server."""
 
+import json
 import os
 import time
 
@@ -189,29 +190,57 @@ def layer_blobs(trained_logs, e, path, datum):
                             datum.step, datum.wall_time)
 
 
+def log_summaries(run_dir):
+    """{(layer tag, step, wall time): its summary blob} from the run's
+    SUMMARIES events (one per log: blob 0 the JSON list of layer tags)."""
+    from conftest import read_run
+
+    values, metadatas = read_run(run_dir, events_only=True)
+    md = metadatas[metadata.SUMMARIES_TAG]
+    assert md.plugin_data.plugin_name == metadata.SUMMARIES_PLUGIN_NAME
+    assert md.data_class == summary_pb2.DATA_CLASS_BLOB_SEQUENCE
+    found = {}
+    for step, wall_time, blobs in values[metadata.SUMMARIES_TAG]:
+        tags = json.loads(blobs[0])
+        assert len(blobs) == 1 + len(tags)
+        for tag, blob in zip(tags, blobs[1:]):
+            found[(tag, step, wall_time)] = blob
+    return found
+
+
 def test_blob_count_stats_shape_and_png_geometry(reader, trained_logs):
-    for e, path in layer_cases(trained_logs):
-        g = e.layers[path]
-        for datum in reader.read(e.run, e.tag(path)):
-            assert len(datum.values) == 1, (path, datum.step)  # the summary only
-            summary = np.frombuffer(reader.blob(datum.values[0]), dtype="<f4")
-            assert summary.shape == (g["F"] * len(metadata.SUMMARY_NAMES),)
-            blobs = layer_blobs(trained_logs, e, path, datum)
-            assert len(blobs) == 1 + g["F"], (path, datum.step)
-            stats_bytes = blobs[0]
-            assert len(stats_bytes) == g["F"] * g["N"] * K * 4
-            stats = np.frombuffer(stats_bytes, dtype="<f4").reshape(g["F"], g["N"], K)
-            assert np.isfinite(stats).all()
-            assert (stats[..., MIN] <= stats[..., MAX]).all()
-            # The event's summary: per filter over the images.
-            summary = summary.reshape(g["F"], -1)
-            np.testing.assert_array_equal(summary[:, 0], stats[..., MIN].min(axis=1))
-            np.testing.assert_array_equal(summary[:, 1], stats[..., MAX].max(axis=1))
-            np.testing.assert_allclose(summary[:, 2], stats[..., 2].mean(axis=1), rtol=1e-6)
-            for blob in blobs[1:]:
-                png = decode_png(blob)
-                assert png.dtype == np.uint8
-                assert png.shape == (g["H"], g["N"] * g["W"]), (path, datum.step)
+    for e in trained_logs.experiments:
+        summaries = log_summaries(os.path.join(trained_logs.root, e.run))
+        for path in e.layers:
+            g = e.layers[path]
+            for datum in reader.read(e.run, e.tag(path)):
+                # TensorBoard keeps every event: a layer's holds no blob, its
+                # summary is in the log's SUMMARIES event.
+                assert len(datum.values) == 0, (path, datum.step)
+                summary = np.frombuffer(summaries[(e.tag(path), datum.step, datum.wall_time)],
+                                        dtype="<f4")
+                check_layer_step(trained_logs, e, path, g, datum, summary)
+
+
+def check_layer_step(trained_logs, e, path, g, datum, summary):
+    """A layer step: its summary (from the event files) and its blobs (from the pixel file)."""
+    assert summary.shape == (g["F"] * len(metadata.SUMMARY_NAMES),)
+    blobs = layer_blobs(trained_logs, e, path, datum)
+    assert len(blobs) == 1 + g["F"], (path, datum.step)
+    stats_bytes = blobs[0]
+    assert len(stats_bytes) == g["F"] * g["N"] * K * 4
+    stats = np.frombuffer(stats_bytes, dtype="<f4").reshape(g["F"], g["N"], K)
+    assert np.isfinite(stats).all()
+    assert (stats[..., MIN] <= stats[..., MAX]).all()
+    # The event's summary: per filter over the images.
+    summary = summary.reshape(g["F"], -1)
+    np.testing.assert_array_equal(summary[:, 0], stats[..., MIN].min(axis=1))
+    np.testing.assert_array_equal(summary[:, 1], stats[..., MAX].max(axis=1))
+    np.testing.assert_allclose(summary[:, 2], stats[..., 2].mean(axis=1), rtol=1e-6)
+    for blob in blobs[1:]:
+        png = decode_png(blob)
+        assert png.dtype == np.uint8
+        assert png.shape == (g["H"], g["N"] * g["W"]), (path, datum.step)
 
 
 def to_nhwc(output, kind):
@@ -281,3 +310,32 @@ def test_summary_metadata_data_class_on_disk(trained_logs):
             assert md.data_class == summary_pb2.DATA_CLASS_BLOB_SEQUENCE
             for _, _, value in values[tag]:
                 assert value.ndim == 1 and value.dtype == object
+
+
+def test_each_tag_is_described_once_per_event_file(trained_logs):
+    """TensorBoard's Python loader keeps every event it parsed, its metadata
+    included: the callback writes a tag's metadata with the tag's first
+    event in each of its event files only (the loaders above list every step
+    with the plugin data all the same)."""
+    from tensorboard.backend.event_processing import event_file_loader
+    from tensorboard.compat.proto import event_pb2
+
+    checked = 0
+    for e in trained_logs.experiments:
+        run_dir = os.path.join(trained_logs.root, e.run)
+        for name in sorted(os.listdir(run_dir)):
+            if "tfevents" not in name:
+                continue
+            events = [event_pb2.Event.FromString(r) for r in
+                      event_file_loader.RawEventFileLoader(os.path.join(run_dir, name)).Load()]
+            if events[0].source_metadata.writer != "tb_actviz":
+                continue  # another writer's file in the run (keras.callbacks.TensorBoard)
+            seen = set()
+            for event in events:
+                for value in event.summary.value:
+                    assert value.HasField("metadata") == (value.tag not in seen), (name, event.step, value.tag)
+                    seen.add(value.tag)
+            assert {e.tag(p) for p in e.layers} | {metadata.SUMMARIES_TAG} <= seen
+            assert len(events) > 2 * len(seen)  # more than one event per tag
+            checked += 1
+    assert checked

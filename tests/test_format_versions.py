@@ -28,9 +28,10 @@ LAYERS, STEPS, IMAGES = 2, 3, 4
 TAG = metadata.layer_tag("block1_conv1")
 
 
-def _log_dir(root, format_version, run_names=("run1",)):
+def _log_dir(root, format_version, run_names=("run1",), layer_event_summaries=False):
     synthetic_logdir.generate(str(root), layers=LAYERS, steps=STEPS, runs=len(run_names),
-                              images=IMAGES, pool=4, quiet=True, format_version=format_version)
+                              images=IMAGES, pool=4, quiet=True, format_version=format_version,
+                              layer_event_summaries=layer_event_summaries)
     for k, name in enumerate(run_names):
         if name != "run%d" % (k + 1):
             os.rename(os.path.join(str(root), "run%d" % (k + 1)), os.path.join(str(root), name))
@@ -110,8 +111,12 @@ def test_runs_are_located_from_logdir_spec(tmp_path, tensorboard_factory):
 
 @pytest.mark.server
 @pytest.mark.parametrize("load_fast", ["true", "false"])
-def test_a_log_dir_copied_without_its_pixel_files(tmp_path, tensorboard_factory, load_fast):
-    root = _log_dir(tmp_path / "copied", format_version=1)
+@pytest.mark.parametrize("layer_event_summaries", [False, True], ids=["summaries_event", "layer_events"])
+def test_a_log_dir_copied_without_its_pixel_files(tmp_path, tensorboard_factory, load_fast,
+                                                  layer_event_summaries):
+    # The summaries are in the event files: in the log's SUMMARIES event, or
+    # (written before December 2026) in each layer event.
+    root = _log_dir(tmp_path / "copied", format_version=1, layer_event_summaries=layer_event_summaries)
     missing = os.path.join(root, "run1", "train", *pixel_file.PLUGIN_DIR)
     shutil.rmtree(missing)
     server = tensorboard_factory(root, load_fast)

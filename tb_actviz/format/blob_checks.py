@@ -28,7 +28,8 @@ def expected(plugin_data, index, summary=False):
     Args:
       plugin_data: the tag's `ActivationsPluginData`.
       index: the blob's index.
-      summary: the blob is a version-1 LAYER event's summary (its only blob).
+      summary: the blob is a version-1 step's summary (a LAYER's: the one
+        blob of its event, or its part of the log's SUMMARIES event).
 
     Raises:
       ValueError: the tag has no blob `index`.
@@ -39,7 +40,7 @@ def expected(plugin_data, index, summary=False):
     if kind == metadata.Kind.LAYER:
         if summary:
             if index != 0:
-                raise ValueError("a layer event holds one blob, its summary (asked for blob %d)" % index)
+                raise ValueError("a layer step's summary is one blob, blob 0 (asked for blob %d)" % index)
             return ("float32", (filters, len(plugin_data.summary_names)), ("filters", "summary values"))
         if index == 0:
             return ("float32", (filters, images_count, len(plugin_data.stat_names)),

@@ -5,12 +5,18 @@ file of the step (`pixel_store`); everything else is in the event files,
 given by TensorBoard's data provider (read in parallel: each read from the
 Rust data server is a gRPC call of ~45 ms, mostly waiting), or, where the
 Rust data server refuses a run or tag name that JSON escapes, read from the
-run's event files themselves (`event_blobs`). Every blob is checked against
-the tag's metadata (`format.blob_checks`) before anyone serves or decodes
-it. What cannot be read raises one error, naming run, tag, step and blob.
+run's event files themselves (`event_blobs`). A version-1 layer step's
+summary is in its own event (one blob) or, in logs written since December
+2026, whose layer events hold no blob, in the log's SUMMARIES event, which
+TensorBoard does not keep: read from the run's event files (`event_blobs`).
+Every blob is checked against the tag's metadata (`format.blob_checks`)
+before anyone serves or decodes it. What cannot be read raises one error,
+naming run, tag, step and blob.
 """
 
 import concurrent.futures
+import json
+import threading
 
 from tensorboard import errors
 
@@ -20,6 +26,10 @@ from tb_actviz.read import event_blobs
 from tb_actviz.read import pixel_store
 
 BLOB_READ_THREADS = 16
+_THREAD_PREFIX = "tb_actviz_blob_reader"
+# Index entries of SUMMARIES events kept (one per log and event file, ~150
+# bytes each).
+SUMMARY_INDEX_ENTRIES = 100_000
 
 
 def blob_name(tag, index):
@@ -61,6 +71,13 @@ class _Missing(Exception):
     """A blob TensorBoard no longer has (its step dropped since it was listed)."""
 
 
+class _Damaged:
+    """What is wrong with a SUMMARIES event."""
+
+    def __init__(self, what):
+        self.what = what
+
+
 class BlobSource:
     """Reads and checks blobs of the steps a `catalog.Catalog` lists.
 
@@ -73,11 +90,13 @@ class BlobSource:
         self._provider = data_provider
         self.pixels = pixels
         self._readers = concurrent.futures.ThreadPoolExecutor(
-            BLOB_READ_THREADS, thread_name_prefix="tb_actviz_blob_reader")
+            BLOB_READ_THREADS, thread_name_prefix=_THREAD_PREFIX)
+        self._summary_events = event_blobs.EventBlobs(
+            SUMMARY_INDEX_ENTRIES, indexed=[metadata.SUMMARIES_TAG])
 
     def read(self, ctx, run, tag, md, datum, indices, summary=False):
         """The checked bytes of blobs `indices` of one step (`summary`: the
-        event's summary of a version-1 step, blob 0, instead of its pixels).
+        summary of a version-1 step, blob 0, instead of its pixels).
 
         Raises:
           UnreadableDataError: a blob is missing or not what the metadata
@@ -85,8 +104,23 @@ class BlobSource:
           errors.NotFoundError: the step's pixel file is missing or is no
             pixel file (naming the file).
         """
-        if metadata.pixels_in_plugin_files(md) and not summary:
+        if summary and self._summary_in_log(run, tag, md, datum):
+            if list(indices) != [0]:
+                raise UnreadableDataError(run, tag, datum.step, None,
+                                          "a step's summary is one blob, blob 0")
+            found = self._log_summaries(run, tag, [datum])
+            if datum.step not in found:
+                raise UnreadableDataError(
+                    run, tag, datum.step, None,
+                    "summary: the log's summaries event (tag %s) is not in the run's event "
+                    "files" % metadata.SUMMARIES_TAG)
+            blobs = [found[datum.step]]
+        elif metadata.pixels_in_plugin_files(md) and not summary:
             blobs = self._pixel_blobs(run, tag, md, datum, indices)
+        elif len(indices) == 1 or threading.current_thread().name.startswith(_THREAD_PREFIX):
+            # One blob, or on a reader already (`series`): waiting on reads
+            # queued behind this one on the same pool would never end.
+            blobs = [self._event_blob(ctx, run, tag, datum, i) for i in indices]
         else:
             blobs = list(self._readers.map(
                 lambda i: self._event_blob(ctx, run, tag, datum, i), indices))
@@ -124,22 +158,26 @@ class BlobSource:
         return [(d, data) for d, data in zip(steps, blobs) if data is not None]
 
     def summaries(self, ctx, run, tag, md, steps):
-        """[(datum, bytes)] of each version-1 step's event summary (blob 0),
-        checked; a step TensorBoard dropped between listing and reading (a
-        run that restarts) is left out.
+        """[(datum, bytes)] of each version-1 step's summary (blob 0 of its
+        event, or its part of the log's SUMMARIES event), checked; a step
+        TensorBoard dropped between listing and reading (a run that
+        restarts), or whose SUMMARIES event is not (or no longer) in the
+        event files, is left out.
 
         Raises:
-          UnreadableDataError: a step's event is not one summary blob, or a
-            summary is not what the metadata says.
+          UnreadableDataError: a step's event is neither one summary blob nor
+            (a layer's) none, its SUMMARIES event holds no summary of the
+            tag, or a summary is not what the metadata says.
+          errors.NotFoundError: the run's directory cannot be located, or a
+            remote one's event files cannot be read, where summaries are in
+            SUMMARIES events.
         """
-        for datum in steps:
-            if len(datum.values) != 1:
-                raise UnreadableDataError(
-                    run, tag, datum.step, None,
-                    "the event holds %d blobs where a layer event holds one, its summary"
-                    % len(datum.values))
+        in_log = [d for d in steps if self._summary_in_log(run, tag, md, d)]
+        from_logs = self._log_summaries(run, tag, in_log) if in_log else {}
 
         def read(datum):
+            if not datum.values:
+                return from_logs.get(datum.step)
             try:
                 return self._event_blob(ctx, run, tag, datum, 0, missing_as_none=True)
             except _Missing:
@@ -150,6 +188,66 @@ class BlobSource:
         for datum, data in kept:
             self.check(run, tag, md, datum.step, 0, data, summary=True)
         return kept
+
+    @staticmethod
+    def _summary_in_log(run, tag, md, datum):
+        """Whether a step's summary is in the log's SUMMARIES event (a LAYER
+        event holding no blob) rather than in its own event (one blob).
+
+        Raises:
+          UnreadableDataError: the event holds neither.
+        """
+        count = len(datum.values)
+        if count == 1:
+            return False
+        if count == 0 and md.kind == metadata.Kind.LAYER:
+            return True
+        what = ("none (its summary is then in the log's summaries event) or one, its summary"
+                if md.kind == metadata.Kind.LAYER else "one, its record")
+        raise UnreadableDataError(
+            run, tag, datum.step, None,
+            "the event holds %d blobs where a %s event holds %s"
+            % (count, "layer" if md.kind == metadata.Kind.LAYER else "tag's", what))
+
+    def _log_summaries(self, run, tag, data):
+        """{step: the summary of `tag`} of the steps of `data` whose log's
+        SUMMARIES event, at the step's step and wall time, is in the run's
+        event files.
+
+        Raises:
+          UnreadableDataError: such an event holds no summary of the tag.
+          errors.NotFoundError: the run's directory cannot be located, or a
+            remote one's event files cannot be read.
+        """
+        run_dir = self.pixels.run_dir(
+            run, "the summaries of its layers are in that directory's event files")
+        wall_times = {d.step: d.wall_time for d in data}
+
+        def extract(event):
+            if event.wall_time != wall_times[event.step]:
+                return None  # another log at that step (a restart): not the one listed
+            (value,) = [v for v in event.summary.value if v.tag == metadata.SUMMARIES_TAG][-1:]
+            blobs = value.tensor.string_val
+            try:
+                tags = json.loads(blobs[0]) if blobs else None
+            except (ValueError, RecursionError):  # not JSON (or nested too deeply to be a list)
+                tags = None
+            if not isinstance(tags, list) or len(blobs) != 1 + len(tags):
+                return _Damaged("of its %d blobs, blob 0 is not the JSON list of the tags of "
+                                "the others" % len(blobs))
+            if tag not in tags:
+                shown = ", ".join(map(str, tags[:5])) + (", ..." if len(tags) > 5 else "")
+                return _Damaged("it holds no summary of this tag (it has %d: %s)" % (len(tags), shown))
+            return blobs[1 + tags.index(tag)]
+
+        found = self._summary_events.events(run_dir, metadata.SUMMARIES_TAG, list(wall_times),
+                                            extract)
+        for step, data in sorted(found.items()):
+            if isinstance(data, _Damaged):
+                raise UnreadableDataError(
+                    run, tag, step, None, "summary: the log's summaries event (tag %s) is damaged: %s"
+                    % (metadata.SUMMARIES_TAG, data.what))
+        return {step: data for step, data in found.items() if data is not None}
 
     # Where the bytes are --------------------------------------------------------
 

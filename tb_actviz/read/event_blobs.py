@@ -1,30 +1,45 @@
-"""Blobs of one run's event files, read without TensorBoard's loader.
+"""Events of one run's event files, read without TensorBoard's loader.
 
-TensorBoard's Rust data server cannot give a blob of a run or tag whose name
-JSON escapes (`"`, `\\`, U+0000-U+001F: a tab, a newline): its blob keys are
-JSON, deserialized into borrowed strings, which serde_json refuses for a
-string with an escape sequence, so every `read_blob` of such a run or tag is
-an `InvalidArgumentError` ("failed to parse blob key: BadJson"). Listing the
-steps works; the plugin then reads the blob here, from the run's event files:
-the TFRecord files `*tfevents*` directly in the run's directory (sub-folders
-are other runs), in file-name then record order, the last event of the tag at
-the step winning (what the Rust loader serves for a re-written step).
+Two readers need them:
+
+- TensorBoard's Rust data server cannot give a blob of a run or tag whose
+  name JSON escapes (`"`, `\\`, U+0000-U+001F: a tab, a newline): its blob
+  keys are JSON, deserialized into borrowed strings, which serde_json refuses
+  for a string with an escape sequence, so every `read_blob` of such a run or
+  tag is an `InvalidArgumentError` ("failed to parse blob key: BadJson").
+  Listing the steps works; the plugin then reads the blob here (`read`).
+- The SUMMARIES events (`metadata.SUMMARIES_TAG`, one per log) are under a
+  plugin name TensorBoard has no plugin for, so it keeps a sample of 10 of
+  them, not every step: the plugin reads them here (`events`,
+  `read.blob_source`).
+
+Both read the TFRecord files `*tfevents*` directly in the run's directory
+(sub-folders are other runs), in file-name then record order, the last event
+of the tag at the step winning (what the Rust loader serves for a re-written
+step, and what `restarts.latest_training` keeps).
 
 Each record's CRCs are checked; a file is read up to its first damaged or
-incomplete record (the rest may still be being written). Per file, an index
-(tag, step) -> record offset is kept, valid for the file's size; a file that
-grew is indexed on from where its index stopped. The indexes are bounded in
-total entries (least recently used dropped). Local directories only.
+incomplete record (the rest may still be being written). Per local file, an
+index (tag, step) -> record offset is kept for the tags an `EventBlobs`
+indexes, valid for the file's size; a file that grew is indexed on from
+where its index stopped. The indexes are bounded in total entries (least
+recently used dropped). A remote run directory (`s3://`, `gs://`) is read by
+`events` only, each file whole (`remote_files`; tb_actviz uploads remote
+event files of at most `remote_event_file.REMOTE_FILE_BYTES` plus one log),
+without an index.
 """
 
 import collections
+import io
 import os
 import struct
+import sys
 import threading
 
 from tensorboard import errors
 from tensorboard.compat.proto import event_pb2
 
+from tb_actviz import remote_files
 from tb_actviz.write.event_file_writer import masked_crc32c
 
 # Index entries kept, over all files: ~150 bytes each.
@@ -73,10 +88,17 @@ def _parse(data):
 
 
 class EventBlobs:
-    """Reads blobs of a run's event files; thread-safe."""
+    """Reads blobs and events of a run's event files; thread-safe.
 
-    def __init__(self, index_entries=DEFAULT_INDEX_ENTRIES):
+    Args:
+      index_entries: the most (tag, step) entries kept over all files.
+      indexed: the tags indexed (None: every tag); `read` and `events` find
+        only those.
+    """
+
+    def __init__(self, index_entries=DEFAULT_INDEX_ENTRIES, indexed=None):
         self._budget = index_entries
+        self._indexed = None if indexed is None else frozenset(indexed)
         self._used = 0
         self._indexes = collections.OrderedDict()  # path -> (size, end, {(tag, step): offset})
         self._lock = threading.Lock()
@@ -115,6 +137,51 @@ class EventBlobs:
                 "blob index %d out of range: step %d of tag %r (%s) has %d in %s"
                 % (index, step, tag, what, len(blobs), found[0]))
         return blobs[index]
+
+    def events(self, run_dir, tag, steps, extract=lambda event: event):
+        """{step: extract(event)} of the last intact event of `tag` at each
+        of `steps` in the event files of `run_dir` (local, or remote: each
+        file read whole); a step without one is left out. Only what `extract`
+        returns is kept (one parsed event at a time).
+
+        Raises:
+          errors.NotFoundError: a remote directory cannot be listed or an
+            event file of it cannot be read (the message says which).
+        """
+        wanted = set(steps)
+        if remote_files.is_remote(run_dir):
+            return _remote_events(run_dir, tag, wanted, extract)
+        found = {}
+        for path in self._event_files(run_dir):
+            index = self._index(path)
+            for step in wanted:
+                offset = index.get((tag, step))
+                if offset is not None:
+                    found[step] = (path, offset)
+        by_file = collections.defaultdict(dict)
+        for step, (path, offset) in found.items():
+            by_file[path][offset] = step
+        result = {}
+        for path, steps_at in by_file.items():
+            for offset, event in self._events_at(path, sorted(steps_at)):
+                if any(v.tag == tag for v in event.summary.value):
+                    result[steps_at[offset]] = extract(event)
+        return result
+
+    @staticmethod
+    def _events_at(path, offsets):
+        """(offset, event) of the intact records at `offsets` of one file, in turn."""
+        try:
+            with open(path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                for offset in offsets:
+                    for at, data in _records(f, offset, size):
+                        event = _parse(data) if at == offset and data is not None else None
+                        if event is not None:
+                            yield offset, event
+                        break
+        except OSError:
+            return
 
     @staticmethod
     def _event_files(run_dir):
@@ -162,7 +229,8 @@ class EventBlobs:
                     if event is None or not event.HasField("summary"):
                         continue
                     for value in event.summary.value:
-                        index[(value.tag, event.step)] = offset
+                        if self._indexed is None or value.tag in self._indexed:
+                            index[(sys.intern(value.tag), event.step)] = offset
         except OSError:
             return {}
         with self._lock:
@@ -177,6 +245,34 @@ class EventBlobs:
                     _, dropped = self._indexes.popitem(last=False)
                     self._used -= len(dropped[2]) + 1
         return index
+
+
+def _remote_events(run_dir, tag, wanted, extract):
+    """`EventBlobs.events` of a remote directory: its event files listed,
+    each read whole (one GET) and every record parsed."""
+    from tensorboard.compat.tensorflow_stub.io import gfile  # remote_files' layer
+
+    try:
+        remote_files.check_reachable(run_dir)
+        names = sorted(name for name in gfile.listdir(run_dir) if "tfevents" in name)
+    except Exception as e:  # noqa: BLE001 - boto3's and fsspec's errors have types of their own
+        raise errors.NotFoundError("cannot list the event files of %s: %s: %s"
+                                   % (run_dir, type(e).__name__, e)) from None
+    found = {}
+    for name in names:
+        path = remote_files.join(run_dir, name)
+        try:
+            data = remote_files.read_range(path, 0, remote_files.size(path))
+        except OSError as e:
+            raise errors.NotFoundError("cannot read event file %s: %s" % (path, e)) from None
+        for _, record in _records(io.BytesIO(data), 0, len(data)):
+            if record is None:
+                break
+            event = _parse(record)
+            if event is not None and event.step in wanted and any(
+                    v.tag == tag for v in event.summary.value):
+                found[event.step] = extract(event)
+    return found
 
 
 _shared = EventBlobs()

@@ -22,11 +22,14 @@ from tb_actviz.format import images
 from tb_actviz.format import pixel_file
 
 # Bytes of blobs kept between requests: a grid of 49 strips at one step is
-# ~300 KB at the defaults, a 300-step filmstrip ~2 MB.
-DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
-# Memory for parsed file headers (`pixel_file.Layout.nbytes`: ~8 KB at 16
-# layers x 50 blobs): ~2000 logs' headers.
-DEFAULT_LAYOUT_BYTES = 16 * 1024 * 1024
+# ~300 KB at the defaults, a 300-step filmstrip ~2 MB (the tab keeps what it
+# fetched too). Filled, the caches cost ~1.5-2x their budget in RSS (the
+# allocator's slack over the reader threads): 32 + 8 MiB kept the
+# bench_plugin sweep ~40 MiB lower than 64 + 16 (benchmarks/README.md).
+DEFAULT_CACHE_BYTES = 32 * 1024 * 1024
+# Memory for parsed file headers (`pixel_file.Layout.nbytes`: ~8.5 KB at 16
+# layers x 50 blobs): ~1000 logs' headers, three 300-step filmstrips' worth.
+DEFAULT_LAYOUT_BYTES = 8 * 1024 * 1024
 # What a cached blob costs beyond its bytes (the bytes object, key, LRU entry).
 _BLOB_OVERHEAD = 300
 _URI = re.compile(r"[a-zA-Z][0-9a-zA-Z.]*://.*")

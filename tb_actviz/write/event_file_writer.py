@@ -136,15 +136,25 @@ class EventFileWriter:
     created on the first `write_events` and starts with a `file_version`
     event, as TensorBoard expects. Safe to use from several threads; writers
     left open are closed at interpreter exit.
+
+    With `metadata_once`, a summary value's `metadata` is written only with
+    the first value of its tag in each event file, as TensorFlow's own
+    writers do: both TensorBoard loaders take a tag's metadata from its first
+    value and ignore it afterwards, and TensorBoard's Python loader keeps
+    every event it parsed in memory, metadata included (docs/format.md,
+    "What TensorBoard keeps"). Each new file (a removed file replaced, a
+    remote file rolled over) starts describing its tags again.
     """
 
-    def __init__(self, logdir, filename_suffix=""):
+    def __init__(self, logdir, filename_suffix="", metadata_once=False):
         """Creates the log directory; the event file comes with the first write.
 
         Args:
           logdir: a local directory (str or path-like), or a remote one
             (`s3://bucket/logs/run`, `gs://...`; see `remote_event_file`).
           filename_suffix: appended to the event file's name.
+          metadata_once: write a tag's summary metadata only with its first
+            value in each event file (the events given are not changed).
 
         Raises:
           ValueError: `logdir` is remote and no installed package reaches its
@@ -157,6 +167,8 @@ class EventFileWriter:
         self._logdir = logdir
         self._lock = threading.Lock()
         self._closed = False
+        self._metadata_once = metadata_once
+        self._described = set()  # tags whose metadata the current file holds
         _warn_if_slow_crc()
 
     @property
@@ -190,26 +202,37 @@ class EventFileWriter:
             object was removed or replaced since the last one (the next call
             starts a new file either way). The message names the file.
         """
-        parts = []
+        events, parts = list(events), []
         for event in events:
             if not isinstance(event, event_pb2.Event):
                 raise TypeError("expected an event_pb2.Event, got %r" % type(event))
             if not event.wall_time:
                 raise ValueError("event has no wall_time: %s" % _describe(event))
-            _frame(event.SerializeToString(), parts)
-        if not parts:
+            if not self._metadata_once:
+                _frame(event.SerializeToString(), parts)
+        if not events:
             return 0
         with self._lock:
             if self._closed:
                 raise ValueError("write_events on a closed EventFileWriter")
             try:
-                if self._file.start():
+                starts = self._file.start()
+                if self._metadata_once:
+                    if starts:
+                        self._described = set()
+                    described = set(self._described)
+                    for event in events:  # serialized here: what a file holds decides
+                        _frame(_metadata_once(event, described).SerializeToString(), parts)
+                if starts:
                     header = []
                     _frame(_file_version_event().SerializeToString(), header)
                     parts[:0] = header
                 if self._file.local:
                     _open_writers.add(self)
-                return self._file.append(b"".join(parts))
+                written = self._file.append(b"".join(parts))
+                if self._metadata_once:
+                    self._described = described
+                return written
             finally:
                 if self._file.path is None:
                     _open_writers.discard(self)
@@ -227,6 +250,22 @@ class EventFileWriter:
             _open_writers.discard(self)
         finally:
             self._lock.release()
+
+
+def _metadata_once(event, described):
+    """`event`, or a copy of it without the metadata of the values whose tag
+    is in `described`; adds its tags to `described`."""
+    values = event.summary.value
+    if not any(v.tag in described and v.HasField("metadata") for v in values):
+        described.update(v.tag for v in values)
+        return event
+    stripped = event_pb2.Event()
+    stripped.CopyFrom(event)
+    for value in stripped.summary.value:
+        if value.tag in described:
+            value.ClearField("metadata")
+        described.add(value.tag)
+    return stripped
 
 
 def _file_version_event():

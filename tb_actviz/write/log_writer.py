@@ -8,6 +8,11 @@ plugin's own file of the log (`write.pixel_file_writer`), then the summaries
 comes last: a step TensorBoard lists always has its file. At most one log is in flight: the
 next `submit` (or `collect`) first waits for it and counts its outcome with the
 `FailurePolicy`, so a lost log is warned about and never reported as written.
+
+The events of a log: one per tag (a LAYER tag's lists the step and holds no
+blob), and one of `metadata.SUMMARIES_TAG` with every layer's per-filter
+summary; a tag's metadata goes with its first event in each event file
+(docs/format.md).
 """
 
 import dataclasses
@@ -86,7 +91,8 @@ class LogWriter:
         self._failures = failures
         self._image_grids = image_grids
         self._on_first_written = on_first_written
-        self._events = event_file_writer.EventFileWriter(run_dir)
+        # A tag's metadata only with its first event in each file (docs/format.md).
+        self._events = event_file_writer.EventFileWriter(run_dir, metadata_once=True)
         self._pixel_files = pixel_file_writer.PixelFileWriter(run_dir)
         self._worker = background.BackgroundWorker()
         # What killed writers left in the run dir goes first, off the training thread.
@@ -152,13 +158,16 @@ class LogWriter:
     def _write(self, step, captured, with_probe):
         """The background job: returns the bytes of each layer, kernel and
         attribution tag."""
-        summaries, pixels, sizes = [], [], []
+        summaries, pixels, sizes, layer_summaries = [], [], [], []
         if with_probe:
             summaries.append(self._probe_summary())
         for series, maps in zip(self._layers, captured.layer_maps):
             blobs, summary, strips = blob_layout.layer_blobs(maps, self._encode_pngs)
             pixels.append((series.tag, blobs))
-            summaries.append(summary_v2.activations_pb(series.tag, [summary], series.plugin_data))
+            # The step's event holds no blob: TensorBoard keeps every one in
+            # memory; the summary goes to the log's SUMMARIES event.
+            summaries.append(summary_v2.activations_pb(series.tag, [], series.plugin_data))
+            layer_summaries.append((series.tag, summary))
             sizes.append(sum(len(b) for b in blobs) + len(summary))
             if self._image_grids:
                 grid = images.filter_grid(strips, 0, series.plugin_data.num_images)
@@ -166,6 +175,8 @@ class LogWriter:
                     tag_series.grid_tag(series.plugin_data.layer_path),
                     colormaps.apply(grid),
                 ))
+        if layer_summaries:
+            summaries.append(summary_v2.layer_summaries_pb(layer_summaries))
         for series, weights in zip(self._kernels, captured.kernel_weights):
             blobs = blob_layout.kernel_blobs(weights)
             summaries.append(summary_v2.activations_pb(series.tag, blobs, series.plugin_data))

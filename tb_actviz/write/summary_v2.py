@@ -6,6 +6,8 @@ puts summaries into event files. The stored layout of the blobs is in
 `format.blob_layout` and docs/format.md.
 """
 
+import json
+
 import numpy as np
 
 from tensorboard.compat.proto import summary_pb2
@@ -50,6 +52,31 @@ def activations_pb(tag, blobs, plugin_data, description="", version=metadata.PRO
                 tag=tag,
                 metadata=metadata.create_summary_metadata(plugin_data, description, version),
                 tensor=_string_tensor(blobs),
+            )
+        ]
+    )
+
+
+def layer_summaries_pb(tag_summaries, version=metadata.PROTO_VERSION):
+    """The SUMMARIES summary of one log (docs/format.md, "Summaries").
+
+    Args:
+      tag_summaries: [(LAYER tag, its per-filter summary blob)] of the log
+        (`blob_layout.layer_summary_blob`).
+      version: the stored format version.
+
+    Returns:
+      A `summary_pb2.Summary` with one value of tag `metadata.SUMMARIES_TAG`:
+      blob 0 the LAYER tags, a JSON list of strings; blob 1 + k the summary
+      of tag k.
+    """
+    tags = json.dumps([tag for tag, _ in tag_summaries], separators=(",", ":")).encode()
+    return summary_pb2.Summary(
+        value=[
+            summary_pb2.Summary.Value(
+                tag=metadata.SUMMARIES_TAG,
+                metadata=metadata.create_summaries_metadata(version),
+                tensor=_string_tensor([tags] + [blob for _, blob in tag_summaries]),
             )
         ]
     )
