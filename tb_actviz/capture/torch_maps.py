@@ -40,12 +40,16 @@ def stored_maps(output, geometry):
         # after the module (torchvision's ReLU(inplace=True)).
         return x[:, :filters].clone()
     # ceil_mode keeps the partial blocks; with no padding their divisor is
-    # the count of pixels they hold. Pooling a channel slice (a strided
-    # view) copies it first: where few channels are left out, pooling them
-    # all and slicing after is ~3x faster (8 x 64 x 224 x 224, factor 7).
-    if x.shape[1] <= 2 * filters:
-        return F.avg_pool2d(x, geometry.factor, geometry.factor, ceil_mode=True)[:, :filters]
-    return F.avg_pool2d(x[:, :filters], geometry.factor, geometry.factor, ceil_mode=True)
+    # the count of pixels they hold. Where there are none it is left off:
+    # the same maps, up to 1.7x faster on a CPU (8 x 64 x 112 x 112, factor
+    # 4). Pooling a channel slice (a strided view) copies it first: where few
+    # channels are left out, pooling them all and slicing after is ~3x
+    # faster (8 x 64 x 224 x 224, factor 7).
+    factor = geometry.factor
+    partial = bool(x.shape[2] % factor or x.shape[3] % factor)
+    if x.shape[1] > 2 * filters:
+        x = x[:, :filters]
+    return F.avg_pool2d(x, factor, factor, ceil_mode=partial)[:, :filters]
 
 
 def to_host(tensor):
