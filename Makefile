@@ -8,17 +8,21 @@ BIN := $(VENV)/bin
 PORT ?= 6006
 LOGDIR ?= logs/faces
 
-# The tests that run on every Keras backend (the browser, server and export
-# tests read log dirs and run once, in the TensorFlow venv).
-BACKEND_TESTS := tests/test_callback.py tests/test_models.py tests/test_faults.py \
-	tests/test_format.py tests/test_extractor.py tests/test_kernels.py \
-	tests/test_layer_selection.py tests/test_event_file_writer.py \
-	tests/test_metadata.py tests/test_distributed_backends.py \
-	tests/test_attribution.py tests/test_model_kinds.py
-BACKEND_TESTS += tests/test_probe_display.py
-BACKEND_TESTS += tests/test_scalar_logger.py
+# The tests that run on every Keras backend: what they test runs on the
+# backend (the forward pass, the fit, the log pipeline). The TensorFlow venv
+# runs every test under tests/; the browser, server and export tests, and the
+# unit tests of what does not touch the backend (format/, read/, write/,
+# metadata), read or write files alike on every backend and run there only.
+BACKEND_TESTS := tests/integration/test_callback.py tests/integration/test_models.py \
+	tests/integration/test_model_kinds.py tests/integration/test_faults.py \
+	tests/integration/test_format.py tests/integration/test_scalar_logger.py \
+	tests/integration/test_distributed_backends.py
+BACKEND_TESTS += tests/unit/capture/test_extractor.py tests/unit/capture/test_layer_calls.py \
+	tests/unit/capture/test_token_grid.py tests/unit/capture/test_kernels.py \
+	tests/unit/capture/test_layer_selection.py tests/unit/capture/test_probe.py \
+	tests/unit/capture/test_attribution.py tests/unit/capture/test_probe_display.py
 
-.PHONY: setup setup-backends demo test test-tensorflow test-jax test-torch \
+.PHONY: setup setup-backends setup-others demo test test-tensorflow test-jax test-torch \
 	test-backends-agree test-protobuf bench screenshots clean
 
 setup: $(VENV)/.installed
@@ -30,7 +34,7 @@ $(VENV)/.installed: setup.py requirements-dev.txt
 	touch $@
 
 # One venv per other backend, without TensorFlow: .venv-jax, .venv-torch.
-# keras-hub (tests/test_model_kinds.py) goes in without its requirements:
+# keras-hub (tests/integration/test_model_kinds.py) goes in without its requirements:
 # it requires tensorflow-text, which requires TensorFlow; requirements-%.txt
 # lists the others.
 setup-backends: .venv-jax/.installed .venv-torch/.installed
@@ -57,17 +61,30 @@ demo: .venv-demo/.installed
 	TF_CPP_MIN_LOG_LEVEL=2 KERAS_BACKEND=tensorflow .venv-demo/bin/python examples/faces.py --log_dir $(LOGDIR)
 	TF_CPP_MIN_LOG_LEVEL=2 bash tools/serve_demo.sh .venv-demo/bin/tensorboard $(LOGDIR) $(PORT)
 
-test: test-tensorflow test-jax test-torch test-backends-agree test-protobuf
+# The other venvs are installed while the TensorFlow tests run (pip mostly
+# unpacks files, the tests mostly compute): two jobs, as many as the 2 cores
+# CI has. The installs run one after the other (each `pip install -e .`
+# rebuilds the package's metadata in the work tree).
+test: setup
+	$(MAKE) -j2 test-tensorflow setup-others
+	$(MAKE) test-jax test-torch test-backends-agree test-protobuf
+
+setup-others:
+	$(MAKE) .venv-jax/.installed
+	$(MAKE) .venv-torch/.installed
+	bash tools/test_protobuf_range.sh --setup
 
 test-tensorflow: setup
 	bash tools/ensure_chromium.sh
-	KERAS_BACKEND=tensorflow $(BIN)/python -m pytest -q tests --ignore=tests/test_backends_agree.py
+	KERAS_BACKEND=tensorflow $(BIN)/python -m pytest -q tests --ignore=tests/integration/test_backends_agree.py
 
 # s3:// log dirs, served by a real TensorBoard: only where TensorFlow is not
 # installed (TensorBoard then reads with its own file layer, which has s3://).
-EXTRA_TESTS_jax := tests/test_remote_logdir.py
+# The event files read back by that file layer too (in .venv: by TensorFlow's).
+EXTRA_TESTS_jax := tests/integration/test_remote_logdir.py tests/unit/write/test_event_file_writer.py
 # The PyTorch-native loggers (tb_actviz.torch, .lightning, .transformers).
-EXTRA_TESTS_torch := tests/test_torch_logger.py tests/test_torch_frameworks.py
+EXTRA_TESTS_torch := tests/integration/test_torch_logger.py tests/integration/test_torch_frameworks.py \
+	tests/unit/capture/test_torch_maps.py
 
 test-jax test-torch: test-%: .venv-%/.installed
 	KERAS_BACKEND=$* .venv-$*/bin/python -m pytest -q $(BACKEND_TESTS) $(EXTRA_TESTS_$*)
@@ -76,7 +93,7 @@ test-jax test-torch: test-%: .venv-%/.installed
 test-backends-agree: setup setup-backends
 	bash tools/ensure_chromium.sh
 	TB_ACTVIZ_BACKEND_PYTHONS="jax=.venv-jax/bin/python torch=.venv-torch/bin/python" \
-		$(BIN)/python -m pytest -q tests/test_backends_agree.py
+		$(BIN)/python -m pytest -q tests/integration/test_backends_agree.py
 
 # The plugin and the TensorFlow-free tests on the oldest and newest protobuf.
 test-protobuf:
@@ -85,7 +102,7 @@ test-protobuf:
 # Retakes docs/screenshots/ (the README's) with the browser tests.
 screenshots: setup
 	bash tools/ensure_chromium.sh
-	TB_ACTVIZ_UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/test_browser.py -k screenshots
+	TB_ACTVIZ_UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/browser/test_browser.py -k screenshots
 
 bench: setup .venv-torch/.installed
 	$(BIN)/python benchmarks/bench_callback.py

@@ -3,7 +3,7 @@
 `tb_actviz/plugin_data.proto` is the documented source of truth; this module
 declares the same message, field for field, as a `FileDescriptorProto`, adds
 it to protobuf's default descriptor pool and asks the runtime for the message
-class. `tests/test_metadata.py` checks that the two agree (names, numbers,
+class. `tests/unit/test_metadata.py` checks that the two agree (names, numbers,
 types, labels, enum values), without protoc.
 
 Why not protoc's output: the module has to load on every protobuf runtime that

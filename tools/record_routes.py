@@ -52,7 +52,7 @@ print(importlib.import_module(ep.module).__file__)
 """
 
 
-# TensorBoard process (after tests/conftest.py's TensorBoardProcess) -----------
+# TensorBoard process (after tests/support/tensorboard_process.py's TensorBoardProcess)
 
 
 def free_port():

@@ -7,8 +7,10 @@
 #                          (TensorBoard 2.21 needs protobuf >= 6.31.1)
 #   .venv-protobuf-newest  protobuf 7.36.2 (the newest release) + TensorBoard 2.21.0
 #
-# In each: tests/test_metadata.py and tests/test_images.py (the tests that need
-# TensorFlow skip), the plugin and metadata round trip under both protobuf
+# In each: the unit tests of the stored format that need neither Keras nor
+# TensorFlow ($PROTOBUF_TESTS: metadata, format/, summary_v2, the writer's
+# encoding pool; the tests that need TensorFlow skip), the plugin and metadata
+# round trip under both protobuf
 # implementations (upb and pure Python), and a real `tensorboard --load_fast=false`
 # serving an event file written with TensorBoard's own TF-free writer: the
 # "activations" plugin must be listed and must show the run.
@@ -18,6 +20,7 @@
 #
 #   bash tools/test_protobuf_range.sh          # both
 #   bash tools/test_protobuf_range.sh oldest   # one
+#   bash tools/test_protobuf_range.sh --setup  # only create (or reuse) the venvs
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
@@ -28,7 +31,20 @@ VENVS=(
   "oldest|protobuf==5.26.0 tensorboard==2.18.0 numpy==1.26.4 pillow==13.0.0 pytest==9.2.0 hypothesis==6.170.17"
   "newest|protobuf==7.36.2 tensorboard==2.21.0 numpy==2.4.6 pillow==13.0.0 pytest==9.2.0 hypothesis==6.170.17"
 )
+SETUP_ONLY=0
+if [[ "${1:-}" == "--setup" ]]; then
+  SETUP_ONLY=1
+  shift
+fi
 WANTED=("$@")
+# Relative to the repository; tests/conftest.py imports neither Keras nor TensorFlow.
+PROTOBUF_TESTS=(
+  tests/unit/test_metadata.py
+  tests/unit/format/test_images.py tests/unit/format/test_blob_layout.py
+  tests/unit/format/test_blob_checks.py tests/unit/format/test_pixel_file.py
+  tests/unit/format/test_map_encoding.py
+  tests/unit/write/test_summary_v2.py tests/unit/write/test_background.py
+)
 
 started=$SECONDS
 failed=()
@@ -83,8 +99,8 @@ wrong = {n: (have[n], v) for n, v in want.items() if have[n] != v}
 sys.exit("installed versions differ from the pins: %r" % wrong if wrong else 0)
 EOF
 
-  log "$1: pytest tests/test_metadata.py tests/test_images.py"
-  (cd "$REPO" && "$py" -m pytest -q -p no:cacheprovider tests/test_metadata.py tests/test_images.py) || bad=1
+  log "$1: pytest ${PROTOBUF_TESTS[*]}"
+  (cd "$REPO" && "$py" -m pytest -q -p no:cacheprovider "${PROTOBUF_TESTS[@]}") || bad=1
 
   local impl
   for impl in upb python; do
@@ -188,8 +204,8 @@ for entry in "${VENVS[@]}"; do
     continue
   fi
   log "$name: venv .venv-protobuf-$name"
-  if ensure_venv "$name" "$pins" && run_checks "$name" "$pins"; then
-    summary+=("PASS  $name: $pins")
+  if ensure_venv "$name" "$pins" && { ((SETUP_ONLY)) || run_checks "$name" "$pins"; }; then
+    summary+=("$( ((SETUP_ONLY)) && echo READY || echo PASS )  $name: $pins")
   else
     summary+=("FAIL  $name: $pins")
     failed+=("$name")
