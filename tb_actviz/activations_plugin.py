@@ -1,8 +1,11 @@
 """The TensorBoard "Activations" plugin: serves logged feature maps to the tab.
 
-Reads only through `context.data_provider`, so it works with the Rust data
-server (`--load_fast=true`) and the Python loader alike, and needs neither
-TensorFlow nor Keras. Each route is a short function over the `read`
+Lists tags and steps through `context.data_provider`, so it works with the
+Rust data server (`--load_fast=true`) and the Python loader alike, and needs
+neither TensorFlow nor Keras; on the Python loader it also asks its
+multiplexer which training a restarted run shows (`read.restarts`). Pixels
+come from the runs' pixel files and per-filter summaries from the event
+files (`read.pixel_store`, `read.event_blobs`). Each route is a short function over the `read`
 package (`read.catalog`: tags and steps; `read.blob_source`: checked
 blobs); `serve` parses requests and frames responses. Routes are documented
 in docs/http_api.md. The front end's modules are also served as one module,
