@@ -59,7 +59,7 @@ from bench_plugin import HOST, TensorBoard, median, tree_memory, wait_ready
 from report import fmt_s, print_table
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "support"))
 import chromium  # noqa: E402  (the browser tests' launch settings)
 VIEWPORT = {"width": 1400, "height": 900}
 WAIT_MS = 60_000
