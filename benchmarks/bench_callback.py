@@ -529,7 +529,7 @@ def bench_breakdown(ctx, names, repeats, root):
     for i in range(repeats):
         t, captured = timed(cb._capture)
         parts["capture"].append(t)
-        wrapped = [_Timing(log_writer.blob_layout, "layer_blobs")]
+        wrapped = [_Timing(writer, "_layer_blobs")]
         files = [_Timing(writer._events, "write_events")]
         if getattr(writer, "_pixel_files", None) is not None:
             files.append(_Timing(writer._pixel_files, "write"))
@@ -1234,7 +1234,7 @@ def report(r):
              "(training thread)", fmt_s(b["capture_s"])],
             ["seed: background job, whole (training waits for it only if the next log "
              "comes first)", fmt_s(b["job_s"])],
-            ["  statistics + 8-bit strips + PNG (blob_layout.layer_blobs, 2 threads)",
+            ["  statistics + 8-bit strips + PNG (LogWriter._layer_blobs, 2 threads)",
              fmt_s(b["encode_s"])],
             ["  file writes (%s: serialize, CRC32C, write, fsync), %s"
              % (" + ".join(b["file_writers"]), fmt_bytes(b["file_bytes"])),

@@ -378,8 +378,8 @@ def bench_breakdown(model, probe, layers, repeats, root, label):
     - background job as the logger runs it: `log()` (returns after `submit`)
       then `flush()` (waits for the job on its nice-19 worker thread);
     - the same job run on this thread (`LogWriter._write`), split by wrapping
-      `blob_layout.layer_blobs` (statistics, 8-bit strips, PNG with the
-      writer's 2-thread pool) and the file writes (`EventFileWriter.write_events`
+      `LogWriter._layer_blobs` (statistics, 8-bit strips, PNG over the
+      writer's 2 threads) and the file writes (`EventFileWriter.write_events`
       + `PixelFileWriter.write`); the rest (summary protos, ...)."""
     from tb_actviz.torch import capture as capture_lib
     from tb_actviz.capture import torch_maps as maps_lib
@@ -430,7 +430,7 @@ def bench_breakdown(model, probe, layers, repeats, root, label):
         parts["flush_wait"].append(t_flush)
         parts["log_plus_flush"].append(t_log + t_flush)
 
-        wrapped = _Timing(log_writer.blob_layout, "layer_blobs")
+        wrapped = _Timing(writer, "_layer_blobs")
         files = [_Timing(writer._events, "write_events"), _Timing(writer._pixel_files, "write")]
         step += 1
         try:
@@ -671,7 +671,7 @@ def bench_fit(epochs, pairs, root, size=32, train=512, val=128, batch=32):
 
     from tb_actviz.torch import capture as capture_lib
     from tb_actviz.torch import logger as torch_logger
-    from tb_actviz.write import log_writer
+    from tb_actviz.write import background, log_writer
 
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
     warnings.filterwarnings("ignore", ".*LeafSpec.*")
@@ -711,11 +711,12 @@ def bench_fit(epochs, pairs, root, size=32, train=512, val=128, batch=32):
             waits.append(time.perf_counter() - start)
 
     # CPU time of the background job: LogWriter._write on the worker thread
-    # (time.thread_time), plus the PNG shares its pool runs on the helper
-    # thread (images.encode_pngs as the LogWriter binds it at creation).
+    # (time.thread_time), plus the shares (PNGs or whole layers) its pool
+    # runs on the helper thread (BackgroundWorker.map_shares, which the
+    # LogWriter binds at creation).
     job_cpu = []
     original_write = log_writer.LogWriter._write
-    original_encode = log_writer.images.encode_pngs
+    original_map_shares = background.BackgroundWorker.map_shares
 
     def timed_write(self, *args, **kwargs):
         start = time.thread_time()
@@ -724,13 +725,16 @@ def bench_fit(epochs, pairs, root, size=32, train=512, val=128, batch=32):
         finally:
             job_cpu.append(time.thread_time() - start)
 
-    def timed_encode(*args, **kwargs):
-        start = time.thread_time()
-        try:
-            return original_encode(*args, **kwargs)
-        finally:
-            if threading.current_thread().name.startswith("tb_actviz_encoder"):
-                job_cpu.append(time.thread_time() - start)
+    def timed_map_shares(self, fn, items, cost=None):
+        def timed_fn(share):
+            start = time.thread_time()
+            try:
+                return fn(share)
+            finally:
+                if threading.current_thread().name.startswith("tb_actviz_encoder"):
+                    job_cpu.append(time.thread_time() - start)
+
+        return original_map_shares(self, timed_fn, items, cost)
 
     def timed_pass(self):
         start = time.perf_counter()
@@ -776,7 +780,7 @@ def bench_fit(epochs, pairs, root, size=32, train=512, val=128, batch=32):
     torch_logger.ActivationLogger.log = timed_log
     log_writer.LogWriter.collect = timed_collect
     log_writer.LogWriter._write = timed_write
-    log_writer.images.encode_pngs = timed_encode
+    background.BackgroundWorker.map_shares = timed_map_shares
     capture_lib.ProbePass.__call__ = timed_pass
     try:
         log("  warm-up fits (2 epochs each, not counted)")
@@ -815,7 +819,7 @@ def bench_fit(epochs, pairs, root, size=32, train=512, val=128, batch=32):
         torch_logger.ActivationLogger.log = original_log
         log_writer.LogWriter.collect = original_collect
         log_writer.LogWriter._write = original_write
-        log_writer.images.encode_pngs = original_encode
+        background.BackgroundWorker.map_shares = original_map_shares
         capture_lib.ProbePass.__call__ = original_pass
     run_files = []
     if info_with.get("run_dir") and os.path.isdir(info_with["run_dir"]):
@@ -1065,7 +1069,7 @@ def report(r, cases):
             ("log() call (training thread: capture, submit)", "log_call_s"),
             ("flush() right after: the job on its nice-19 worker thread", "flush_wait_s"),
             ("background job run alone on this thread (LogWriter._write)", "job_s"),
-            ("  statistics + 8-bit strips + PNG (blob_layout.layer_blobs, 2 threads)",
+            ("  statistics + 8-bit strips + PNG (LogWriter._layer_blobs, 2 threads)",
              "encode_s"),
             ("  file writes (EventFileWriter + PixelFileWriter)", "files_s"),
             ("  the rest (summary protos, ...)", "rest_s"),

@@ -39,17 +39,31 @@ def stored_maps(output, geometry):
         # A copy: the output itself may be changed in place by what runs
         # after the module (torchvision's ReLU(inplace=True)).
         return x[:, :filters].clone()
-    # ceil_mode keeps the partial blocks; with no padding their divisor is
-    # the count of pixels they hold. Where there are none it is left off:
-    # the same maps, up to 1.7x faster on a CPU (8 x 64 x 112 x 112, factor
-    # 4). Pooling a channel slice (a strided view) copies it first: where few
-    # channels are left out, pooling them all and slicing after is ~3x
-    # faster (8 x 64 x 224 x 224, factor 7).
     factor = geometry.factor
     partial = bool(x.shape[2] % factor or x.shape[3] % factor)
+    if not partial and x.device.type == "cpu" and x.stride(3) == 1 and x.stride(2) == x.shape[3]:
+        # Each map contiguous (channels-last is avg_pool2d's fast layout).
+        return _block_means(x[:, :filters], factor)
+    # ceil_mode keeps the partial blocks; with no padding their divisor is
+    # the count of pixels they hold. Pooling a channel slice (a strided
+    # view) copies it first: where few channels are left out, pooling them
+    # all and slicing after is ~3x faster (8 x 64 x 224 x 224, factor 7).
     if x.shape[1] > 2 * filters:
         x = x[:, :filters]
     return F.avg_pool2d(x, factor, factor, ceil_mode=partial)[:, :filters]
+
+
+def _block_means(x, factor):
+    """The means of the factor x factor blocks of `x` [N, F, H, W] whose rows
+    are contiguous and whose sides the factor divides: rows summed in groups,
+    then columns, each a view of the one before. On a CPU 1.5-2.4x faster
+    than avg_pool2d for that layout (2 threads; 8 x 64 x 56 x 56 by 2,
+    112 x 112 by 4, 224 x 224 by 7; 8 x 128 x 112 x 112 by 2), and equal
+    to it up to float32 rounding (the sums run in another order)."""
+    n, f, height, width = x.shape
+    rows = x.reshape(n, f, height // factor, factor, width).sum(3)
+    blocks = rows.reshape(n, f, height // factor, width // factor, factor).sum(4)
+    return blocks.div_(factor * factor)
 
 
 def to_host(tensor):

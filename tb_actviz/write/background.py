@@ -26,8 +26,8 @@ class BackgroundWorker:
     than one log's activations; a job's exception is raised to the caller of
     `wait` (or of the next `submit`) rather than lost.
 
-    `map_shares` spreads work over a small pool (zlib and numpy's large loops
-    release the GIL, so PNG encoding runs in parallel).
+    `map_shares` spreads work over a small pool (deflate and numpy's large
+    loops release the GIL, so a log's layers or PNGs encode in parallel).
 
     On Linux the threads run at the lowest CPU priority (nice 19): on a CPU
     that training keeps busy, training goes first and the writing fills the
@@ -45,6 +45,11 @@ class BackgroundWorker:
             initializer=_lower_this_threads_priority,
         )
         self._pending = None
+
+    @property
+    def threads(self):
+        """The encoding threads of `map_shares`, the calling thread included."""
+        return self._shares
 
     def submit(self, job):
         """Starts `job()` in the background once the previous job is done
@@ -65,18 +70,42 @@ class BackgroundWorker:
         pending, self._pending = self._pending, None
         return pending.result() if pending is not None else None
 
-    def map_shares(self, fn, items):
-        """`fn(share)` for one contiguous share of `items` (a list or an
-        array) per encoding thread, the calling thread being one of them; the
-        lists it returns, concatenated."""
-        size = max(1, -(-len(items) // self._shares))
-        shares = [items[i:i + size] for i in range(0, len(items), size)]
+    def map_shares(self, fn, items, cost=None):
+        """`fn(share)` for one share of `items` per encoding thread, the
+        calling thread being one of them; the results of the lists it
+        returns, in the order of `items`.
+
+        Without `cost`, the shares are contiguous and even in count (slices:
+        views of an array). With `cost` (item -> a number), items go to the
+        share with the least cost so far, largest first, and `items` must
+        be a list.
+        """
+        if cost is None:
+            size = max(1, -(-len(items) // self._shares))
+            shares = [items[i:i + size] for i in range(0, len(items), size)]
+            places = None
+        else:
+            places = [[] for _ in range(min(self._shares, len(items)))]
+            loads = [0] * len(places)
+            for i in sorted(range(len(items)), key=lambda i: -cost(items[i])):
+                lightest = loads.index(min(loads))
+                places[lightest].append(i)
+                loads[lightest] += cost(items[i])
+            shares = [[items[i] for i in share] for share in places]
         try:
             others = [self._helpers.submit(fn, share) for share in shares[1:]]
         except RuntimeError:  # the interpreter is exiting: no new threads' work
-            return [r for share in shares for r in fn(share)]
-        first = fn(shares[0]) if shares else []
-        return first + [r for future in others for r in future.result()]
+            results = [fn(share) for share in shares]
+        else:
+            first = fn(shares[0]) if shares else []
+            results = [first] + [future.result() for future in others]
+        if places is None:
+            return [r for share in results for r in share]
+        ordered = [None] * len(items)
+        for share, share_results in zip(places, results):
+            for i, r in zip(share, share_results):
+                ordered[i] = r
+        return ordered
 
     def close(self):
         """Lets the job in flight finish, then stops the threads."""

@@ -161,8 +161,7 @@ class LogWriter:
         summaries, pixels, sizes, layer_summaries = [], [], [], []
         if with_probe:
             summaries.append(self._probe_summary())
-        for series, maps in zip(self._layers, captured.layer_maps):
-            blobs, summary, strips = blob_layout.layer_blobs(maps, self._encode_pngs)
+        for series, (blobs, summary, strips) in zip(self._layers, self._layer_blobs(captured.layer_maps)):
             pixels.append((series.tag, blobs))
             # The step's event holds no blob: TensorBoard keeps every one in
             # memory; the summary goes to the log's SUMMARIES event.
@@ -198,6 +197,18 @@ class LogWriter:
             raise
         return sizes
 
+    def _layer_blobs(self, layer_maps):
+        """`blob_layout.layer_blobs` of each layer's maps, over the encoding
+        threads: whole layers shared out by their pixels where there are
+        enough of them and none outweighs a thread's share (resnet18's 16
+        default layers: 18 ms against 23 ms with each layer's PNGs shared
+        out, 30 ms on one thread), else each layer's PNGs."""
+        threads = self._worker.threads
+        pixels = [maps.size for maps in layer_maps]
+        if len(pixels) >= 2 * threads and max(pixels) * threads <= sum(pixels):
+            return self._worker.map_shares(_layer_blobs_of, list(layer_maps), cost=np.size)
+        return [blob_layout.layer_blobs(maps, self._encode_pngs) for maps in layer_maps]
+
     def _probe_summary(self):
         p = self._probe
         if p.display is not None:
@@ -206,6 +217,10 @@ class LogWriter:
             blobs, channels = blob_layout.probe_blobs(p.inputs, p.max_side, p.channels_first)
         plugin_data = blob_layout.probe_plugin_data(p.labels, channels)
         return summary_v2.activations_pb(metadata.PROBE_TAG, blobs, plugin_data)
+
+
+def _layer_blobs_of(layer_maps):
+    return [blob_layout.layer_blobs(maps) for maps in layer_maps]
 
 
 def _display_blobs(pictures, max_side):

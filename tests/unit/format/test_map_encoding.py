@@ -63,3 +63,26 @@ def test_positive_fraction_is_over_finite_values():
     stats = np.asarray(per_map_stats(x))
     finite = x[np.isfinite(x)]
     assert stats[0, 0, POS] == pytest.approx((finite > 0).mean())
+
+
+def test_all_finite_maps_get_the_values_of_the_general_path():
+    # statistics() takes a shorter path when every pixel is finite; it must
+    # give what the path for maps with NaNs and infinities gives them.
+    rng = np.random.default_rng(3)
+    maps = np.concatenate([
+        rng.normal(size=(4, 3, 9, 7)),
+        1000.0 + rng.normal(0.0, 0.01, size=(4, 2, 9, 7)),  # large mean, small spread
+        np.maximum(rng.normal(size=(4, 2, 9, 7)), 0.0),  # ReLU'd: many zeros
+        np.full((4, 1, 9, 7), -2.5),  # constant
+    ], axis=1).astype(np.float32)
+    fast = map_encoding.statistics(maps)
+    general = map_encoding._statistics_of_finite_pixels(maps.reshape(4, 8, -1))
+    assert fast.dtype == general.dtype == np.float32 and fast.shape == general.shape
+    np.testing.assert_array_equal(fast[..., [MIN, MAX, POS, NONFINITE]],
+                                  general[..., [MIN, MAX, POS, NONFINITE]])
+    np.testing.assert_allclose(fast[..., MEAN], general[..., MEAN], rtol=1e-6, atol=0)
+    np.testing.assert_allclose(fast[..., STD], general[..., STD], rtol=1e-4, atol=1e-6)
+    assert (fast[:, 7, STD] == 0).all()
+    # one NaN sends the whole layer down the general path
+    maps[0, 0, 0, 0] = np.nan
+    assert map_encoding.statistics(maps)[0, 0, NONFINITE] == 1

@@ -28,3 +28,36 @@ def test_map_shares_encodes_inline_once_the_pool_refuses_work():
         assert writer.map_shares(lambda share: list(share), [1, 2, 3]) == [1, 2, 3]
     finally:
         writer.close()
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 3, 16])
+def test_map_shares_by_cost_keeps_order_and_balances_the_threads(count):
+    writer = BackgroundWorker(encode_threads=2)
+    shares = []
+    try:
+        # resnet18-like: many large layers first, then smaller ones.
+        items = [784] * (count // 2) + [196, 49] * (count - count // 2)
+        items = items[:count]
+
+        def fn(share):
+            shares.append(list(share))
+            return [v + 1 for v in share]
+
+        assert writer.map_shares(fn, items, cost=lambda v: v) == [v + 1 for v in items]
+        assert sorted(v for share in shares for v in share) == sorted(items)
+        assert len(shares) == min(2, count)
+        if count >= 2:
+            loads = sorted(sum(share) for share in shares)
+            assert loads[1] - loads[0] <= max(items)  # greedy, largest first
+    finally:
+        writer.close()
+
+
+def test_map_shares_by_cost_runs_inline_once_the_pool_refuses_work():
+    writer = BackgroundWorker(encode_threads=2)
+    writer._helpers.shutdown()
+    try:
+        assert writer.map_shares(lambda share: [v * 2 for v in share], [3, 1, 2],
+                                 cost=lambda v: v) == [6, 2, 4]
+    finally:
+        writer.close()

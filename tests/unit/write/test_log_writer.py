@@ -67,6 +67,28 @@ def test_a_layer_step_is_its_pixel_file_and_a_summary_in_the_event_files(run):
         assert blob_layout.decode_summary(summaries[step][1], info).shape == (F, len(metadata.SUMMARY_NAMES))
 
 
+def test_many_layers_are_encoded_over_the_threads_as_each_would_be_alone(tmp_path):
+    # From 4 layers on, whole layers are shared out over the encoding
+    # threads (LogWriter._layer_blobs); each layer's blobs must be what
+    # blob_layout.layer_blobs gives it alone, in the layers' order.
+    shapes = [(N, 3, 8, 8), (N, 5, 4, 4), (N, 2, 16, 16), (N, 4, 2, 2), (N, 6, 8, 8)]
+    rng = np.random.default_rng(7)
+    maps = [rng.normal(size=s).astype(np.float32) for s in shapes]
+    series = [tag_series.layer(written_logs.entry("layer%d" % k, index=k, output_shape=(h, w, f)),
+                               MapGeometry("maps", False, h, w, f, 1), N, "epoch")
+              for k, (_, f, h, w) in enumerate(shapes)]
+    probe = log_writer.ProbeImages(inputs=written_logs.probe_inputs(), labels=written_logs.LABELS,
+                                   max_side=written_logs.PROBE_SIDE, channels_first=False)
+    writer = log_writer.LogWriter(str(tmp_path), series, [], probe, failure_policy.FailurePolicy())
+    writer.submit(3, CapturedLog(layer_maps=maps, kernel_weights=[]))
+    writer.close()
+    events, _ = read_run(str(tmp_path), events_only=True)
+    for layer, layer_maps in zip(series, maps):
+        ((step, wall_time, _),) = events[layer.tag]
+        expected, _, _ = blob_layout.layer_blobs(layer_maps)
+        assert pixel_file_blobs(str(tmp_path), layer.tag, step, wall_time) == expected
+
+
 def test_a_pixel_file_per_log_named_by_its_events(run):
     events, _ = read_run(run.run_dir, events_only=True)
     names = sorted(os.listdir(os.path.join(run.run_dir, *pixel_file.PLUGIN_DIR)))
