@@ -19,13 +19,14 @@ def test_map_shares_keeps_order_over_threads(count):
         writer.close()
 
 
-def test_map_shares_encodes_inline_once_the_pool_refuses_work():
+@pytest.mark.parametrize("cost", [None, lambda v: v])
+def test_map_shares_encodes_inline_once_the_pool_refuses_work(cost):
     # At interpreter exit concurrent.futures refuses new work; the job in
     # flight must still finish its log.
     writer = BackgroundWorker(encode_threads=2)
     writer._helpers.shutdown()
     try:
-        assert writer.map_shares(lambda share: list(share), [1, 2, 3]) == [1, 2, 3]
+        assert writer.map_shares(lambda share: [v * 2 for v in share], [3, 1, 2], cost=cost) == [6, 2, 4]
     finally:
         writer.close()
 
@@ -49,15 +50,5 @@ def test_map_shares_by_cost_keeps_order_and_balances_the_threads(count):
         if count >= 2:
             loads = sorted(sum(share) for share in shares)
             assert loads[1] - loads[0] <= max(items)  # greedy, largest first
-    finally:
-        writer.close()
-
-
-def test_map_shares_by_cost_runs_inline_once_the_pool_refuses_work():
-    writer = BackgroundWorker(encode_threads=2)
-    writer._helpers.shutdown()
-    try:
-        assert writer.map_shares(lambda share: [v * 2 for v in share], [3, 1, 2],
-                                 cost=lambda v: v) == [6, 2, 4]
     finally:
         writer.close()
