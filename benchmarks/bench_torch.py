@@ -77,7 +77,8 @@ sys.path.insert(0, HERE)
 
 import numpy as np  # noqa: E402
 from report import fmt_bytes, fmt_s, print_table  # noqa: E402
-from measure import cpu_seconds, library_revision, load_average, log, median, timed  # noqa: E402
+from measure import (cpu_seconds, library_revision, load_average, log, median, peak_rss_mb,  # noqa: E402
+                     rss_mb, timed)
 
 VGG16_CONVS = ["features.%d" % i for i in (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)]
 SEED_LAYERS = ["features.0", "features.28"]  # "conv:0", "conv:-1"
@@ -248,6 +249,41 @@ class LoggerRun:
 
 
 # Sections --------------------------------------------------------------------
+
+
+def bench_memory(model, probe, logs, root):
+    """`logs` logs of one logger (resnet18's default selection), each
+    flushed: this process's RSS after each, the median of the last 10
+    against the first 10, and the peak (ru_maxrss) after 10 logs and at the
+    end. The logger removes its hooks and keeps no autograd graph, and holds
+    one log's maps at a time: the RSS should not grow with the logs."""
+    run = LoggerRun(model, probe, None, os.path.join(root, "memory"))
+    gc.collect()
+    rss, peaks = [], []
+    for i in range(logs):
+        run.logger.log(run.model, run.step)
+        run.step += 1
+        run.logger.flush()
+        rss.append(rss_mb())
+        peaks.append(peak_rss_mb())
+    check_logger(run.logger)
+    hooks_left = sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+    run.logger.close()
+    out = {
+        "logs": logs,
+        "rss_first10_median_mb": median(rss[:10]),
+        "rss_last10_median_mb": median(rss[-10:]),
+        "rss_growth_mb": median(rss[-10:]) - median(rss[:10]),
+        "peak_rss_after10_mb": peaks[min(9, logs - 1)],
+        "peak_rss_end_mb": peaks[-1],
+        "hooks_left_on_model": hooks_left,
+        "rss_trace_mb": [round(r, 1) for r in rss],
+    }
+    log("  memory over %d resnet18 logs: RSS first-10 median %.0f MB, last-10 median %.0f MB "
+        "(%+.1f MB); ru_maxrss %.0f -> %.0f MB; hooks left on the model: %d"
+        % (logs, out["rss_first10_median_mb"], out["rss_last10_median_mb"], out["rss_growth_mb"],
+           out["peak_rss_after10_mb"], out["peak_rss_end_mb"], hooks_left))
+    return out
 
 
 def bench_case(model, probe, layers, repeats, logs, root, label):
@@ -900,6 +936,9 @@ def parse_args(argv):
     parser.add_argument("--quick", action="store_true", help="a smaller run")
     parser.add_argument("--no-breakdown", action="store_true", help="skip the breakdown")
     parser.add_argument("--no-fit", action="store_true", help="skip the Lightning fit")
+    parser.add_argument("--memory-logs", type=int, default=None,
+                        help="logs of resnet18's default selection for the memory check "
+                             "(default 100; 30 with --quick; 0 skips it)")
     parser.add_argument("--keep-logs", default=None,
                         help="write the benchmark's log dirs here and keep them")
     return parser.parse_args(argv)
@@ -925,6 +964,7 @@ def main(argv=None):
     repeats = args.repeats or (3 if quick else 5)
     logs = args.logs or (4 if quick else 8)
     fit_pairs = args.fit_pairs or (1 if quick else 3)
+    memory_logs = args.memory_logs if args.memory_logs is not None else (30 if quick else 100)
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     fit_sizes = [int(x) for x in args.fit_sizes.split(",") if x.strip()]
     unknown = [c for c in cases if c not in CASES]
@@ -950,7 +990,7 @@ def main(argv=None):
                "load_average_start": load_average(), "load_averages": {}}
     root = args.keep_logs or tempfile.mkdtemp(prefix="tb_actviz_bench_torch_")
     os.makedirs(root, exist_ok=True)
-    sections = len(cases) + (0 if args.no_fit else 1)
+    sections = len(cases) + (0 if args.no_fit else 1) + (1 if memory_logs else 0)
     number = iter(range(1, sections + 1))
 
     def phase(title):
@@ -979,6 +1019,10 @@ def main(argv=None):
                 results["breakdown"][key] = bench_breakdown(
                     model_named(arch), probe, layers, repeats, root, key)
                 results["load_averages"][key + " breakdown"] = load_average()
+        if memory_logs:
+            phase("memory: %d logs of resnet18's default selection" % memory_logs)
+            results["memory"] = bench_memory(model_named("resnet18"), probe, memory_logs, root)
+            results["load_averages"]["memory"] = load_average()
         models.clear()
         gc.collect()
         if not args.no_fit:
@@ -1040,16 +1084,17 @@ def report(r, cases):
             fmt_s(c["train_thread_s"]), fmt_s(c["setup_s"]), fmt_bytes(c["bytes_written_per_log"]),
             r["load_averages"].get(key, "-"),
         ])
-    print_table(
-        "Per log / floor, torchvision models (weights=None) at 224x224, 8 probe images, "
-        "medians of %d repetitions of %d back-to-back logs (per log = the logs + close(), / %d; "
-        "floor = bare eager forward to the same modules under inference_mode, mean of %d calls)"
-        % (r["repeats"], r["logs"], r["logs"], r["logs"]),
-        ["case", "modules", "floor", "per log", "ratio", "ratio (per-rep median)",
-         "per-rep ratios", "target", "CPU time ratio", "log() on training thread",
-         "set-up (first log)", "written per log", "load after"],
-        rows,
-    )
+    if rows:
+        print_table(
+            "Per log / floor, torchvision models (weights=None) at 224x224, 8 probe images, "
+            "medians of %d repetitions of %d back-to-back logs (per log = the logs + close(), / %d; "
+            "floor = bare eager forward to the same modules under inference_mode, mean of %d calls)"
+            % (r["repeats"], r["logs"], r["logs"], r["logs"]),
+            ["case", "modules", "floor", "per log", "ratio", "ratio (per-rep median)",
+             "per-rep ratios", "target", "CPU time ratio", "log() on training thread",
+             "set-up (first log)", "written per log", "load after"],
+            rows,
+        )
     if "resnet" in r:
         print("(c) resnet18 default selection: %s" % ", ".join(r["resnet"]["layers"]))
 
@@ -1099,6 +1144,19 @@ def report(r, cases):
             for k in labels])
         print_table("Where one log's time goes (each part alone, medians of %d)" % r["repeats"],
                     ["part"] + labels, rows)
+
+    memory = r.get("memory")
+    if memory:
+        print_table(
+            "Memory: %d logs of resnet18's default selection, one logger, each log flushed"
+            % memory["logs"],
+            ["RSS first-10 median", "RSS last-10 median", "growth", "ru_maxrss after 10 / end",
+             "hooks left on the model"],
+            [["%.0f MB" % memory["rss_first10_median_mb"], "%.0f MB" % memory["rss_last10_median_mb"],
+              "%+.1f MB" % memory["rss_growth_mb"],
+              "%.0f / %.0f MB" % (memory["peak_rss_after10_mb"], memory["peak_rss_end_mb"]),
+              memory["hooks_left_on_model"]]],
+        )
 
     fits = r.get("fits") or []
     if fits:
