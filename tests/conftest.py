@@ -31,4 +31,5 @@ pytest_plugins = [
     "tensorboard_process",  # tensorboard_server (session), tensorboard_factory
     "browser_support",      # browser (session), tab, showcase_training (session)
     "small_filesystem",     # small_filesystem: a 2 MiB tmpfs
+    "memory_store",         # memory_store: fsspec's memory://, emptied
 ]

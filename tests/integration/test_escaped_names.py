@@ -65,28 +65,28 @@ def _answers(server):
         answers[(route, run, tag, tuple(sorted(params.items())))] = (status, body, past_the_end)
         return status
 
+    def get_every_blob(run, tag, step):
+        """Each blob of a step, then the one past its end: how many it has."""
+        count = 0
+        while get("blob", run, tag, step=step, index=count) == 200 and count < 64:
+            count += 1
+        assert count, (server.load_fast, run, tag, step, server.plugin(
+            "blob", run=run, tag=tag, step=step, index=0))
+        get("blob", run, tag, past_the_end=True, step=step, index=count)
+        return count
+
     for run in RUNS:
         listing = runs[run]
         assert listing["probe"] and listing["kernels"] and listing["attributions"], listing
         probe = listing["probe"]["tag"]
         for step in server.served_steps(run, probe):
-            count = 0
-            while get("blob", run, probe, step=step, index=count) == 200 and count < 64:
-                count += 1
-            assert count, (server.load_fast, run, probe, step, server.plugin(
-                "blob", run=run, tag=probe, step=step, index=0))
-            get("blob", run, probe, past_the_end=True, step=step, index=count)
+            get_every_blob(run, probe, step)
         for kernels in listing["kernels"]:
             tag = kernels["tag"]
             steps = server.served_steps(run, tag)
             assert steps, (run, tag)
             for step in steps:
-                count = 0
-                while get("blob", run, tag, step=step, index=count) == 200 and count < 64:
-                    count += 1
-                assert count, (server.load_fast, run, tag, step, server.plugin(
-                    "blob", run=run, tag=tag, step=step, index=0))
-                get("blob", run, tag, past_the_end=True, step=step, index=count)
+                count = get_every_blob(run, tag, step)
                 get("blobs", run, tag, step=step, indices="0-%d" % (count - 1))
                 get("blobs", run, tag, past_the_end=True, step=step, indices="0-%d" % count)
             get("series", run, tag, index=0)

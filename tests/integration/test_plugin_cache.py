@@ -4,14 +4,13 @@ tests/unit/read/test_catalog.py)."""
 
 import json
 
-import keras
-import numpy as np
 from werkzeug.test import Client
 
 from tensorboard import default, program
 from tensorboard.backend import application
 
 from tb_actviz import ActivationLogger
+import keras_helpers
 
 PREFIX = "/data/plugin/activations"
 RUN, TAG = "run/train", "actviz/layers/c1"
@@ -36,13 +35,8 @@ def _blob(client, step):
 
 
 def test_new_steps_reach_the_routes_through_the_cache(tmp_path, monkeypatch):
-    rng = np.random.default_rng(5)
-    x, y = rng.random((8, 8, 8, 1), dtype=np.float32), rng.integers(0, 2, 8)
-    model = keras.Sequential(
-        [keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3, name="c1"), keras.layers.Flatten(),
-         keras.layers.Dense(2)]
-    )
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = keras_helpers.tiny_classifier_data(5)
+    model = keras_helpers.tiny_classifier()
     _fit(tmp_path, x, y, model, 0, 2)
 
     # A blocking load and explicit reloads: no reloader thread left running

@@ -284,22 +284,6 @@ def test_deleted_bucket_loses_only_the_logs_it_warns_about(s3):
 # The writer's remote path, on fsspec's in-memory store ----------------------------
 
 
-@pytest.fixture
-def memory_store():
-    """fsspec's in-memory file system, which TensorBoard's file layer reaches
-    as memory://; /logs is emptied before and after."""
-    fsspec = pytest.importorskip("fsspec", reason="fsspec is not installed")
-    store = fsspec.filesystem("memory")
-
-    def clear():
-        if store.exists("/logs"):
-            store.rm("/logs", recursive=True)
-
-    clear()
-    yield store
-    clear()
-
-
 def _event(step):
     from tensorboard.compat.proto import event_pb2, summary_pb2
 

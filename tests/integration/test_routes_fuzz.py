@@ -12,9 +12,8 @@ import os
 import time
 import urllib.parse
 
-import keras
-import numpy as np
 import pytest
+import keras_helpers
 from log_parsing import parse_blobs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -55,12 +54,8 @@ def _client_of(root, expected):
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
     root = tmp_path_factory.mktemp("fuzz_logs")
-    rng = np.random.default_rng(3)
-    x, y = rng.random((8, 8, 8, 1), dtype=np.float32), rng.integers(0, 2, 8)
-    model = keras.Sequential(
-        [keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3, name="c1"), keras.layers.Flatten(), keras.layers.Dense(2)]
-    )
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = keras_helpers.tiny_classifier_data(3)
+    model = keras_helpers.tiny_classifier()
     model.fit(x, y, epochs=2, verbose=0,
               callbacks=[ActivationLogger(str(root / "run"), probe=x[:2], verbose=0)])
     return _client_of(root, b"c1")

@@ -12,8 +12,6 @@ import os
 import sys
 import threading
 
-import keras
-import numpy as np
 from werkzeug.test import Client
 
 from tensorboard import context, default, program
@@ -25,6 +23,7 @@ from tb_actviz import ActivationLogger, metadata
 from tb_actviz.activations_plugin import ActivationsPlugin
 from tb_actviz.write import summary_v2
 from tb_actviz.write.event_file_writer import EventFileWriter
+import keras_helpers
 from log_parsing import parse_series
 from paths import BENCHMARKS
 
@@ -115,13 +114,8 @@ def test_a_training_restarted_between_listing_and_reading_leaves_its_steps_out(t
     # the plugin reads from the event files: a step rewritten there since the
     # plugin listed it (another wall time) is left out, as TensorBoard's
     # dropped steps are above.
-    rng = np.random.default_rng(7)
-    x, y = rng.random((8, 8, 8, 1), dtype=np.float32), rng.integers(0, 2, 8)
-    model = keras.Sequential(
-        [keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3, name="c1"), keras.layers.Flatten(),
-         keras.layers.Dense(2)]
-    )
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = keras_helpers.tiny_classifier_data(7)
+    model = keras_helpers.tiny_classifier()
     run_dir = str(tmp_path / "run")
     model.fit(x, y, epochs=3, verbose=0,
               callbacks=[ActivationLogger(run_dir, probe=x[:2], verbose=0)])

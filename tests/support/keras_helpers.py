@@ -31,3 +31,22 @@ def keras_tensorboard_callback(log_dir):
     import keras
 
     return [keras.callbacks.TensorBoard(log_dir)] if has_tensorflow() else []
+
+
+def tiny_classifier_data(seed):
+    """8 random 8x8 gray images and their labels (0 or 1), for `tiny_classifier`."""
+    rng = np.random.default_rng(seed)
+    return rng.random((8, 8, 8, 1), dtype=np.float32), rng.integers(0, 2, 8)
+
+
+def tiny_classifier():
+    """A compiled 2-class model of one conv layer, `c1` (2 filters, 6x6 maps):
+    the smallest model whose fit writes every kind of step the plugin reads."""
+    import keras
+
+    model = keras.Sequential(
+        [keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3, name="c1"), keras.layers.Flatten(),
+         keras.layers.Dense(2)]
+    )
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model

@@ -12,18 +12,3 @@ def root(tmp_path_factory):
     hostile_logdirs.write(root, ["undecodable_metadata", "newer_version", "huge_steps", "nan_wall_time",
                                  "pixel_png_bomb", "pixel_huge_claim", "wrong_summary_size", "bad_png"])
     return root
-
-
-@pytest.fixture
-def memory_store():
-    """fsspec's in-memory store, emptied of /actviz_read before and after."""
-    fsspec = pytest.importorskip("fsspec", reason="fsspec is not installed")
-    store = fsspec.filesystem("memory")
-
-    def clear():
-        if store.exists("/actviz_read"):
-            store.rm("/actviz_read", recursive=True)
-
-    clear()
-    yield store
-    clear()
