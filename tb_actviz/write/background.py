@@ -85,12 +85,13 @@ class BackgroundWorker:
             shares = [items[i:i + size] for i in range(0, len(items), size)]
             places = None
         else:
+            costs = [cost(item) for item in items]
             places = [[] for _ in range(min(self._shares, len(items)))]
             loads = [0] * len(places)
-            for i in sorted(range(len(items)), key=lambda i: -cost(items[i])):
+            for i in sorted(range(len(items)), key=lambda i: -costs[i]):
                 lightest = loads.index(min(loads))
                 places[lightest].append(i)
-                loads[lightest] += cost(items[i])
+                loads[lightest] += costs[i]
             shares = [[items[i] for i in share] for share in places]
         try:
             others = [self._helpers.submit(fn, share) for share in shares[1:]]

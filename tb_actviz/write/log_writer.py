@@ -161,7 +161,8 @@ class LogWriter:
         summaries, pixels, sizes, layer_summaries = [], [], [], []
         if with_probe:
             summaries.append(self._probe_summary())
-        for series, (blobs, summary, strips) in zip(self._layers, self._layer_blobs(captured.layer_maps)):
+        encoded = self._layer_blobs(captured.layer_maps)
+        for series, (blobs, summary, strips) in zip(self._layers, encoded):
             pixels.append((series.tag, blobs))
             # The step's event holds no blob: TensorBoard keeps every one in
             # memory; the summary goes to the log's SUMMARIES event.
@@ -220,6 +221,7 @@ class LogWriter:
 
 
 def _layer_blobs_of(layer_maps):
+    """`blob_layout.layer_blobs` of each of a share's layers, on one thread."""
     return [blob_layout.layer_blobs(maps) for maps in layer_maps]
 
 
